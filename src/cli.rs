@@ -1,0 +1,462 @@
+//! The command line (SPEC §6): clap definitions and one function per command.
+//!
+//! Every command returns a [`CliError`] that knows its exit code: 2 for usage and
+//! configuration errors, 1 for failures at run time. The whole error chain is printed.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use crate::config::{self, Config, ConfigError};
+use crate::daemon;
+use crate::dedup;
+use crate::fetch::{FetchOutcome, Fetcher};
+use crate::matcher::{Document, Highlight};
+use crate::notify::Notifier;
+use crate::parse;
+use crate::refresh::Outcome;
+use crate::schedule;
+use crate::store::{MatchQuery, Store};
+use crate::telemetry;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wirewatch",
+    version,
+    about = "News-wire monitoring: feeds in, watch-list alerts out"
+)]
+pub struct Cli {
+    /// Configuration file [default: $WIREWATCH_CONFIG, else /etc/wirewatch/wirewatch.toml]
+    #[arg(long, short, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon in the foreground: poll on schedule, deliver alerts.
+    Run,
+    /// Validate the configuration and print a summary.
+    Check,
+    /// One cycle now: fetch every (or each named) feed, store, deliver, exit.
+    Poll(PollArgs),
+    /// Parse one feed (URL or file) and show its items and which watch-lists match.
+    TestFeed(TestFeedArgs),
+    /// List stored matches, newest first.
+    Matches(MatchesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PollArgs {
+    /// Feed names; all feeds when none are given.
+    pub feeds: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TestFeedArgs {
+    /// An http(s) URL or a file path.
+    pub source: String,
+    /// Only this watch-list.
+    #[arg(long)]
+    pub watchlist: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MatchesArgs {
+    #[arg(long)]
+    pub watchlist: Option<String>,
+    /// Only matches newer than this, e.g. 24h or 7d.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub since: Option<std::time::Duration>,
+    /// Only matches whose title or summary contains this text.
+    #[arg(long)]
+    pub search: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A command's failure, with the exit code it maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Runtime(#[from] anyhow::Error),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Config(_) | CliError::Usage(_) => 2,
+            CliError::Runtime(_) => 1,
+        }
+    }
+}
+
+/// Parses the command line, runs the command and returns the process's exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            match &err {
+                CliError::Runtime(err) => eprintln!("error: {err:#}"),
+                CliError::Config(err) => eprintln!("{err}"),
+                CliError::Usage(message) => eprintln!("error: {message}"),
+            }
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    let path = config::resolve_path(cli.config.as_deref());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match cli.command {
+        Command::Check => check(&path),
+        Command::Run => {
+            let config = load(&path)?;
+            runtime.block_on(daemon::run(config))?;
+            Ok(())
+        }
+        Command::Poll(args) => {
+            let config = load(&path)?;
+            runtime.block_on(poll(config, &args))
+        }
+        Command::TestFeed(args) => {
+            let explicit = cli.config.is_some() || std::env::var_os("WIREWATCH_CONFIG").is_some();
+            let config = if explicit || path.exists() {
+                Config::load(&path)?
+            } else {
+                // Trying a feed before writing any config is a normal first step.
+                Config::from_source(Path::new("<none>"), "")?
+            };
+            telemetry::init(config.daemon.log_format);
+            runtime.block_on(test_feed(&config, &args))
+        }
+        Command::Matches(args) => {
+            let config = load(&path)?;
+            runtime.block_on(matches(&config, &args))
+        }
+    }
+}
+
+fn load(path: &Path) -> Result<Arc<Config>, CliError> {
+    let config = Config::load(path)?;
+    telemetry::init(config.daemon.log_format);
+    Ok(Arc::new(config))
+}
+
+fn check(path: &Path) -> Result<(), CliError> {
+    let config = Config::load(path)?;
+    let mut out = std::io::stdout().lock();
+    let terms = config.matcher.pattern_count();
+    let _ = writeln!(out, "{}: ok", path.display());
+    let _ = writeln!(out, "database: {}", config.daemon.database.display());
+    let _ = writeln!(
+        out,
+        "poll: {} (jitter {}), {} in flight, {} per host, timeout {}, max body {} bytes",
+        config.poll.schedule,
+        humantime::format_duration(config.poll.jitter),
+        config.poll.concurrency,
+        config.poll.per_host,
+        humantime::format_duration(config.poll.timeout),
+        config.poll.max_body
+    );
+    let _ = writeln!(out, "feeds: {}", config.feeds.len());
+    for feed in &config.feeds {
+        let _ = writeln!(
+            out,
+            "  {} ({}) {}",
+            feed.name,
+            feed.schedule,
+            redact(&feed.url)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "watch-lists: {} ({terms} distinct patterns in one automaton)",
+        config.watchlists.len()
+    );
+    for list in &config.watchlists {
+        let feeds = list.feeds.as_ref().map_or("all feeds".to_string(), |set| {
+            format!("{} feeds", set.len())
+        });
+        let hooks: Vec<&str> = list
+            .webhooks
+            .iter()
+            .map(|&i| config.webhooks[i].name.as_str())
+            .collect();
+        let _ = writeln!(out, "  {} on {feeds} -> [{}]", list.name, hooks.join(", "));
+    }
+    let _ = writeln!(out, "webhooks: {}", config.webhooks.len());
+    for hook in &config.webhooks {
+        let signed = if hook.secret.is_some() {
+            "signed"
+        } else {
+            "unsigned"
+        };
+        let _ = writeln!(out, "  {} ({:?}, {signed})", hook.name, hook.format);
+    }
+    Ok(())
+}
+
+/// A URL safe to print: credentials and query (which may hold tokens) removed.
+pub fn redact(url: &url::Url) -> String {
+    let mut url = url.clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    if url.query().is_some() {
+        url.set_query(Some("…"));
+    }
+    url.to_string()
+}
+
+async fn poll(config: Arc<Config>, args: &PollArgs) -> Result<(), CliError> {
+    let mut indices = Vec::new();
+    for name in &args.feeds {
+        match config.feed_index(name) {
+            Some(i) => indices.push(i),
+            None => return Err(CliError::Usage(format!("no feed is named `{name}`"))),
+        }
+    }
+    if args.feeds.is_empty() {
+        indices = (0..config.feeds.len()).collect();
+    }
+    let (store, pipeline) = daemon::open(&config).await?;
+    let reports = schedule::poll_once(&pipeline, &indices).await;
+    let mut out = std::io::stdout().lock();
+    let mut failures = 0;
+    for report in reports {
+        let report = report.context("cannot store a feed's results")?;
+        let line = match &report.outcome {
+            Outcome::NotModified => "not modified".to_string(),
+            Outcome::Updated {
+                items,
+                new_items,
+                matches,
+                alerts,
+            } => {
+                format!("{items} items, {new_items} new, {matches} matches, {alerts} alerts queued")
+            }
+            Outcome::Failed { class, error } => {
+                failures += 1;
+                format!("failed ({class}): {error}")
+            }
+        };
+        let _ = writeln!(out, "{}: {line}", report.feed);
+    }
+    let notifier =
+        Notifier::new(store.clone(), config.clone()).context("cannot build the HTTP client")?;
+    let delivered = notifier
+        .drain_outbox()
+        .await
+        .context("cannot deliver alerts")?;
+    let _ = writeln!(
+        out,
+        "deliveries: {} delivered, {} to retry, {} dead",
+        delivered.delivered, delivered.failed, delivered.dead
+    );
+    store.close().await;
+    if failures > 0 {
+        tracing::warn!(
+            failures,
+            "some feeds failed; their errors are stored on the feeds"
+        );
+    }
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+struct TestFeedOutput {
+    title: Option<String>,
+    items: Vec<TestFeedItem>,
+}
+
+#[derive(Debug, Serialize)]
+struct TestFeedItem {
+    key: String,
+    title: String,
+    link: Option<String>,
+    canonical_link: Option<String>,
+    published: Option<DateTime<Utc>>,
+    matches: Vec<TestFeedMatch>,
+}
+
+#[derive(Debug, Serialize)]
+struct TestFeedMatch {
+    watchlist: String,
+    terms: Vec<String>,
+    highlights: Vec<Highlight>,
+}
+
+async fn test_feed(config: &Config, args: &TestFeedArgs) -> Result<(), CliError> {
+    let only = match &args.watchlist {
+        Some(name) => match config.watchlists.iter().position(|w| &w.name == name) {
+            Some(i) => Some(i),
+            None => return Err(CliError::Usage(format!("no watch-list is named `{name}`"))),
+        },
+        None => None,
+    };
+    let (body, base) = match url::Url::parse(&args.source) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => {
+            let fetcher = Fetcher::new(&config.poll).context("cannot build the HTTP client")?;
+            match fetcher.fetch(&url, None, None).await {
+                Ok(FetchOutcome::Fetched(body)) => (body.body, Some(body.final_url)),
+                Ok(FetchOutcome::NotModified) => {
+                    return Err(
+                        anyhow::anyhow!("{}: unexpected 304 Not Modified", redact(&url)).into(),
+                    );
+                }
+                Err(err) => return Err(anyhow::anyhow!("{}: {err}", redact(&url)).into()),
+            }
+        }
+        _ => {
+            let body = std::fs::read(&args.source)
+                .with_context(|| format!("cannot read {}", args.source))?;
+            (body, None)
+        }
+    };
+    let parsed = parse::parse_feed(&body, base.as_ref())
+        .with_context(|| format!("{} is not a usable feed", args.source))?;
+    let wanted = |i: usize| only.is_none_or(|only| only == i);
+    let items = parsed
+        .items
+        .iter()
+        .map(|item| {
+            let matches = config
+                .matcher
+                .match_item(
+                    &Document {
+                        title: &item.title,
+                        summary: &item.summary,
+                        content: &item.content,
+                        categories: &item.categories,
+                    },
+                    &wanted,
+                )
+                .into_iter()
+                .map(|m| TestFeedMatch {
+                    watchlist: config.watchlists[m.watchlist].name.clone(),
+                    terms: m.terms,
+                    highlights: m.highlights,
+                })
+                .collect();
+            TestFeedItem {
+                key: dedup::item_key(item),
+                title: item.title.clone(),
+                link: item.link.as_ref().map(|l| l.to_string()),
+                canonical_link: item.link.as_ref().map(dedup::canonical_link),
+                published: item.published,
+                matches,
+            }
+        })
+        .collect();
+    let output = TestFeedOutput {
+        title: parsed.title,
+        items,
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let text = serde_json::to_string_pretty(&output).context("cannot encode JSON")?;
+        let _ = writeln!(out, "{text}");
+        return Ok(());
+    }
+    let matching = output
+        .items
+        .iter()
+        .filter(|i| !i.matches.is_empty())
+        .count();
+    let _ = writeln!(
+        out,
+        "{}: {} items, {matching} matching",
+        output.title.as_deref().unwrap_or("(untitled feed)"),
+        output.items.len()
+    );
+    for item in &output.items {
+        let _ = writeln!(out, "\n* {}", item.title);
+        if let Some(link) = &item.link {
+            let _ = writeln!(out, "  {link}");
+        }
+        let published = item.published.map_or("-".into(), |p| p.to_rfc3339());
+        let _ = writeln!(out, "  published {published}  key {}", item.key);
+        for m in &item.matches {
+            let _ = writeln!(out, "  MATCH {}: {}", m.watchlist, m.terms.join(", "));
+            for h in &m.highlights {
+                let _ = writeln!(
+                    out,
+                    "    {} [{}..{}] {}: {}",
+                    h.field.as_str(),
+                    h.start,
+                    h.end,
+                    h.term,
+                    h.snippet
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn matches(config: &Config, args: &MatchesArgs) -> Result<(), CliError> {
+    let store = Store::open(&config.daemon.database)
+        .await
+        .context("cannot open the store")?;
+    let since = args
+        .since
+        .map(|d| Utc::now().timestamp() - i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2));
+    let rows = store
+        .matches(&MatchQuery {
+            watchlist: args.watchlist.clone(),
+            since,
+            search: args.search.clone(),
+            limit: i64::from(args.limit),
+        })
+        .await
+        .context("cannot read matches")?;
+    store.close().await;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let text = serde_json::to_string_pretty(&rows).context("cannot encode JSON")?;
+        let _ = writeln!(out, "{text}");
+        return Ok(());
+    }
+    for row in &rows {
+        let at = DateTime::from_timestamp(row.created_at, 0).map_or_else(
+            || row.created_at.to_string(),
+            |t| t.format("%Y-%m-%d %H:%M").to_string(),
+        );
+        let _ = writeln!(
+            out,
+            "{at}  {}  [{}]  {}  ({})",
+            row.watchlist,
+            row.terms.join(", "),
+            row.title,
+            row.feed
+        );
+        if let Some(url) = &row.url {
+            let _ = writeln!(out, "    {url}");
+        }
+    }
+    if rows.is_empty() {
+        let _ = writeln!(out, "no matches");
+    }
+    Ok(())
+}

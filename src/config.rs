@@ -1,0 +1,1216 @@
+//! Configuration: the TOML file of SPEC §2, turned into types that cannot be invalid.
+//!
+//! Loading happens in two steps. The raw file deserializes into plain `Raw*` structs that
+//! keep the position of every value (`toml::Spanned`) and refuse unknown keys. Those are
+//! then converted into [`Config`]: URLs parsed, schedules compiled, watch-lists compiled
+//! into one [`Matcher`], names resolved to indices, secrets read. Every problem found on the
+//! way is collected, so `wirewatch check` can report all of them at once, each with file,
+//! line and column. Nothing downstream re-checks what is validated here.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::header::{HeaderName, HeaderValue};
+use serde::Deserialize;
+use toml::Spanned;
+use url::Url;
+
+use crate::matcher::{self, Field, Matcher, WatchlistSpec};
+
+/// Where the configuration is looked for when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/wirewatch/wirewatch.toml";
+
+/// The retry schedule of SPEC §5, used when a webhook does not set its own.
+pub const DEFAULT_RETRY_SCHEDULE: [&str; 9] =
+    ["5s", "5m", "30m", "2h", "5h", "10h", "14h", "20h", "24h"];
+
+/// Resolves the config path: the flag, else `$WIREWATCH_CONFIG`, else the default.
+pub fn resolve_path(flag: Option<&Path>) -> PathBuf {
+    if let Some(path) = flag {
+        return path.to_path_buf();
+    }
+    match std::env::var_os("WIREWATCH_CONFIG") {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => PathBuf::from(DEFAULT_CONFIG_PATH),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Validated configuration
+// ---------------------------------------------------------------------------------------
+
+/// A loaded, fully validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    pub path: PathBuf,
+    pub daemon: Daemon,
+    pub poll: Poll,
+    pub feeds: Vec<Feed>,
+    pub watchlists: Vec<Watchlist>,
+    pub webhooks: Vec<Webhook>,
+    /// One automaton over the terms of every watch-list; watch-list `i` of the matcher is
+    /// `watchlists[i]`.
+    pub matcher: Arc<Matcher>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Daemon {
+    pub state_dir: PathBuf,
+    /// The SQLite database file.
+    pub database: PathBuf,
+    pub listen: Option<SocketAddr>,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Poll {
+    pub schedule: Schedule,
+    /// Each feed's due time is pushed back by a random delay up to this, so that many
+    /// feeds on one schedule do not all fire in the same second.
+    pub jitter: Duration,
+    pub concurrency: usize,
+    pub per_host: usize,
+    pub timeout: Duration,
+    pub max_body: u64,
+    pub backfill: Backfill,
+    pub allow_private_networks: bool,
+    pub user_agent: String,
+}
+
+/// Which items of a feed's first fetch may alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backfill {
+    All,
+    None,
+    /// Only items published less than this long ago.
+    Window(Duration),
+}
+
+impl Backfill {
+    /// Whether an item first seen on a feed's first fetch should alert.
+    pub fn admits(self, published: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+        match self {
+            Backfill::All => true,
+            Backfill::None => false,
+            Backfill::Window(window) => match (published, chrono::Duration::from_std(window)) {
+                (Some(at), Ok(window)) => at > now - window,
+                // An undated item on a first fetch could be years old: storing it without an
+                // alert is the conservative choice.
+                _ => false,
+            },
+        }
+    }
+}
+
+/// When a feed is due: a standard crontab expression or a fixed interval.
+#[derive(Debug, Clone)]
+pub enum Schedule {
+    Cron {
+        expr: String,
+        cron: Box<croner::Cron>,
+    },
+    Every(Duration),
+}
+
+impl Schedule {
+    /// The first due time strictly after `after`.
+    pub fn next_after(&self, after: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            Schedule::Cron { cron, .. } => cron
+                .find_next_occurrence(&after, false)
+                // croner only fails for patterns with no future occurrence (e.g. Feb 30);
+                // polling daily is a safe fallback and `check` already rejected those.
+                .unwrap_or_else(|_| after + chrono::Duration::days(1)),
+            Schedule::Every(every) => {
+                after + chrono::Duration::from_std(*every).unwrap_or(chrono::Duration::MAX)
+            }
+        }
+    }
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Schedule::Cron { expr, .. } => write!(f, "{expr}"),
+            Schedule::Every(every) => write!(f, "every {}", humantime::format_duration(*every)),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Feed {
+    pub name: String,
+    pub url: Url,
+    pub schedule: Schedule,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Watchlist {
+    pub name: String,
+    /// Indices into [`Config::feeds`]; `None` means every feed.
+    pub feeds: Option<HashSet<usize>>,
+    /// Indices into [`Config::webhooks`].
+    pub webhooks: Vec<usize>,
+}
+
+impl Watchlist {
+    pub fn watches(&self, feed: usize) -> bool {
+        self.feeds.as_ref().is_none_or(|set| set.contains(&feed))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookFormat {
+    Json,
+}
+
+#[derive(Clone)]
+pub struct Webhook {
+    pub name: String,
+    pub url: Url,
+    pub format: WebhookFormat,
+    pub secret: Option<Secret>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub timeout: Duration,
+    pub retry_schedule: Vec<Duration>,
+    pub allow_private_network: bool,
+}
+
+impl fmt::Debug for Webhook {
+    // The URL of a chat webhook is itself a credential: never print it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Webhook")
+            .field("name", &self.name)
+            .field("format", &self.format)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("headers", &self.headers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A Standard Webhooks signing key: the bytes base64-decoded from after `whsec_`.
+#[derive(Clone)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    pub fn key(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn parse(text: &str) -> Result<Secret, String> {
+        use base64::Engine as _;
+        let text = text.trim();
+        let Some(encoded) = text.strip_prefix("whsec_") else {
+            return Err("secret must have the form `whsec_<base64>` (Standard Webhooks)".into());
+        };
+        match base64::engine::general_purpose::STANDARD.decode(encoded) {
+            Ok(key) if key.len() >= 16 => Ok(Secret(key)),
+            Ok(key) => Err(format!(
+                "secret is too short: {} bytes after base64 decoding, at least 16 needed",
+                key.len()
+            )),
+            Err(_) => Err("secret after `whsec_` is not valid base64".into()),
+        }
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------
+
+/// Every problem found in one configuration file.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub problems: Vec<Problem>,
+}
+
+/// One problem, at a position in the file when it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = self.path.display();
+        for (i, problem) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            match (problem.line, problem.column) {
+                (Some(line), Some(column)) => {
+                    write!(f, "{path}:{line}:{column}: {}", problem.message)?
+                }
+                _ => write!(f, "{path}: {}", problem.message)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Collects problems while converting, turning byte spans into lines and columns.
+struct Problems<'a> {
+    source: &'a str,
+    list: Vec<Problem>,
+}
+
+impl<'a> Problems<'a> {
+    fn at(&mut self, span: Range<usize>, message: impl Into<String>) {
+        let (line, column) = line_column(self.source, span.start);
+        self.list.push(Problem {
+            line: Some(line),
+            column: Some(column),
+            message: message.into(),
+        });
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(source: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(source.len());
+    let before = source.get(..offset).unwrap_or(source);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+// ---------------------------------------------------------------------------------------
+// Raw configuration, as written
+// ---------------------------------------------------------------------------------------
+
+type S<T> = Spanned<T>;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    daemon: RawDaemon,
+    #[serde(default)]
+    poll: RawPoll,
+    #[serde(default)]
+    feeds: Vec<RawFeed>,
+    #[serde(default)]
+    watchlists: Vec<RawWatchlist>,
+    #[serde(default)]
+    webhooks: Vec<RawWebhook>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDaemon {
+    state_dir: Option<S<String>>,
+    database: Option<S<String>>,
+    listen: Option<S<String>>,
+    log_format: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPoll {
+    schedule: Option<S<String>>,
+    jitter: Option<S<String>>,
+    concurrency: Option<S<i64>>,
+    per_host: Option<S<i64>>,
+    timeout: Option<S<String>>,
+    max_body: Option<S<String>>,
+    backfill: Option<S<String>>,
+    allow_private_networks: Option<bool>,
+    user_agent: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFeed {
+    name: Option<S<String>>,
+    url: S<String>,
+    schedule: Option<S<String>>,
+    #[serde(default)]
+    tags: Vec<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWatchlist {
+    name: S<String>,
+    terms: S<Vec<S<String>>>,
+    #[serde(default)]
+    aliases: BTreeMap<String, S<Vec<S<String>>>>,
+    query: Option<S<String>>,
+    #[serde(default)]
+    exclude: Vec<S<String>>,
+    fields: Option<S<Vec<S<String>>>>,
+    feeds: Option<Vec<S<String>>>,
+    #[serde(default)]
+    webhooks: Vec<S<String>>,
+    acronyms_exact: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    name: S<String>,
+    url: S<String>,
+    format: Option<S<String>>,
+    secret: Option<S<String>>,
+    secret_file: Option<S<String>>,
+    secret_env: Option<S<String>>,
+    #[serde(default)]
+    headers: BTreeMap<String, S<String>>,
+    timeout: Option<S<String>>,
+    retry_schedule: Option<S<Vec<S<String>>>>,
+    allow_private_network: Option<bool>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Loading
+// ---------------------------------------------------------------------------------------
+
+impl Config {
+    /// Reads, parses and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let source = std::fs::read_to_string(path).map_err(|err| ConfigError {
+            path: path.to_path_buf(),
+            problems: vec![Problem {
+                line: None,
+                column: None,
+                message: format!("cannot read the configuration file: {err}"),
+            }],
+        })?;
+        Config::from_source(path, &source)
+    }
+
+    /// Parses and validates `source`, the text of the file at `path` (relative paths in
+    /// it are resolved against that file's directory).
+    pub fn from_source(path: &Path, source: &str) -> Result<Config, ConfigError> {
+        let mut problems = Problems {
+            source,
+            list: Vec::new(),
+        };
+        let raw: RawConfig = match toml::from_str(source) {
+            Ok(raw) => raw,
+            Err(err) => {
+                let span = err.span().unwrap_or(0..0);
+                problems.at(span, err.message().trim().to_string());
+                return Err(ConfigError {
+                    path: path.to_path_buf(),
+                    problems: problems.list,
+                });
+            }
+        };
+        let base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let config = build(path, &base_dir, raw, &mut problems);
+        match config {
+            Some(config) if problems.list.is_empty() => Ok(config),
+            _ => Err(ConfigError {
+                path: path.to_path_buf(),
+                problems: problems.list,
+            }),
+        }
+    }
+
+    pub fn feed_index(&self, name: &str) -> Option<usize> {
+        self.feeds.iter().position(|feed| feed.name == name)
+    }
+}
+
+/// Resolves a path from the config file against the file's own directory: under systemd
+/// the working directory is `/`, so "relative to where wirewatch was started" would mean
+/// nothing useful.
+fn relative_to(base: &Path, value: &str) -> PathBuf {
+    let path = PathBuf::from(value);
+    if path.is_absolute() {
+        path
+    } else {
+        base.join(path)
+    }
+}
+
+/// Every feed name, tag and webhook name the file declares, valid or not, so that a
+/// watch-list naming a broken feed or webhook gets no second, misleading error.
+#[derive(Debug, Default)]
+struct Declared {
+    feeds: HashSet<String>,
+    tags: HashSet<String>,
+    webhooks: HashSet<String>,
+}
+
+impl Declared {
+    fn of(raw: &RawConfig) -> Declared {
+        let mut declared = Declared::default();
+        for feed in &raw.feeds {
+            let name = match &feed.name {
+                Some(name) => name.get_ref().trim().to_string(),
+                None => Url::parse(feed.url.get_ref().trim())
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_string))
+                    .unwrap_or_default(),
+            };
+            declared.feeds.insert(name);
+            declared
+                .tags
+                .extend(feed.tags.iter().map(|t| t.get_ref().clone()));
+        }
+        declared.webhooks.extend(
+            raw.webhooks
+                .iter()
+                .map(|w| w.name.get_ref().trim().to_string()),
+        );
+        declared
+    }
+}
+
+fn build(path: &Path, base: &Path, raw: RawConfig, p: &mut Problems<'_>) -> Option<Config> {
+    let declared = Declared::of(&raw);
+    let daemon = build_daemon(base, raw.daemon, p);
+    let poll = build_poll(raw.poll, p);
+    let feeds = build_feeds(raw.feeds, poll.as_ref(), p);
+    let webhooks = build_webhooks(base, raw.webhooks, poll.as_ref(), p);
+    let (watchlists, matcher) = build_watchlists(raw.watchlists, &feeds, &webhooks, &declared, p);
+    Some(Config {
+        path: path.to_path_buf(),
+        daemon: daemon?,
+        poll: poll?,
+        feeds,
+        watchlists,
+        webhooks,
+        matcher: Arc::new(matcher?),
+    })
+}
+
+fn build_daemon(base: &Path, raw: RawDaemon, p: &mut Problems<'_>) -> Option<Daemon> {
+    let state_dir = match &raw.state_dir {
+        Some(dir) if dir.get_ref().trim().is_empty() => {
+            p.at(dir.span(), "state_dir is empty");
+            PathBuf::new()
+        }
+        Some(dir) => relative_to(base, dir.get_ref()),
+        None => match std::env::var_os("STATE_DIRECTORY") {
+            // systemd may pass several directories separated by ':'; the first is ours.
+            Some(dirs) if !dirs.is_empty() => {
+                let dirs = dirs.to_string_lossy().into_owned();
+                PathBuf::from(dirs.split(':').next().unwrap_or_default())
+            }
+            _ => PathBuf::from("wirewatch-data"),
+        },
+    };
+    let database = match &raw.database {
+        None => state_dir.join("wirewatch.db"),
+        Some(db) => {
+            let text = db.get_ref().trim();
+            let file = text
+                .strip_prefix("sqlite://")
+                .or_else(|| text.strip_prefix("sqlite:"))
+                .unwrap_or(text);
+            if file.is_empty() || file.contains("memory") {
+                p.at(
+                    db.span(),
+                    format!("database `{text}` must name a SQLite file, e.g. sqlite:///var/lib/wirewatch/wirewatch.db"),
+                );
+            }
+            relative_to(base, file)
+        }
+    };
+    let listen = match &raw.listen {
+        None => Some(SocketAddr::from(([127, 0, 0, 1], 9184))),
+        Some(listen) if listen.get_ref().is_empty() => None,
+        Some(listen) => match listen.get_ref().parse::<SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                p.at(
+                    listen.span(),
+                    format!(
+                        "listen `{}` is not an address with a port, e.g. 127.0.0.1:9184 (\"\" disables the listener)",
+                        listen.get_ref()
+                    ),
+                );
+                None
+            }
+        },
+    };
+    let log_format = match raw
+        .log_format
+        .as_ref()
+        .map(|f| (f.get_ref().as_str(), f.span()))
+    {
+        None | Some(("text", _)) => LogFormat::Text,
+        Some(("json", _)) => LogFormat::Json,
+        Some((other, span)) => {
+            p.at(
+                span,
+                format!("log_format `{other}` is unknown: expected \"text\" or \"json\""),
+            );
+            LogFormat::Text
+        }
+    };
+    Some(Daemon {
+        state_dir,
+        database,
+        listen,
+        log_format,
+    })
+}
+
+fn build_poll(raw: RawPoll, p: &mut Problems<'_>) -> Option<Poll> {
+    let schedule = match &raw.schedule {
+        Some(s) => parse_schedule(s, p)?,
+        None => parse_schedule_text("*/5 * * * *").ok()?,
+    };
+    let jitter = duration_or(raw.jitter.as_ref(), "jitter", "0s", p);
+    let concurrency = positive(raw.concurrency.as_ref(), "concurrency", 64, p);
+    let per_host = positive(raw.per_host.as_ref(), "per_host", 2, p);
+    let timeout = duration_or(raw.timeout.as_ref(), "timeout", "30s", p);
+    let max_body = match &raw.max_body {
+        None => 16 * 1024 * 1024,
+        Some(size) => match size.get_ref().trim().parse::<bytesize::ByteSize>() {
+            Ok(bytes) if bytes.as_u64() > 0 => bytes.as_u64(),
+            _ => {
+                p.at(
+                    size.span(),
+                    format!(
+                        "max_body `{}` is not a size: write it like \"16MiB\" or \"512KiB\"",
+                        size.get_ref()
+                    ),
+                );
+                0
+            }
+        },
+    };
+    let backfill = match &raw.backfill {
+        None => Backfill::Window(Duration::from_secs(6 * 3600)),
+        Some(b) => {
+            match b.get_ref().trim() {
+                "all" => Backfill::All,
+                "none" => Backfill::None,
+                text => match humantime::parse_duration(text) {
+                    Ok(window) => Backfill::Window(window),
+                    Err(_) => {
+                        p.at(
+                        b.span(),
+                        format!("backfill `{text}` must be \"all\", \"none\" or a duration like \"6h\""),
+                    );
+                        Backfill::None
+                    }
+                },
+            }
+        }
+    };
+    let user_agent = match raw.user_agent {
+        Some(ua) if ua.get_ref().trim().is_empty() => {
+            p.at(ua.span(), "user_agent is empty");
+            String::new()
+        }
+        Some(ua) => ua.into_inner(),
+        None => format!(
+            "wirewatch/{} (+https://github.com/wirewatch/wirewatch)",
+            env!("CARGO_PKG_VERSION")
+        ),
+    };
+    Some(Poll {
+        schedule,
+        jitter,
+        concurrency,
+        per_host,
+        timeout,
+        max_body,
+        backfill,
+        allow_private_networks: raw.allow_private_networks.unwrap_or(false),
+        user_agent,
+    })
+}
+
+fn build_feeds(raw: Vec<RawFeed>, poll: Option<&Poll>, p: &mut Problems<'_>) -> Vec<Feed> {
+    let mut feeds = Vec::with_capacity(raw.len());
+    let mut seen: HashMap<String, ()> = HashMap::new();
+    for feed in raw {
+        let Some(url) = parse_http_url(&feed.url, "feed url", p) else {
+            continue;
+        };
+        let (name, name_span) = match &feed.name {
+            Some(name) => (name.get_ref().trim().to_string(), name.span()),
+            None => (
+                url.host_str().unwrap_or_default().to_string(),
+                feed.url.span(),
+            ),
+        };
+        if name.is_empty() {
+            p.at(name_span, "feed name is empty");
+            continue;
+        }
+        if seen.insert(name.clone(), ()).is_some() {
+            let hint = if feed.name.is_none() {
+                " (derived from the URL's host: give the feed a `name`)"
+            } else {
+                ""
+            };
+            p.at(name_span, format!("duplicate feed name `{name}`{hint}"));
+            continue;
+        }
+        let schedule = match &feed.schedule {
+            Some(s) => match parse_schedule(s, p) {
+                Some(schedule) => schedule,
+                None => continue,
+            },
+            None => match poll {
+                Some(poll) => poll.schedule.clone(),
+                None => continue,
+            },
+        };
+        let mut tags = Vec::new();
+        for tag in feed.tags {
+            if tag.get_ref().trim().is_empty() || tag.get_ref().contains(':') {
+                p.at(
+                    tag.span(),
+                    format!(
+                        "tag `{}` must be non-empty and contain no `:`",
+                        tag.get_ref()
+                    ),
+                );
+            } else {
+                tags.push(tag.into_inner());
+            }
+        }
+        feeds.push(Feed {
+            name,
+            url,
+            schedule,
+            tags,
+        });
+    }
+    feeds
+}
+
+fn build_webhooks(
+    base: &Path,
+    raw: Vec<RawWebhook>,
+    poll: Option<&Poll>,
+    p: &mut Problems<'_>,
+) -> Vec<Webhook> {
+    let mut webhooks = Vec::with_capacity(raw.len());
+    let mut seen = HashSet::new();
+    for hook in raw {
+        let name = hook.name.get_ref().trim().to_string();
+        if name.is_empty() {
+            p.at(hook.name.span(), "webhook name is empty");
+            continue;
+        }
+        if !seen.insert(name.clone()) {
+            p.at(hook.name.span(), format!("duplicate webhook name `{name}`"));
+            continue;
+        }
+        let url = parse_http_url(&hook.url, "webhook url", p);
+        let format = match hook
+            .format
+            .as_ref()
+            .map(|f| (f.get_ref().as_str(), f.span()))
+        {
+            None | Some(("json", _)) => Some(WebhookFormat::Json),
+            Some((known @ ("slack" | "discord" | "teams"), span)) => {
+                p.at(
+                    span,
+                    format!("webhook format `{known}` is not available in this version of wirewatch: use \"json\""),
+                );
+                None
+            }
+            Some((other, span)) => {
+                p.at(
+                    span,
+                    format!("webhook format `{other}` is unknown: expected \"json\", \"slack\", \"discord\" or \"teams\""),
+                );
+                None
+            }
+        };
+        let secret = webhook_secret(base, &hook, p);
+        let mut headers = Vec::new();
+        for (key, value) in &hook.headers {
+            let name = HeaderName::from_bytes(key.as_bytes());
+            let val = HeaderValue::from_str(value.get_ref());
+            match (name, val) {
+                (Ok(name), Ok(mut val)) => {
+                    val.set_sensitive(true);
+                    headers.push((name, val));
+                }
+                (Err(_), _) => p.at(value.span(), format!("header name `{key}` is not valid")),
+                (_, Err(_)) => p.at(
+                    value.span(),
+                    format!("header `{key}` has a value that is not a valid HTTP header value"),
+                ),
+            }
+        }
+        let timeout = duration_or(hook.timeout.as_ref(), "timeout", "15s", p);
+        let retry_schedule = match &hook.retry_schedule {
+            None => DEFAULT_RETRY_SCHEDULE
+                .iter()
+                .filter_map(|d| humantime::parse_duration(d).ok())
+                .collect(),
+            Some(list) => {
+                if list.get_ref().is_empty() {
+                    p.at(
+                        list.span(),
+                        "retry_schedule is empty: give at least one delay, e.g. [\"5s\"]",
+                    );
+                }
+                list.get_ref()
+                    .iter()
+                    .map(|d| duration_or(Some(d), "retry_schedule entry", "0s", p))
+                    .collect()
+            }
+        };
+        let (Some(url), Some(format), Ok(secret)) = (url, format, secret) else {
+            continue;
+        };
+        webhooks.push(Webhook {
+            name,
+            url,
+            format,
+            secret,
+            headers,
+            timeout,
+            retry_schedule,
+            allow_private_network: hook.allow_private_network.unwrap_or(false)
+                || poll.is_some_and(|poll| poll.allow_private_networks),
+        });
+    }
+    webhooks
+}
+
+/// The webhook's signing secret from exactly one of `secret`, `secret_file`, `secret_env`.
+fn webhook_secret(
+    base: &Path,
+    hook: &RawWebhook,
+    p: &mut Problems<'_>,
+) -> Result<Option<Secret>, ()> {
+    let given: Vec<&S<String>> = [&hook.secret, &hook.secret_file, &hook.secret_env]
+        .into_iter()
+        .flatten()
+        .collect();
+    if given.len() > 1 {
+        p.at(
+            given[1].span(),
+            "give only one of `secret`, `secret_file` and `secret_env`",
+        );
+        return Err(());
+    }
+    let (text, span) = if let Some(secret) = &hook.secret {
+        (secret.get_ref().clone(), secret.span())
+    } else if let Some(file) = &hook.secret_file {
+        let path = relative_to(base, file.get_ref());
+        match std::fs::read_to_string(&path) {
+            Ok(text) => (text, file.span()),
+            Err(err) => {
+                p.at(
+                    file.span(),
+                    format!("secret_file `{}` cannot be read: {err}", path.display()),
+                );
+                return Err(());
+            }
+        }
+    } else if let Some(var) = &hook.secret_env {
+        match std::env::var(var.get_ref()) {
+            Ok(text) => (text, var.span()),
+            Err(_) => {
+                p.at(
+                    var.span(),
+                    format!(
+                        "secret_env: environment variable `{}` is not set",
+                        var.get_ref()
+                    ),
+                );
+                return Err(());
+            }
+        }
+    } else {
+        return Ok(None);
+    };
+    match Secret::parse(&text) {
+        Ok(secret) => Ok(Some(secret)),
+        Err(message) => {
+            p.at(span, message);
+            Err(())
+        }
+    }
+}
+
+fn build_watchlists(
+    raw: Vec<RawWatchlist>,
+    feeds: &[Feed],
+    webhooks: &[Webhook],
+    declared: &Declared,
+    p: &mut Problems<'_>,
+) -> (Vec<Watchlist>, Option<Matcher>) {
+    let mut watchlists = Vec::with_capacity(raw.len());
+    let mut specs = Vec::with_capacity(raw.len());
+    let mut spans = Vec::with_capacity(raw.len());
+    let mut seen = HashSet::new();
+    for list in raw {
+        let name = list.name.get_ref().trim().to_string();
+        if name.is_empty() {
+            p.at(list.name.span(), "watch-list name is empty");
+            continue;
+        }
+        if !seen.insert(name.clone()) {
+            p.at(
+                list.name.span(),
+                format!("duplicate watch-list name `{name}`"),
+            );
+            continue;
+        }
+        let selected = list.feeds.as_ref().map(|selectors| {
+            let mut set = HashSet::new();
+            for selector in selectors {
+                let text = selector.get_ref().trim();
+                if let Some(tag) = text.strip_prefix("tag:") {
+                    set.extend(
+                        feeds
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, f)| f.tags.iter().any(|t| t == tag))
+                            .map(|(i, _)| i),
+                    );
+                    if !declared.tags.contains(tag) {
+                        p.at(
+                            selector.span(),
+                            format!("watch-list `{name}`: no feed has the tag `{tag}`"),
+                        );
+                    }
+                } else if let Some(i) = feeds.iter().position(|f| f.name == text) {
+                    set.insert(i);
+                } else if !declared.feeds.contains(text) {
+                    p.at(
+                        selector.span(),
+                        format!("watch-list `{name}`: no feed is named `{text}` (use `tag:NAME` for a tag)"),
+                    );
+                }
+            }
+            set
+        });
+        let mut hooks = Vec::new();
+        for hook in &list.webhooks {
+            match webhooks.iter().position(|w| &w.name == hook.get_ref()) {
+                Some(i) => hooks.push(i),
+                None if declared.webhooks.contains(hook.get_ref()) => {}
+                None => p.at(
+                    hook.span(),
+                    format!(
+                        "watch-list `{name}`: no webhook is named `{}`",
+                        hook.get_ref()
+                    ),
+                ),
+            }
+        }
+        let mut fields = Vec::new();
+        if let Some(list_fields) = &list.fields {
+            if list_fields.get_ref().is_empty() {
+                p.at(
+                    list_fields.span(),
+                    "fields is empty: leave it out to search all four",
+                );
+            }
+            for field in list_fields.get_ref() {
+                match Field::parse(field.get_ref()) {
+                    Some(f) => fields.push(f),
+                    None => p.at(
+                        field.span(),
+                        format!(
+                            "field `{}` is unknown: expected title, summary, content or categories",
+                            field.get_ref()
+                        ),
+                    ),
+                }
+            }
+        }
+        specs.push(WatchlistSpec {
+            name: name.clone(),
+            terms: list
+                .terms
+                .get_ref()
+                .iter()
+                .map(|t| t.get_ref().clone())
+                .collect(),
+            aliases: list
+                .aliases
+                .iter()
+                .map(|(term, aliases)| {
+                    (
+                        term.clone(),
+                        aliases
+                            .get_ref()
+                            .iter()
+                            .map(|a| a.get_ref().clone())
+                            .collect(),
+                    )
+                })
+                .collect(),
+            query: list.query.as_ref().map(|q| q.get_ref().clone()),
+            exclude: list.exclude.iter().map(|e| e.get_ref().clone()).collect(),
+            fields,
+            acronyms_exact: list.acronyms_exact.unwrap_or(true),
+        });
+        watchlists.push(Watchlist {
+            name,
+            feeds: selected,
+            webhooks: hooks,
+        });
+        spans.push(list);
+    }
+    match Matcher::compile(&specs) {
+        Ok(matcher) => (watchlists, Some(matcher)),
+        Err(errors) => {
+            for error in errors {
+                let span = specs
+                    .iter()
+                    .position(|s| s.name == error.watchlist)
+                    .and_then(|i| spans.get(i))
+                    .map_or(0..0, |raw| compile_error_span(raw, &error.location));
+                p.at(span, error.to_string());
+            }
+            (watchlists, None)
+        }
+    }
+}
+
+/// Points a matcher compile error at the value it is about.
+fn compile_error_span(raw: &RawWatchlist, location: &matcher::Location) -> Range<usize> {
+    use matcher::Location;
+    match location {
+        Location::Term(i) => raw
+            .terms
+            .get_ref()
+            .get(*i)
+            .map_or(raw.terms.span(), Spanned::span),
+        Location::Alias { term, index } => raw.aliases.get(term).map_or(raw.name.span(), |a| {
+            a.get_ref().get(*index).map_or(a.span(), Spanned::span)
+        }),
+        Location::Query { offset } => raw.query.as_ref().map_or(raw.name.span(), |q| {
+            // The span starts at the opening quote; the offset counts from the text inside.
+            let start = q.span().start + 1 + offset;
+            start..start
+        }),
+        Location::Exclude(i) => raw.exclude.get(*i).map_or(raw.name.span(), Spanned::span),
+        Location::Watchlist => raw.name.span(),
+    }
+}
+
+fn parse_schedule(text: &S<String>, p: &mut Problems<'_>) -> Option<Schedule> {
+    match parse_schedule_text(text.get_ref()) {
+        Ok(schedule) => Some(schedule),
+        Err(message) => {
+            p.at(text.span(), message);
+            None
+        }
+    }
+}
+
+/// `every 5m`, or a standard 5-field crontab line with an optional leading seconds field.
+pub fn parse_schedule_text(text: &str) -> Result<Schedule, String> {
+    let text = text.trim();
+    if let Some(interval) = text.strip_prefix("every ") {
+        return match humantime::parse_duration(interval.trim()) {
+            Ok(every) if every >= Duration::from_secs(1) => Ok(Schedule::Every(every)),
+            Ok(_) => Err(format!(
+                "schedule `{text}`: the interval must be at least 1s"
+            )),
+            Err(err) => Err(format!("schedule `{text}`: bad interval: {err}")),
+        };
+    }
+    let parser = croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Optional)
+        .year(croner::parser::Year::Disallowed)
+        .build();
+    let cron = parser
+        .parse(text)
+        .map_err(|err| format!("schedule `{text}` is not a crontab expression: {err}"))?;
+    // A pattern that never fires (e.g. 30 February) would silently never poll.
+    cron.find_next_occurrence(&Utc::now(), false)
+        .map_err(|_| format!("schedule `{text}` never fires"))?;
+    Ok(Schedule::Cron {
+        expr: text.to_string(),
+        cron: Box::new(cron),
+    })
+}
+
+fn parse_http_url(text: &S<String>, what: &str, p: &mut Problems<'_>) -> Option<Url> {
+    match Url::parse(text.get_ref().trim()) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
+        Ok(url) => {
+            p.at(
+                text.span(),
+                format!(
+                    "{what} must be an http or https URL with a host, not `{}:`",
+                    url.scheme()
+                ),
+            );
+            None
+        }
+        Err(err) => {
+            p.at(
+                text.span(),
+                format!("{what} `{}` is not a URL: {err}", text.get_ref()),
+            );
+            None
+        }
+    }
+}
+
+fn duration_or(
+    value: Option<&S<String>>,
+    what: &str,
+    default: &str,
+    p: &mut Problems<'_>,
+) -> Duration {
+    let Some(value) = value else {
+        return humantime::parse_duration(default).unwrap_or_default();
+    };
+    match humantime::parse_duration(value.get_ref().trim()) {
+        Ok(d) => d,
+        Err(_) => {
+            p.at(
+                value.span(),
+                format!(
+                    "{what} `{}` is not a duration: write it like \"90s\", \"5m\" or \"2h\"",
+                    value.get_ref()
+                ),
+            );
+            Duration::ZERO
+        }
+    }
+}
+
+fn positive(value: Option<&S<i64>>, what: &str, default: usize, p: &mut Problems<'_>) -> usize {
+    match value {
+        None => default,
+        Some(v) => match usize::try_from(*v.get_ref()) {
+            Ok(n) if n > 0 => n,
+            _ => {
+                p.at(
+                    v.span(),
+                    format!("{what} must be a positive number, not {}", v.get_ref()),
+                );
+                1
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(source: &str) -> Result<Config, ConfigError> {
+        Config::from_source(Path::new("/etc/wirewatch/test.toml"), source)
+    }
+
+    #[test]
+    fn an_empty_file_gives_the_documented_defaults() {
+        let config = load("").expect("empty config is valid");
+        assert_eq!(config.poll.concurrency, 64);
+        assert_eq!(config.poll.per_host, 2);
+        assert_eq!(config.poll.timeout, Duration::from_secs(30));
+        assert_eq!(config.poll.max_body, 16 * 1024 * 1024);
+        assert_eq!(
+            config.poll.backfill,
+            Backfill::Window(Duration::from_secs(6 * 3600))
+        );
+        assert_eq!(
+            config.daemon.listen,
+            Some("127.0.0.1:9184".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn positions_are_one_based_lines_and_character_columns() {
+        assert_eq!(line_column("ab\ncdé f", 0), (1, 1));
+        assert_eq!(line_column("ab\ncdé f", 3), (2, 1));
+        assert_eq!(line_column("ab\ncdé f", 8), (2, 5));
+    }
+
+    #[test]
+    fn crontab_weekdays_follow_cron_8_where_0_and_7_are_sunday() {
+        let monday = DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        for expr in ["0 9 * * 0", "0 9 * * 7", "0 9 * * SUN"] {
+            let next = parse_schedule_text(expr).unwrap().next_after(monday);
+            assert_eq!(next.to_rfc3339(), "2026-11-29T09:00:00+00:00", "{expr}");
+        }
+    }
+
+    #[test]
+    fn an_optional_leading_seconds_field_is_accepted() {
+        let start = DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let next = parse_schedule_text("30 */5 * * * *")
+            .unwrap()
+            .next_after(start);
+        assert_eq!(next.to_rfc3339(), "2026-11-23T12:00:30+00:00");
+    }
+
+    #[test]
+    fn intervals_add_to_the_last_due_time() {
+        let start = DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let next = parse_schedule_text("every 90s").unwrap().next_after(start);
+        assert_eq!(next.to_rfc3339(), "2026-11-23T12:01:30+00:00");
+    }
+
+    #[test]
+    fn backfill_window_admits_only_recent_dated_items() {
+        let now = Utc::now();
+        let window = Backfill::Window(Duration::from_secs(3600));
+        assert!(window.admits(Some(now - chrono::Duration::minutes(10)), now));
+        assert!(!window.admits(Some(now - chrono::Duration::hours(2)), now));
+        assert!(!window.admits(None, now));
+        assert!(Backfill::All.admits(None, now));
+        assert!(!Backfill::None.admits(Some(now), now));
+    }
+
+    #[test]
+    fn secrets_need_the_whsec_prefix_and_enough_key_bytes() {
+        assert!(Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_ok());
+        assert!(Secret::parse("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_err());
+        assert!(Secret::parse("whsec_!!!").is_err());
+        assert!(Secret::parse("whsec_c2hvcnQ=").is_err());
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_directory() {
+        let config = load("[daemon]\nstate_dir = \"data\"\n").unwrap();
+        assert_eq!(
+            config.daemon.state_dir,
+            PathBuf::from("/etc/wirewatch/data")
+        );
+        assert_eq!(
+            config.daemon.database,
+            PathBuf::from("/etc/wirewatch/data/wirewatch.db")
+        );
+    }
+}

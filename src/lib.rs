@@ -1,0 +1,23 @@
+//! wirewatch: a news-wire monitoring daemon.
+//!
+//! The pipeline, one module per stage, wired together for one feed in [`refresh`]:
+//!
+//! ```text
+//! schedule ─► fetch ─► parse ─► dedup ─► matcher ─► store ─► notify
+//! ```
+//!
+//! [`config`] turns the TOML file into validated types, [`cli`] holds the commands and
+//! [`daemon`] runs the scheduler and the outbox worker until a signal stops them.
+
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod dedup;
+pub mod fetch;
+pub mod matcher;
+pub mod notify;
+pub mod parse;
+pub mod refresh;
+pub mod schedule;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,301 @@
+//! One feed through the whole pipeline: fetch → parse → dedup → match → store. This is the
+//! only place the stages meet (as miniflux's `RefreshFeed`); each stage knows nothing of
+//! the others.
+//!
+//! Input: a configured feed and its stored poll state. Output: one committed transaction
+//! holding the feed's new items, their matches, the outbox rows of those matches and the
+//! feed's new validators and due time — or, on failure, the classified error on the feed's
+//! row. Either the whole fetch is recorded or none of it.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::dedup;
+use crate::fetch::{FetchOutcome, Fetcher};
+use crate::matcher::{Document, WatchlistMatch};
+use crate::notify::payload::{self, Alert, FeedPayload, ItemPayload};
+use crate::parse::{self, Item, ParsedFeed};
+use crate::schedule;
+use crate::store::{FeedUpdate, NewItem, NewMatch, Store, StoreError};
+
+/// What refreshing one feed did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    NotModified,
+    Updated {
+        items: usize,
+        new_items: usize,
+        matches: usize,
+        alerts: usize,
+    },
+    /// The fetch or parse failed; the message is stored on the feed's row.
+    Failed {
+        class: &'static str,
+        error: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub feed: String,
+    pub outcome: Outcome,
+    /// When the feed is due again.
+    pub next_due: DateTime<Utc>,
+}
+
+/// The parts a refresh needs, shared by every feed.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub fetcher: Fetcher,
+}
+
+/// A new item with its matches, ready to store.
+struct Candidate {
+    item: Item,
+    key: String,
+    canonical: Option<String>,
+    matches: Vec<WatchlistMatch>,
+}
+
+impl Pipeline {
+    /// Refreshes feed number `index` of the config. Only a store failure is an `Err`:
+    /// fetch and parse failures are recorded on the feed and reported in the outcome.
+    #[tracing::instrument(skip_all, fields(feed = %self.config.feeds[index].name), err(Display))]
+    pub async fn refresh(&self, index: usize) -> Result<Report, StoreError> {
+        let feed = &self.config.feeds[index];
+        let started = Utc::now();
+        let now = started.timestamp();
+        let next_due = schedule::next_due(&feed.schedule, started, self.config.poll.jitter);
+        let report = |outcome| Report {
+            feed: feed.name.clone(),
+            outcome,
+            next_due,
+        };
+        let Some(state) = self.store.feed_state(&feed.name).await? else {
+            // `sync_feeds` runs before any refresh; a missing row means the config changed
+            // under us, and the next cycle will create it.
+            return Ok(report(Outcome::Failed {
+                class: "internal",
+                error: "feed has no row in the database yet".into(),
+            }));
+        };
+
+        let fetched = self
+            .fetcher
+            .fetch(
+                &feed.url,
+                state.etag.as_deref(),
+                state.last_modified.as_deref(),
+            )
+            .await;
+        let body = match fetched {
+            Ok(FetchOutcome::NotModified) => {
+                self.store
+                    .record_not_modified(state.id, now, next_due.timestamp())
+                    .await?;
+                tracing::debug!("not modified");
+                return Ok(report(Outcome::NotModified));
+            }
+            Ok(FetchOutcome::Fetched(body)) => body,
+            Err(err) => {
+                let error = err.to_string();
+                self.store
+                    .record_failure(state.id, &error, now, next_due.timestamp())
+                    .await?;
+                tracing::warn!(class = err.class(), error = %error, "fetch failed");
+                return Ok(report(Outcome::Failed {
+                    class: err.class(),
+                    error,
+                }));
+            }
+        };
+
+        // Parsing is CPU-bound: keep it off the runtime's I/O threads.
+        let update = FeedUpdate {
+            title: None,
+            etag: body.etag,
+            last_modified: body.last_modified,
+            next_due_at: next_due.timestamp(),
+            fetched_at: now,
+        };
+        let (bytes, base) = (body.body, body.final_url);
+        let parsed = tokio::task::spawn_blocking(move || parse::parse_feed(&bytes, Some(&base)))
+            .await
+            .map_err(|err| parse::ParseError::Malformed(format!("parser crashed: {err}")))
+            .and_then(|parsed| parsed);
+        let parsed = match parsed {
+            Ok(parsed) => parsed,
+            Err(err) => {
+                let error = err.to_string();
+                self.store
+                    .record_failure(state.id, &error, now, next_due.timestamp())
+                    .await?;
+                tracing::warn!(class = "parse", error = %error, "parse failed");
+                return Ok(report(Outcome::Failed {
+                    class: "parse",
+                    error,
+                }));
+            }
+        };
+
+        let ParsedFeed { title, items } = parsed;
+        let total = items.len();
+        let candidates = self.new_candidates(index, state.id, items).await?;
+        let update = FeedUpdate { title, ..update };
+        // On a feed's first fetch only recent items alert (`poll.backfill`); the rest are
+        // stored so they are never "new" again.
+        let first_fetch = state.last_success_at.is_none();
+        let (matches, alerts) = self
+            .store_candidates(index, state.id, &candidates, first_fetch, &update, started)
+            .await?;
+        tracing::info!(
+            items = total,
+            new_items = candidates.len(),
+            matches,
+            alerts,
+            "feed refreshed"
+        );
+        Ok(report(Outcome::Updated {
+            items: total,
+            new_items: candidates.len(),
+            matches,
+            alerts,
+        }))
+    }
+
+    /// The document's items that the feed does not hold yet, each matched against the
+    /// watch-lists that follow this feed.
+    async fn new_candidates(
+        &self,
+        index: usize,
+        feed_id: i64,
+        items: Vec<Item>,
+    ) -> Result<Vec<Candidate>, StoreError> {
+        let watchlists = &self.config.watchlists;
+        let wanted = |w: usize| watchlists.get(w).is_some_and(|list| list.watches(index));
+        let mut seen = HashSet::new();
+        let mut candidates = Vec::new();
+        for item in items {
+            let key = dedup::item_key(&item);
+            if !seen.insert(key.clone()) || self.store.has_item(feed_id, &key).await? {
+                continue;
+            }
+            let matches = self.config.matcher.match_item(
+                &Document {
+                    title: &item.title,
+                    summary: &item.summary,
+                    content: &item.content,
+                    categories: &item.categories,
+                },
+                &wanted,
+            );
+            candidates.push(Candidate {
+                canonical: item.link.as_ref().map(dedup::canonical_link),
+                key,
+                item,
+                matches,
+            });
+        }
+        Ok(candidates)
+    }
+
+    /// Writes the candidates, their matches and outbox rows and the feed's new state in
+    /// one transaction. Returns (new matches, outbox rows written).
+    async fn store_candidates(
+        &self,
+        index: usize,
+        feed_id: i64,
+        candidates: &[Candidate],
+        first_fetch: bool,
+        update: &FeedUpdate,
+        now: DateTime<Utc>,
+    ) -> Result<(usize, usize), StoreError> {
+        let feed = &self.config.feeds[index];
+        let at = now.timestamp();
+        let (mut matches, mut alerts) = (0, 0);
+        let mut tx = self.store.begin().await?;
+        for candidate in candidates {
+            let item = &candidate.item;
+            let story_id = tx.story_for(candidate.canonical.as_deref(), at).await?;
+            let new_item = NewItem {
+                item_key: &candidate.key,
+                canonical_url: candidate.canonical.as_deref(),
+                title: &item.title,
+                url: item.link.as_ref().map(url::Url::as_str),
+                published_at: item.published.map(|p| p.timestamp()),
+                summary: &item.summary,
+                authors: &item.authors,
+                categories: &item.categories,
+                language: item.language.as_deref(),
+            };
+            let Some(item_id) = tx.insert_item(feed_id, story_id, &new_item, at).await? else {
+                continue; // stored meanwhile by another writer
+            };
+            let alerting = !first_fetch || self.config.poll.backfill.admits(item.published, now);
+            for found in &candidate.matches {
+                let watchlist = &self.config.watchlists[found.watchlist];
+                let alert_id = uuid::Uuid::now_v7().to_string();
+                let terms_json = serde_json::to_string(&found.terms)?;
+                let highlights_json = serde_json::to_string(&found.highlights)?;
+                let inserted = tx
+                    .insert_match(&NewMatch {
+                        id: &alert_id,
+                        story_id,
+                        watchlist: &watchlist.name,
+                        item_id,
+                        terms_json: &terms_json,
+                        highlights_json: &highlights_json,
+                        created_at: at,
+                    })
+                    .await?;
+                if !inserted {
+                    continue; // the story already alerted this watch-list
+                }
+                matches += 1;
+                if !alerting || watchlist.webhooks.is_empty() {
+                    continue;
+                }
+                let body = payload::json_body(
+                    Alert {
+                        alert_id: &alert_id,
+                        watchlist: &watchlist.name,
+                        terms: &found.terms,
+                        story_id: story_id.to_string(),
+                        item: ItemPayload {
+                            id: &candidate.key,
+                            title: &item.title,
+                            url: new_item.url,
+                            published: item.published.map(payload::rfc3339),
+                            summary: payload::short_summary(&item.summary),
+                            authors: &item.authors,
+                            categories: &item.categories,
+                            language: item.language.as_deref(),
+                        },
+                        feed: FeedPayload {
+                            name: &feed.name,
+                            url: feed.url.as_str(),
+                            title: update.title.as_deref(),
+                        },
+                        highlights: &found.highlights,
+                    },
+                    now,
+                )?;
+                for &hook in &watchlist.webhooks {
+                    let outbox_id = format!("msg_{}", uuid::Uuid::now_v7().simple());
+                    let webhook = &self.config.webhooks[hook].name;
+                    tx.insert_outbox(&outbox_id, &alert_id, webhook, &body, at)
+                        .await?;
+                    alerts += 1;
+                }
+            }
+        }
+        tx.update_feed(feed_id, update).await?;
+        tx.commit().await?;
+        Ok((matches, alerts))
+    }
+}

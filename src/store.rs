@@ -1,0 +1,544 @@
+//! The SQLite store: opening it (WAL, busy timeout, embedded migrations) and every SQL
+//! statement wirewatch runs.
+//!
+//! Input: the pipeline's facts (feed poll state, new items, matches, outbox rows).
+//! Output: the rows that decide what is new. The unique constraints of `migrations/` do
+//! the de-duplication; writers insert with `ON CONFLICT DO NOTHING` and read the rows
+//! affected. Every write transaction starts with `BEGIN IMMEDIATE`: a deferred
+//! read-then-write transaction can fail with SQLITE_BUSY in WAL mode when another writer
+//! got there first, instead of waiting for the busy timeout.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+/// Errors of the store, with what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the state directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database {path}: {source}")]
+    Open { path: PathBuf, source: sqlx::Error },
+    #[error("cannot migrate the database {path}: {source}")]
+    Migrate {
+        path: PathBuf,
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("database row has invalid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A handle on the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+/// The poll state of one feed, as the scheduler and fetcher need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedState {
+    pub id: i64,
+    pub name: String,
+    pub url: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub next_due_at: Option<i64>,
+    pub last_success_at: Option<i64>,
+    pub failure_count: i64,
+}
+
+/// What a fetch learned about a feed, written with the feed's items.
+#[derive(Debug, Clone, Default)]
+pub struct FeedUpdate {
+    pub title: Option<String>,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub next_due_at: i64,
+    pub fetched_at: i64,
+}
+
+/// An item to store; its story is found or created from `canonical_url`.
+#[derive(Debug, Clone)]
+pub struct NewItem<'a> {
+    pub item_key: &'a str,
+    pub canonical_url: Option<&'a str>,
+    pub title: &'a str,
+    pub url: Option<&'a str>,
+    pub published_at: Option<i64>,
+    pub summary: &'a str,
+    pub authors: &'a [String],
+    pub categories: &'a [String],
+    pub language: Option<&'a str>,
+}
+
+/// A match to store; `None` from [`StoreTx::insert_match`] means the story already has
+/// one for that watch-list.
+#[derive(Debug, Clone)]
+pub struct NewMatch<'a> {
+    pub id: &'a str,
+    pub story_id: i64,
+    pub watchlist: &'a str,
+    pub item_id: i64,
+    pub terms_json: &'a str,
+    pub highlights_json: &'a str,
+    pub created_at: i64,
+}
+
+/// An outbox row claimed for delivery.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: String,
+    pub webhook: String,
+    pub body: String,
+    pub attempts: i64,
+}
+
+/// One stored match, as `wirewatch matches` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MatchRow {
+    pub alert_id: String,
+    pub watchlist: String,
+    pub terms: Vec<String>,
+    pub created_at: i64,
+    pub feed: String,
+    pub title: String,
+    pub url: Option<String>,
+    pub published_at: Option<i64>,
+}
+
+/// Filters of `wirewatch matches`.
+#[derive(Debug, Clone, Default)]
+pub struct MatchQuery {
+    pub watchlist: Option<String>,
+    pub since: Option<i64>,
+    pub search: Option<String>,
+    pub limit: i64,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(|source| StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // WAL with NORMAL is durable across process crashes (what the outbox promises);
+            // only an OS crash can lose the last transactions.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(Store { pool })
+    }
+
+    /// Starts a write transaction (`BEGIN IMMEDIATE`).
+    pub async fn begin(&self) -> Result<StoreTx> {
+        Ok(StoreTx {
+            tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+        })
+    }
+
+    /// Makes sure every configured feed has a row, keyed by name; a changed URL forgets
+    /// the old URL's validators. Returns the rows of the given feeds.
+    pub async fn sync_feeds(&self, feeds: &[(&str, &str)]) -> Result<Vec<FeedState>> {
+        let mut tx = self.begin().await?;
+        for (name, url) in feeds {
+            sqlx::query(
+                "INSERT INTO feeds (name, url) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET
+                    url = excluded.url, etag = NULL, last_modified = NULL
+                 WHERE feeds.url <> excluded.url",
+            )
+            .bind(name)
+            .bind(url)
+            .execute(&mut *tx.tx)
+            .await?;
+        }
+        tx.commit().await?;
+        let mut states = Vec::with_capacity(feeds.len());
+        for (name, _) in feeds {
+            if let Some(state) = self.feed_state(name).await? {
+                states.push(state);
+            }
+        }
+        Ok(states)
+    }
+
+    pub async fn feed_state(&self, name: &str) -> Result<Option<FeedState>> {
+        let row = sqlx::query(
+            "SELECT id, name, url, etag, last_modified, next_due_at, last_success_at, failure_count
+             FROM feeds WHERE name = ?1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| FeedState {
+            id: row.get("id"),
+            name: row.get("name"),
+            url: row.get("url"),
+            etag: row.get("etag"),
+            last_modified: row.get("last_modified"),
+            next_due_at: row.get("next_due_at"),
+            last_success_at: row.get("last_success_at"),
+            failure_count: row.get("failure_count"),
+        }))
+    }
+
+    /// Whether the feed already holds an item with this key.
+    pub async fn has_item(&self, feed_id: i64, item_key: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 FROM items WHERE feed_id = ?1 AND item_key = ?2")
+            .bind(feed_id)
+            .bind(item_key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// A fetch that changed nothing (304): only the schedule moves.
+    pub async fn record_not_modified(
+        &self,
+        feed_id: i64,
+        fetched_at: i64,
+        next_due_at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE feeds SET last_fetch_at = ?2, last_success_at = ?2, next_due_at = ?3,
+                failure_count = 0, last_error = NULL
+             WHERE id = ?1",
+        )
+        .bind(feed_id)
+        .bind(fetched_at)
+        .bind(next_due_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A failed fetch or parse: the error is kept on the feed's row with its time.
+    pub async fn record_failure(
+        &self,
+        feed_id: i64,
+        error: &str,
+        at: i64,
+        next_due_at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE feeds SET last_fetch_at = ?3, last_error = ?2, last_error_at = ?3,
+                failure_count = failure_count + 1, next_due_at = ?4
+             WHERE id = ?1",
+        )
+        .bind(feed_id)
+        .bind(error)
+        .bind(at)
+        .bind(next_due_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Claims up to `limit` pending deliveries due at `now`, leasing them until
+    /// `lease_until`: a process that dies mid-send leaves the row to be retried once the
+    /// lease runs out, never lost and never marked delivered.
+    pub async fn claim_deliveries(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<Delivery>> {
+        let mut tx = self.begin().await?;
+        let rows = sqlx::query(
+            "UPDATE outbox SET next_attempt_at = ?2
+             WHERE id IN (SELECT id FROM outbox
+                          WHERE status = 'pending' AND next_attempt_at <= ?1
+                          ORDER BY next_attempt_at, id LIMIT ?3)
+             RETURNING id, webhook, body, attempts",
+        )
+        .bind(now)
+        .bind(lease_until)
+        .bind(limit)
+        .fetch_all(&mut *tx.tx)
+        .await?;
+        tx.commit().await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Delivery {
+                id: row.get("id"),
+                webhook: row.get("webhook"),
+                body: row.get("body"),
+                attempts: row.get("attempts"),
+            })
+            .collect())
+    }
+
+    pub async fn mark_delivered(&self, id: &str, status: u16, at: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, last_status = ?2,
+                last_error = NULL, delivered_at = ?3
+             WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(i64::from(status))
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A failed attempt: retried at `next_attempt_at`, or dead-lettered when `None`.
+    pub async fn mark_failed(
+        &self,
+        id: &str,
+        status: Option<u16>,
+        error: &str,
+        next_attempt_at: Option<i64>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, last_status = ?2, last_error = ?3,
+                status = CASE WHEN ?4 IS NULL THEN 'dead' ELSE 'pending' END,
+                next_attempt_at = COALESCE(?4, next_attempt_at)
+             WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(status.map(i64::from))
+        .bind(error)
+        .bind(next_attempt_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Puts a claimed row back without counting an attempt (e.g. its webhook is gone from
+    /// the config).
+    pub async fn postpone_delivery(
+        &self,
+        id: &str,
+        error: &str,
+        next_attempt_at: i64,
+    ) -> Result<()> {
+        sqlx::query("UPDATE outbox SET last_error = ?2, next_attempt_at = ?3 WHERE id = ?1")
+            .bind(id)
+            .bind(error)
+            .bind(next_attempt_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// When the next pending delivery is due, if any.
+    pub async fn next_delivery_due(&self) -> Result<Option<i64>> {
+        let row =
+            sqlx::query("SELECT MIN(next_attempt_at) AS due FROM outbox WHERE status = 'pending'")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(row.get("due"))
+    }
+
+    pub async fn matches(&self, query: &MatchQuery) -> Result<Vec<MatchRow>> {
+        let search = query.search.as_ref().map(|s| {
+            let escaped = s
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
+        let rows = sqlx::query(
+            "SELECT m.id, m.watchlist, m.terms, m.created_at, f.name AS feed, i.title, i.url,
+                    i.published_at
+             FROM matches m
+             JOIN items i ON i.id = m.item_id
+             JOIN feeds f ON f.id = i.feed_id
+             WHERE (?1 IS NULL OR m.watchlist = ?1)
+               AND m.created_at >= ?2
+               AND (?3 IS NULL OR i.title LIKE ?3 ESCAPE '\\' OR i.summary LIKE ?3 ESCAPE '\\')
+             ORDER BY m.created_at DESC, m.id DESC
+             LIMIT ?4",
+        )
+        .bind(query.watchlist.as_deref())
+        .bind(query.since.unwrap_or(i64::MIN))
+        .bind(search)
+        .bind(query.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let terms: String = row.get("terms");
+                Ok(MatchRow {
+                    alert_id: row.get("id"),
+                    watchlist: row.get("watchlist"),
+                    terms: serde_json::from_str(&terms)?,
+                    created_at: row.get("created_at"),
+                    feed: row.get("feed"),
+                    title: row.get("title"),
+                    url: row.get("url"),
+                    published_at: row.get("published_at"),
+                })
+            })
+            .collect()
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// A write transaction over the pipeline's tables: one per processed feed, so its items,
+/// matches, outbox rows and new validators commit together or not at all.
+pub struct StoreTx {
+    tx: Transaction<'static, Sqlite>,
+}
+
+impl StoreTx {
+    /// The story of an item: the existing one for its canonical link, else a new one.
+    pub async fn story_for(&mut self, canonical_url: Option<&str>, now: i64) -> Result<i64> {
+        if let Some(url) = canonical_url {
+            let row = sqlx::query("SELECT id FROM stories WHERE canonical_url = ?1")
+                .bind(url)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+            if let Some(row) = row {
+                return Ok(row.get("id"));
+            }
+        }
+        let row = sqlx::query(
+            "INSERT INTO stories (canonical_url, first_seen_at) VALUES (?1, ?2) RETURNING id",
+        )
+        .bind(canonical_url)
+        .bind(now)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(row.get("id"))
+    }
+
+    /// Inserts an item; `None` when the feed already has one with its key.
+    pub async fn insert_item(
+        &mut self,
+        feed_id: i64,
+        story_id: i64,
+        item: &NewItem<'_>,
+        now: i64,
+    ) -> Result<Option<i64>> {
+        let row = sqlx::query(
+            "INSERT INTO items (feed_id, item_key, story_id, title, url, published_at, summary,
+                                authors, categories, language, first_seen_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (feed_id, item_key) DO NOTHING
+             RETURNING id",
+        )
+        .bind(feed_id)
+        .bind(item.item_key)
+        .bind(story_id)
+        .bind(item.title)
+        .bind(item.url)
+        .bind(item.published_at)
+        .bind(item.summary)
+        .bind(serde_json::to_string(item.authors)?)
+        .bind(serde_json::to_string(item.categories)?)
+        .bind(item.language)
+        .bind(now)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(row.map(|row| row.get("id")))
+    }
+
+    /// Inserts a match; `false` when the story already has one for this watch-list.
+    pub async fn insert_match(&mut self, m: &NewMatch<'_>) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO matches (id, story_id, watchlist, item_id, terms, highlights, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (story_id, watchlist) DO NOTHING",
+        )
+        .bind(m.id)
+        .bind(m.story_id)
+        .bind(m.watchlist)
+        .bind(m.item_id)
+        .bind(m.terms_json)
+        .bind(m.highlights_json)
+        .bind(m.created_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn insert_outbox(
+        &mut self,
+        id: &str,
+        match_id: &str,
+        webhook: &str,
+        body: &str,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO outbox (id, match_id, webhook, body, next_attempt_at, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+             ON CONFLICT (match_id, webhook) DO NOTHING",
+        )
+        .bind(id)
+        .bind(match_id)
+        .bind(webhook)
+        .bind(body)
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// The fetch succeeded: new validators, title and due time.
+    pub async fn update_feed(&mut self, feed_id: i64, update: &FeedUpdate) -> Result<()> {
+        sqlx::query(
+            "UPDATE feeds SET title = COALESCE(?2, title), etag = ?3, last_modified = ?4,
+                next_due_at = ?5, last_fetch_at = ?6, last_success_at = ?6,
+                failure_count = 0, last_error = NULL
+             WHERE id = ?1",
+        )
+        .bind(feed_id)
+        .bind(update.title.as_deref())
+        .bind(update.etag.as_deref())
+        .bind(update.last_modified.as_deref())
+        .bind(update.next_due_at)
+        .bind(update.fetched_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}

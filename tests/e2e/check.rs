@@ -1,0 +1,259 @@
+//! `wirewatch check`: a summary for a good file; for a broken one, exit 2 and every
+//! problem with its file, line and column.
+
+use crate::helpers::{TestDir, stderr, stdout};
+
+const GOOD: &str = r#"
+[daemon]
+state_dir = "state"
+listen = ""
+
+[poll]
+schedule = "*/5 * * * *"
+allow_private_networks = true
+
+[[feeds]]
+name = "wire"
+url = "http://127.0.0.1:1/rss"
+tags = ["iran"]
+
+[[watchlists]]
+name = "iran-china"
+terms = ["Iran", "China", "SCO", "JCPOA"]
+query = '(Iran OR JCPOA) AND (China OR SCO)'
+feeds = ["tag:iran"]
+webhooks = ["siem"]
+
+[[webhooks]]
+name = "siem"
+url = "http://127.0.0.1:1/hook"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_valid_config_prints_a_summary_and_exits_0() {
+    let dir = TestDir::new();
+    dir.write_config(GOOD);
+    let out = dir.wirewatch(&["check"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("feeds: 1"), "{text}");
+    assert!(text.contains("iran-china on 1 feeds -> [siem]"), "{text}");
+    assert!(text.contains("siem (Json, signed)"), "{text}");
+    assert!(!text.contains("whsec_"), "the secret is never printed");
+}
+
+/// Each case: what is broken, the replacement applied to GOOD, and the expected
+/// `line:column` and message fragment. Each broken value must give exactly one error:
+/// a bad webhook must not also make the watch-lists naming it fail.
+const BROKEN: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "toml syntax",
+        "tags = [\"iran\"]",
+        "tags = [\"iran\"",
+        "15:1",
+        "missing comma between array elements",
+    ),
+    (
+        "unknown key",
+        "listen = \"\"",
+        "listen = \"\"\nlisten_port = 9",
+        "5:1",
+        "unknown field `listen_port`",
+    ),
+    (
+        "bad cron",
+        "schedule = \"*/5 * * * *\"",
+        "schedule = \"*/5 * * *\"",
+        "7:12",
+        "not a crontab expression",
+    ),
+    (
+        "bad interval",
+        "schedule = \"*/5 * * * *\"",
+        "schedule = \"every soon\"",
+        "7:12",
+        "bad interval",
+    ),
+    (
+        "feed url scheme",
+        "url = \"http://127.0.0.1:1/rss\"",
+        "url = \"ftp://127.0.0.1/rss\"",
+        "12:7",
+        "http or https",
+    ),
+    (
+        "feed url garbage",
+        "url = \"http://127.0.0.1:1/rss\"",
+        "url = \"not a url\"",
+        "12:7",
+        "is not a URL",
+    ),
+    (
+        "duplicate feed",
+        "tags = [\"iran\"]",
+        "tags = [\"iran\"]\n\n[[feeds]]\nname = \"wire\"\nurl = \"http://127.0.0.1:2/rss\"",
+        "16:8",
+        "duplicate feed name `wire`",
+    ),
+    (
+        "unknown webhook",
+        "webhooks = [\"siem\"]",
+        "webhooks = [\"siem\", \"slack\"]",
+        "20:21",
+        "no webhook is named `slack`",
+    ),
+    (
+        "unknown feed tag",
+        "feeds = [\"tag:iran\"]",
+        "feeds = [\"tag:irn\"]",
+        "19:10",
+        "no feed has the tag `irn`",
+    ),
+    (
+        "unknown feed name",
+        "feeds = [\"tag:iran\"]",
+        "feeds = [\"reuters\"]",
+        "19:10",
+        "no feed is named `reuters`",
+    ),
+    (
+        "query syntax",
+        "query = '(Iran OR JCPOA) AND (China OR SCO)'",
+        "query = '(Iran OR JCPOA AND (China OR SCO)'",
+        "18:10",
+        "query at byte 0: unclosed `(`",
+    ),
+    (
+        "secret form",
+        "secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"",
+        "secret = \"hunter2\"",
+        "25:10",
+        "whsec_",
+    ),
+    (
+        "secret file missing",
+        "secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"",
+        "secret_file = \"missing.key\"",
+        "25:15",
+        "cannot be read",
+    ),
+    (
+        "two secrets",
+        "secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"",
+        "secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nsecret_env = \"X\"",
+        "26:14",
+        "only one of",
+    ),
+    (
+        "bad duration",
+        "allow_private_networks = true",
+        "allow_private_networks = true\ntimeout = \"soon\"",
+        "9:11",
+        "not a duration",
+    ),
+    (
+        "bad size",
+        "allow_private_networks = true",
+        "allow_private_networks = true\nmax_body = \"lots\"",
+        "9:12",
+        "not a size",
+    ),
+    (
+        "bad backfill",
+        "allow_private_networks = true",
+        "allow_private_networks = true\nbackfill = \"some\"",
+        "9:12",
+        "backfill",
+    ),
+    (
+        "zero concurrency",
+        "allow_private_networks = true",
+        "allow_private_networks = true\nconcurrency = 0",
+        "9:15",
+        "positive",
+    ),
+    (
+        "wrong type",
+        "allow_private_networks = true",
+        "allow_private_networks = \"yes\"",
+        "8:26",
+        "invalid type",
+    ),
+    (
+        "bad field",
+        "webhooks = [\"siem\"]",
+        "webhooks = [\"siem\"]\nfields = [\"body\"]",
+        "21:11",
+        "field `body` is unknown",
+    ),
+    (
+        "empty term",
+        "terms = [\"Iran\", \"China\", \"SCO\", \"JCPOA\"]",
+        "terms = [\"Iran\", \"\", \"SCO\", \"JCPOA\"]",
+        "17:18",
+        "terms[1]: empty term",
+    ),
+    (
+        "bad listen",
+        "listen = \"\"",
+        "listen = \"localhost\"",
+        "4:10",
+        "not an address with a port",
+    ),
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn broken_configs_are_refused_with_line_column_and_reason() {
+    let dir = TestDir::new();
+    let path = dir.config_path();
+    let mut failures = Vec::new();
+    for (what, from, to, position, message) in BROKEN {
+        assert!(
+            GOOD.contains(from),
+            "case `{what}` replaces text that GOOD lacks"
+        );
+        dir.write_config(&GOOD.replacen(from, to, 1));
+        let out = dir.wirewatch(&["check"]).await;
+        let err = stderr(&out);
+        let located = format!("{}:{position}", path.display());
+        let single = err.lines().count() == 1;
+        if out.status.code() != Some(2)
+            || !err.contains(&located)
+            || !err.contains(message)
+            || !single
+        {
+            failures.push(format!(
+                "{what}: exit {:?}, wanted `{located}` and `{message}`, got:\n{err}",
+                out.status.code()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_problem_of_a_file_is_reported_at_once() {
+    let dir = TestDir::new();
+    let broken = GOOD
+        .replacen("schedule = \"*/5 * * * *\"", "schedule = \"61 * * * *\"", 1)
+        .replacen("webhooks = [\"siem\"]", "webhooks = [\"nope\"]", 1);
+    dir.write_config(&broken);
+    let out = dir.wirewatch(&["check"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 2, "no knock-on errors: {err}");
+    assert!(err.contains(":7:12: schedule `61 * * * *`"), "{err}");
+    assert!(
+        err.contains(":20:13: watch-list `iran-china`: no webhook is named `nope`"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_config_file_is_a_configuration_error() {
+    let dir = TestDir::new();
+    let out = dir.wirewatch(&["check"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("cannot read the configuration file"));
+}

@@ -1,0 +1,390 @@
+//! Shared test rig: a feed server with ETag support, a webhook receiver that records
+//! every request, a temp state dir with a config, and ways to run the real binary.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_wirewatch");
+
+/// One request the feed server answered.
+#[derive(Debug, Clone)]
+pub struct FeedHit {
+    pub feed: String,
+    pub status: u16,
+}
+
+#[derive(Default)]
+struct FeedState {
+    docs: HashMap<String, String>,
+    hits: Vec<FeedHit>,
+}
+
+/// Serves `/feeds/{name}` from documents the test sets, with a strong ETag per document
+/// and 304 for a matching `If-None-Match`.
+#[derive(Clone)]
+pub struct FeedServer {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<FeedState>>,
+}
+
+impl FeedServer {
+    pub async fn start() -> FeedServer {
+        let state = Arc::new(Mutex::new(FeedState::default()));
+        let app = Router::new()
+            .route("/feeds/{name}", get(serve_feed))
+            .with_state(state.clone());
+        let addr = serve(app).await;
+        FeedServer { addr, state }
+    }
+
+    pub fn url(&self, name: &str) -> String {
+        format!("http://{}/feeds/{name}", self.addr)
+    }
+
+    pub fn set(&self, name: &str, doc: String) {
+        self.state
+            .lock()
+            .unwrap()
+            .docs
+            .insert(name.to_string(), doc);
+    }
+
+    pub fn hits(&self, name: &str) -> Vec<FeedHit> {
+        let state = self.state.lock().unwrap();
+        state
+            .hits
+            .iter()
+            .filter(|h| h.feed == name)
+            .cloned()
+            .collect()
+    }
+}
+
+async fn serve_feed(
+    State(state): State<Arc<Mutex<FeedState>>>,
+    UrlPath(name): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    let mut state = state.lock().unwrap();
+    let Some(doc) = state.docs.get(&name).cloned() else {
+        state.hits.push(FeedHit {
+            feed: name,
+            status: 404,
+        });
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let etag = format!("\"{:016x}\"", fnv(doc.as_bytes()));
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == etag);
+    let status = if fresh { 304 } else { 200 };
+    state.hits.push(FeedHit { feed: name, status });
+    if fresh {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    (
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/rss+xml; charset=utf-8".to_string(),
+            ),
+            (header::ETAG, etag),
+        ],
+        doc,
+    )
+        .into_response()
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
+    })
+}
+
+/// One webhook request as the receiver saw it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub at: Instant,
+}
+
+impl Received {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("webhook body is JSON")
+    }
+
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    received: Vec<Received>,
+    /// Answer this many requests with 500 before accepting.
+    fail_next: usize,
+}
+
+/// Records every POST to `/hook` and answers 200 (or 500 when told to fail).
+#[derive(Clone)]
+pub struct Receiver {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<ReceiverState>>,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        let state = Arc::new(Mutex::new(ReceiverState::default()));
+        let app = Router::new()
+            .route("/hook", post(receive))
+            .with_state(state.clone());
+        let addr = serve(app).await;
+        Receiver { addr, state }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    /// Makes the next `n` requests fail with 500 (they are still recorded).
+    pub fn fail_next(&self, n: usize) {
+        self.state.lock().unwrap().fail_next = n;
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().unwrap().received.clone()
+    }
+
+    /// Waits until at least `n` requests arrived (or the timeout passed) and returns all.
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let received = self.received();
+            if received.len() >= n || Instant::now() > deadline {
+                return received;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+async fn receive(
+    State(state): State<Arc<Mutex<ReceiverState>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let mut state = state.lock().unwrap();
+    state.received.push(Received {
+        headers,
+        body,
+        at: Instant::now(),
+    });
+    if state.fail_next > 0 {
+        state.fail_next -= 1;
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    StatusCode::OK
+}
+
+async fn serve(app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    addr
+}
+
+/// A temp dir holding the config and the state dir.
+pub struct TestDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestDir {
+    pub fn new() -> TestDir {
+        TestDir {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("wirewatch.toml")
+    }
+
+    pub fn write_config(&self, text: &str) -> PathBuf {
+        let path = self.config_path();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// A config with the given feeds (name, url), one watch-list over Iran/China/SCO/JCPOA
+    /// and one signed webhook.
+    pub fn standard_config(&self, feeds: &[(&str, String)], hook: &str, schedule: &str) -> PathBuf {
+        let mut text = format!(
+            r#"[daemon]
+state_dir = "state"
+listen = ""
+
+[poll]
+schedule = "{schedule}"
+allow_private_networks = true
+timeout = "5s"
+"#
+        );
+        for (name, url) in feeds {
+            text.push_str(&format!(
+                "\n[[feeds]]\nname = \"{name}\"\nurl = \"{url}\"\n"
+            ));
+        }
+        text.push_str(&format!(
+            r#"
+[[watchlists]]
+name = "iran-china"
+terms = ["Iran", "China", "SCO", "JCPOA"]
+aliases = {{ SCO = ["Shanghai Cooperation Organisation"], Iran = ["ایران"] }}
+webhooks = ["siem"]
+
+[[webhooks]]
+name = "siem"
+url = "{hook}"
+secret = "{SECRET}"
+timeout = "5s"
+retry_schedule = ["1s", "1s"]
+"#
+        ));
+        self.write_config(&text)
+    }
+
+    /// Runs `wirewatch <args> --config <this config>` to completion.
+    pub async fn wirewatch(&self, args: &[&str]) -> Output {
+        let output = tokio::process::Command::new(BIN)
+            .args(args)
+            .arg("--config")
+            .arg(self.config_path())
+            .env("RUST_LOG", "info")
+            .output()
+            .await
+            .unwrap();
+        if std::env::var_os("TEST_LOG").is_some() {
+            eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+        }
+        output
+    }
+
+    /// Starts `wirewatch run` in the background.
+    pub fn spawn_daemon(&self) -> Daemon {
+        let stderr = if std::env::var_os("TEST_LOG").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        };
+        let child = tokio::process::Command::new(BIN)
+            .arg("run")
+            .arg("--config")
+            .arg(self.config_path())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        Daemon { child }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+pub struct Daemon {
+    child: tokio::process::Child,
+}
+
+impl Daemon {
+    /// Sends SIGTERM and waits for the exit code.
+    pub async fn terminate(mut self) -> Option<i32> {
+        let pid = self.child.id().unwrap().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("daemon stops within 30s of SIGTERM")
+            .unwrap();
+        status.code()
+    }
+}
+
+/// An RSS 2.0 document with the given items (guid, title, link, description).
+pub fn rss(items: &[Item]) -> String {
+    let now = chrono::Utc::now().to_rfc2822();
+    let mut doc = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel><title>Test wire</title><link>https://wire.example.org/</link><description>test</description>\n",
+    );
+    for item in items {
+        doc.push_str("<item>");
+        if let Some(guid) = item.guid {
+            doc.push_str(&format!("<guid isPermaLink=\"false\">{guid}</guid>"));
+        }
+        doc.push_str(&format!("<title>{}</title>", item.title));
+        if let Some(link) = item.link {
+            doc.push_str(&format!("<link>{}</link>", link.replace('&', "&amp;")));
+        }
+        doc.push_str(&format!(
+            "<description>{}</description><pubDate>{}</pubDate></item>\n",
+            item.description,
+            item.published.unwrap_or(&now)
+        ));
+    }
+    doc.push_str("</channel></rss>\n");
+    doc
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Item<'a> {
+    pub guid: Option<&'a str>,
+    pub title: &'a str,
+    pub link: Option<&'a str>,
+    pub description: &'a str,
+    pub published: Option<&'a str>,
+}
+
+impl<'a> Item<'a> {
+    pub fn new(guid: &'a str, title: &'a str, link: &'a str) -> Item<'a> {
+        Item {
+            guid: Some(guid),
+            title,
+            link: Some(link),
+            description: "Wire copy.",
+            published: None,
+        }
+    }
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
