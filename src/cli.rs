@@ -22,7 +22,7 @@ use crate::notify::Notifier;
 use crate::parse;
 use crate::refresh::Outcome;
 use crate::schedule;
-use crate::store::{MatchQuery, Store};
+use crate::store::{DeliveryRow, DisabledWebhook, MatchQuery, Store};
 use crate::telemetry;
 
 #[derive(Debug, Parser)]
@@ -51,6 +51,43 @@ pub enum Command {
     TestFeed(TestFeedArgs),
     /// List stored matches, newest first.
     Matches(MatchesArgs),
+    /// List webhook deliveries (outbox rows), newest first, and disabled webhooks.
+    Deliveries(DeliveriesArgs),
+    /// Re-queue deliveries by id, or every dead letter; re-enable a disabled webhook.
+    Redeliver(RedeliverArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeliveryStatus {
+    /// Waiting for a first attempt or a retry.
+    Pending,
+    /// Pending after at least one failed attempt.
+    Failed,
+    /// Retries used up: dead-lettered.
+    Dead,
+    Delivered,
+}
+
+#[derive(Debug, Args)]
+pub struct DeliveriesArgs {
+    #[arg(long, value_enum)]
+    pub status: Option<DeliveryStatus>,
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RedeliverArgs {
+    /// Delivery ids (the `webhook-id` a receiver saw).
+    pub ids: Vec<String>,
+    /// Re-queue every dead-lettered delivery (of `--webhook` only, when given).
+    #[arg(long, conflicts_with = "ids")]
+    pub dead: bool,
+    /// Re-enable this webhook if a 410 disabled it.
+    #[arg(long, conflicts_with = "ids")]
+    pub webhook: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -154,6 +191,14 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Matches(args) => {
             let config = load(&path)?;
             runtime.block_on(matches(&config, &args))
+        }
+        Command::Deliveries(args) => {
+            let config = load(&path)?;
+            runtime.block_on(deliveries(&config, &args))
+        }
+        Command::Redeliver(args) => {
+            let config = load(&path)?;
+            runtime.block_on(redeliver(&config, &args))
         }
     }
 }
@@ -457,6 +502,122 @@ async fn matches(config: &Config, args: &MatchesArgs) -> Result<(), CliError> {
     }
     if rows.is_empty() {
         let _ = writeln!(out, "no matches");
+    }
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+struct DeliveriesOutput {
+    disabled_webhooks: Vec<DisabledWebhook>,
+    deliveries: Vec<DeliveryRow>,
+}
+
+fn time(at: i64) -> String {
+    DateTime::from_timestamp(at, 0).map_or_else(
+        || at.to_string(),
+        |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+    )
+}
+
+async fn deliveries(config: &Config, args: &DeliveriesArgs) -> Result<(), CliError> {
+    let store = Store::open(&config.daemon.database)
+        .await
+        .context("cannot open the store")?;
+    let status = args.status.map(|s| match s {
+        DeliveryStatus::Pending => "pending",
+        DeliveryStatus::Failed => "failed",
+        DeliveryStatus::Dead => "dead",
+        DeliveryStatus::Delivered => "delivered",
+    });
+    let output = DeliveriesOutput {
+        disabled_webhooks: store
+            .disabled_webhooks()
+            .await
+            .context("cannot read webhooks")?,
+        deliveries: store
+            .deliveries(status, i64::from(args.limit))
+            .await
+            .context("cannot read deliveries")?,
+    };
+    store.close().await;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let text = serde_json::to_string_pretty(&output).context("cannot encode JSON")?;
+        let _ = writeln!(out, "{text}");
+        return Ok(());
+    }
+    for hook in &output.disabled_webhooks {
+        let _ = writeln!(
+            out,
+            "webhook {} DISABLED since {}: {} (re-enable: wirewatch redeliver --webhook {})",
+            hook.name,
+            time(hook.disabled_at),
+            hook.reason,
+            hook.name
+        );
+    }
+    for row in &output.deliveries {
+        let next = match row.status.as_str() {
+            "pending" => format!("next {}", time(row.next_attempt_at)),
+            "delivered" => format!("at {}", row.delivered_at.map_or("-".into(), time)),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "{}  {:<9} {}  attempts {}  {next}  [{}] {}",
+            row.id, row.status, row.webhook, row.attempts, row.watchlist, row.title
+        );
+        if let Some(error) = &row.last_error {
+            let _ = writeln!(out, "    last error: {error}");
+        }
+    }
+    if output.deliveries.is_empty() {
+        let _ = writeln!(out, "no deliveries");
+    }
+    Ok(())
+}
+
+async fn redeliver(config: &Config, args: &RedeliverArgs) -> Result<(), CliError> {
+    if args.ids.is_empty() && !args.dead && args.webhook.is_none() {
+        return Err(CliError::Usage(
+            "name delivery ids, or --dead, or --webhook NAME".into(),
+        ));
+    }
+    if let Some(name) = &args.webhook
+        && !config.webhooks.iter().any(|w| &w.name == name)
+    {
+        return Err(CliError::Usage(format!("no webhook is named `{name}`")));
+    }
+    let store = Store::open(&config.daemon.database)
+        .await
+        .context("cannot open the store")?;
+    let now = Utc::now().timestamp();
+    let mut out = std::io::stdout().lock();
+    let mut missing = Vec::new();
+    for id in &args.ids {
+        if store.requeue(id, now).await.context("cannot re-queue")? {
+            let _ = writeln!(out, "{id}: re-queued");
+        } else {
+            missing.push(id.as_str());
+        }
+    }
+    if let Some(name) = &args.webhook {
+        store
+            .enable_webhook(name)
+            .await
+            .context("cannot enable the webhook")?;
+        let _ = writeln!(out, "webhook {name}: enabled");
+    }
+    if args.dead {
+        let count = store
+            .requeue_dead(args.webhook.as_deref(), now)
+            .await
+            .context("cannot re-queue")?;
+        let _ = writeln!(out, "{count} dead deliveries re-queued");
+    }
+    store.close().await;
+    if !missing.is_empty() {
+        return Err(anyhow::anyhow!("no delivery with id {}", missing.join(", ")).into());
     }
     Ok(())
 }

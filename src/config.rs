@@ -175,6 +175,20 @@ impl Watchlist {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WebhookFormat {
     Json,
+    Slack,
+    Discord,
+    Teams,
+}
+
+impl WebhookFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookFormat::Json => "json",
+            WebhookFormat::Slack => "slack",
+            WebhookFormat::Discord => "discord",
+            WebhookFormat::Teams => "teams",
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -187,6 +201,30 @@ pub struct Webhook {
     pub timeout: Duration,
     pub retry_schedule: Vec<Duration>,
     pub allow_private_network: bool,
+}
+
+impl Webhook {
+    /// A digest of everything that decides where and how this webhook is called. When it
+    /// changes, a webhook disabled by a 410 is enabled again.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        hash.update(self.url.as_str());
+        hash.update([0]);
+        hash.update(self.format.as_str());
+        for (name, value) in &self.headers {
+            hash.update([0]);
+            hash.update(name.as_str());
+            hash.update([0]);
+            hash.update(value.as_bytes());
+        }
+        if let Some(secret) = &self.secret {
+            hash.update([1]);
+            hash.update(secret.key());
+        }
+        let digest = hash.finalize();
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 impl fmt::Debug for Webhook {
@@ -381,6 +419,10 @@ struct RawWebhook {
     secret_env: Option<S<String>>,
     #[serde(default)]
     headers: BTreeMap<String, S<String>>,
+    #[serde(default)]
+    headers_file: BTreeMap<String, S<String>>,
+    #[serde(default)]
+    headers_env: BTreeMap<String, S<String>>,
     timeout: Option<S<String>>,
     retry_schedule: Option<S<Vec<S<String>>>>,
     allow_private_network: Option<bool>,
@@ -732,13 +774,9 @@ fn build_webhooks(
             .map(|f| (f.get_ref().as_str(), f.span()))
         {
             None | Some(("json", _)) => Some(WebhookFormat::Json),
-            Some((known @ ("slack" | "discord" | "teams"), span)) => {
-                p.at(
-                    span,
-                    format!("webhook format `{known}` is not available in this version of wirewatch: use \"json\""),
-                );
-                None
-            }
+            Some(("slack", _)) => Some(WebhookFormat::Slack),
+            Some(("discord", _)) => Some(WebhookFormat::Discord),
+            Some(("teams", _)) => Some(WebhookFormat::Teams),
             Some((other, span)) => {
                 p.at(
                     span,
@@ -748,22 +786,7 @@ fn build_webhooks(
             }
         };
         let secret = webhook_secret(base, &hook, p);
-        let mut headers = Vec::new();
-        for (key, value) in &hook.headers {
-            let name = HeaderName::from_bytes(key.as_bytes());
-            let val = HeaderValue::from_str(value.get_ref());
-            match (name, val) {
-                (Ok(name), Ok(mut val)) => {
-                    val.set_sensitive(true);
-                    headers.push((name, val));
-                }
-                (Err(_), _) => p.at(value.span(), format!("header name `{key}` is not valid")),
-                (_, Err(_)) => p.at(
-                    value.span(),
-                    format!("header `{key}` has a value that is not a valid HTTP header value"),
-                ),
-            }
-        }
+        let headers = webhook_headers(base, &hook, p);
         let timeout = duration_or(hook.timeout.as_ref(), "timeout", "15s", p);
         let retry_schedule = match &hook.retry_schedule {
             None => DEFAULT_RETRY_SCHEDULE
@@ -801,61 +824,127 @@ fn build_webhooks(
     webhooks
 }
 
-/// The webhook's signing secret from exactly one of `secret`, `secret_file`, `secret_env`.
+/// A value given inline, in a file (`*_file`, e.g. a systemd credential) or in an
+/// environment variable (`*_env`): exactly one of the three. Returns the text and the
+/// position to blame if it is wrong.
+fn read_credential(
+    base: &Path,
+    what: &str,
+    inline: Option<&S<String>>,
+    file: Option<&S<String>>,
+    env: Option<&S<String>>,
+    p: &mut Problems<'_>,
+) -> Result<Option<(String, Range<usize>)>, ()> {
+    let given: Vec<&S<String>> = [inline, file, env].into_iter().flatten().collect();
+    if given.len() > 1 {
+        p.at(
+            given[1].span(),
+            format!("give only one of `{what}`, `{what}_file` and `{what}_env`"),
+        );
+        return Err(());
+    }
+    if let Some(value) = inline {
+        return Ok(Some((value.get_ref().clone(), value.span())));
+    }
+    if let Some(file) = file {
+        let path = relative_to(base, file.get_ref());
+        return match std::fs::read_to_string(&path) {
+            // A trailing newline from `echo` or an editor is not part of the secret.
+            Ok(text) => Ok(Some((
+                text.trim_end_matches(['\n', '\r']).to_string(),
+                file.span(),
+            ))),
+            Err(err) => {
+                p.at(
+                    file.span(),
+                    format!("{what}_file `{}` cannot be read: {err}", path.display()),
+                );
+                Err(())
+            }
+        };
+    }
+    if let Some(var) = env {
+        return match std::env::var(var.get_ref()) {
+            Ok(text) => Ok(Some((text, var.span()))),
+            Err(_) => {
+                p.at(
+                    var.span(),
+                    format!(
+                        "{what}_env: environment variable `{}` is not set",
+                        var.get_ref()
+                    ),
+                );
+                Err(())
+            }
+        };
+    }
+    Ok(None)
+}
+
+/// The webhook's signing secret from `secret`, `secret_file` or `secret_env`.
 fn webhook_secret(
     base: &Path,
     hook: &RawWebhook,
     p: &mut Problems<'_>,
 ) -> Result<Option<Secret>, ()> {
-    let given: Vec<&S<String>> = [&hook.secret, &hook.secret_file, &hook.secret_env]
-        .into_iter()
-        .flatten()
-        .collect();
-    if given.len() > 1 {
-        p.at(
-            given[1].span(),
-            "give only one of `secret`, `secret_file` and `secret_env`",
-        );
-        return Err(());
-    }
-    let (text, span) = if let Some(secret) = &hook.secret {
-        (secret.get_ref().clone(), secret.span())
-    } else if let Some(file) = &hook.secret_file {
-        let path = relative_to(base, file.get_ref());
-        match std::fs::read_to_string(&path) {
-            Ok(text) => (text, file.span()),
-            Err(err) => {
-                p.at(
-                    file.span(),
-                    format!("secret_file `{}` cannot be read: {err}", path.display()),
-                );
-                return Err(());
-            }
-        }
-    } else if let Some(var) = &hook.secret_env {
-        match std::env::var(var.get_ref()) {
-            Ok(text) => (text, var.span()),
-            Err(_) => {
-                p.at(
-                    var.span(),
-                    format!(
-                        "secret_env: environment variable `{}` is not set",
-                        var.get_ref()
-                    ),
-                );
-                return Err(());
-            }
-        }
-    } else {
+    let given = read_credential(
+        base,
+        "secret",
+        hook.secret.as_ref(),
+        hook.secret_file.as_ref(),
+        hook.secret_env.as_ref(),
+        p,
+    )?;
+    let Some((text, span)) = given else {
         return Ok(None);
     };
-    match Secret::parse(&text) {
-        Ok(secret) => Ok(Some(secret)),
-        Err(message) => {
-            p.at(span, message);
-            Err(())
+    Secret::parse(&text)
+        .map(Some)
+        .map_err(|message| p.at(span, message))
+}
+
+/// Extra request headers; each value inline (`headers`), from a file (`headers_file`) or
+/// from the environment (`headers_env`). Values are marked sensitive so they never show
+/// in debug output.
+fn webhook_headers(
+    base: &Path,
+    hook: &RawWebhook,
+    p: &mut Problems<'_>,
+) -> Vec<(HeaderName, HeaderValue)> {
+    let names: std::collections::BTreeSet<&String> = hook
+        .headers
+        .keys()
+        .chain(hook.headers_file.keys())
+        .chain(hook.headers_env.keys())
+        .collect();
+    let mut headers = Vec::new();
+    for key in names {
+        let what = format!("headers.{key}");
+        let Ok(Some((text, span))) = read_credential(
+            base,
+            "headers",
+            hook.headers.get(key),
+            hook.headers_file.get(key),
+            hook.headers_env.get(key),
+            p,
+        ) else {
+            continue;
+        };
+        let name = HeaderName::from_bytes(key.as_bytes());
+        let value = HeaderValue::from_str(text.trim());
+        match (name, value) {
+            (Ok(name), Ok(mut value)) => {
+                value.set_sensitive(true);
+                headers.push((name, value));
+            }
+            (Err(_), _) => p.at(span, format!("{what}: `{key}` is not a valid header name")),
+            (_, Err(_)) => p.at(
+                span,
+                format!("{what}: the value is not a valid HTTP header value"),
+            ),
         }
     }
+    headers
 }
 
 fn build_watchlists(

@@ -11,12 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::fetch::Fetcher;
-use crate::notify::Notifier;
+use crate::notify::{Notifier, Wake};
 use crate::refresh::Pipeline;
 use crate::schedule;
 use crate::store::Store;
@@ -36,6 +35,17 @@ pub async fn open(config: &Arc<Config>) -> anyhow::Result<(Store, Pipeline)> {
         .sync_feeds(&feeds)
         .await
         .context("cannot register the configured feeds")?;
+    let fingerprints: Vec<String> = config.webhooks.iter().map(|w| w.fingerprint()).collect();
+    let webhooks: Vec<(&str, &str)> = config
+        .webhooks
+        .iter()
+        .zip(&fingerprints)
+        .map(|(w, f)| (w.name.as_str(), f.as_str()))
+        .collect();
+    store
+        .sync_webhooks(&webhooks)
+        .await
+        .context("cannot register the configured webhooks")?;
     let fetcher = Fetcher::new(&config.poll).context("cannot build the HTTP client")?;
     let pipeline = Pipeline {
         config: config.clone(),
@@ -47,9 +57,22 @@ pub async fn open(config: &Arc<Config>) -> anyhow::Result<(Store, Pipeline)> {
 
 /// `wirewatch run`: polls on schedule and delivers alerts until SIGTERM/SIGINT.
 pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
+    // Listen first: a SIGTERM that arrives while the store is still opening must stop
+    // the daemon cleanly, not kill it with the default disposition.
+    let stop = stop_signal()?;
     let (store, pipeline) = open(&config).await?;
     let notifier =
         Notifier::new(store.clone(), config.clone()).context("cannot build the HTTP client")?;
+    let released = store
+        .release_leases()
+        .await
+        .context("cannot release the outbox leases")?;
+    if released > 0 {
+        tracing::info!(
+            deliveries = released,
+            "resuming deliveries interrupted by the last stop"
+        );
+    }
     tracing::info!(
         feeds = config.feeds.len(),
         watchlists = config.watchlists.len(),
@@ -59,40 +82,48 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     );
 
     let shutdown = CancellationToken::new();
-    let committed = Arc::new(Notify::new());
+    let committed = Wake::new();
     let scheduler = tokio::spawn(schedule::run(
         pipeline,
         committed.clone(),
         shutdown.clone(),
-        SHUTDOWN_GRACE,
+        SHUTDOWN_GRACE.saturating_sub(Duration::from_secs(1)),
     ));
     let worker = tokio::spawn(notifier.run(committed, shutdown.clone()));
 
-    wait_for_signal().await?;
+    stop.await;
     tracing::info!("shutting down");
     shutdown.cancel();
+    let mut tasks = [scheduler, worker];
     let stopped = async {
-        let _ = scheduler.await;
-        let _ = worker.await;
+        for task in &mut tasks {
+            let _ = task.await;
+        }
     };
-    if tokio::time::timeout(SHUTDOWN_GRACE * 2, stopped)
-        .await
-        .is_err()
-    {
-        tracing::warn!("tasks did not stop in time; pending work stays queued");
+    if tokio::time::timeout(SHUTDOWN_GRACE, stopped).await.is_err() {
+        // Whatever is still in flight never got its 2xx or its commit: it stays queued
+        // (or unfetched) and is done again after the restart.
+        tracing::warn!(
+            "work still in flight at the shutdown deadline is abandoned; it stays queued"
+        );
+        for task in &tasks {
+            task.abort();
+        }
     }
     store.close().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
+/// Registers for SIGTERM and SIGINT now; the returned future completes on either.
+fn stop_signal() -> anyhow::Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    Ok(())
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }

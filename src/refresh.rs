@@ -16,7 +16,10 @@ use crate::config::Config;
 use crate::dedup;
 use crate::fetch::{FetchOutcome, Fetcher};
 use crate::matcher::{Document, WatchlistMatch};
-use crate::notify::payload::{self, Alert, FeedPayload, ItemPayload};
+use crate::notify::{
+    self,
+    payload::{self, Alert, FeedPayload, ItemPayload},
+};
 use crate::parse::{self, Item, ParsedFeed};
 use crate::schedule;
 use crate::store::{FeedUpdate, NewItem, NewMatch, Store, StoreError};
@@ -260,35 +263,35 @@ impl Pipeline {
                 if !alerting || watchlist.webhooks.is_empty() {
                     continue;
                 }
-                let body = payload::json_body(
-                    Alert {
-                        alert_id: &alert_id,
-                        watchlist: &watchlist.name,
-                        terms: &found.terms,
-                        story_id: story_id.to_string(),
-                        item: ItemPayload {
-                            id: &candidate.key,
-                            title: &item.title,
-                            url: new_item.url,
-                            published: item.published.map(payload::rfc3339),
-                            summary: payload::short_summary(&item.summary),
-                            authors: &item.authors,
-                            categories: &item.categories,
-                            language: item.language.as_deref(),
-                        },
-                        feed: FeedPayload {
-                            name: &feed.name,
-                            url: feed.url.as_str(),
-                            title: update.title.as_deref(),
-                        },
-                        highlights: &found.highlights,
+                let alert = Alert {
+                    alert_id: &alert_id,
+                    watchlist: &watchlist.name,
+                    terms: &found.terms,
+                    story_id: story_id.to_string(),
+                    item: ItemPayload {
+                        id: &candidate.key,
+                        title: &item.title,
+                        url: new_item.url,
+                        published: item.published.map(payload::rfc3339),
+                        summary: payload::short_summary(&item.summary),
+                        authors: &item.authors,
+                        categories: &item.categories,
+                        language: item.language.as_deref(),
                     },
-                    now,
-                )?;
+                    feed: FeedPayload {
+                        name: &feed.name,
+                        url: feed.url.as_str(),
+                        title: update.title.as_deref(),
+                    },
+                    highlights: &found.highlights,
+                };
+                // The body is rendered once, in the webhook's format, and frozen in the
+                // outbox row: every retry sends (and signs) the same bytes.
                 for &hook in &watchlist.webhooks {
+                    let webhook = &self.config.webhooks[hook];
+                    let body = notify::render(webhook.format, &alert, now)?;
                     let outbox_id = format!("msg_{}", uuid::Uuid::now_v7().simple());
-                    let webhook = &self.config.webhooks[hook].name;
-                    tx.insert_outbox(&outbox_id, &alert_id, webhook, &body, at)
+                    tx.insert_outbox(&outbox_id, &alert_id, &webhook.name, &body, at)
                         .await?;
                     alerts += 1;
                 }

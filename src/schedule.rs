@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rand::Rng as _;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Schedule;
 use crate::fetch::error_chain;
+use crate::notify::Wake;
 use crate::refresh::{Outcome, Pipeline, Report};
 use crate::store::StoreError;
 
@@ -102,7 +103,7 @@ pub async fn poll_once(pipeline: &Pipeline, feeds: &[usize]) -> Vec<Result<Repor
 /// fetched again on the next start.
 pub async fn run(
     pipeline: Pipeline,
-    committed: Arc<Notify>,
+    committed: Wake,
     shutdown: CancellationToken,
     grace: Duration,
 ) {
@@ -142,7 +143,7 @@ pub async fn run(
                     match limits.refresh(&pipeline, index).await {
                         Ok(report) => {
                             if matches!(report.outcome, Outcome::Updated { alerts, .. } if alerts > 0) {
-                                committed.notify_one();
+                                committed.notify();
                             }
                             Some(report.next_due)
                         }

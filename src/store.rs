@@ -105,6 +105,30 @@ pub struct Delivery {
     pub attempts: i64,
 }
 
+/// One outbox row, as `wirewatch deliveries` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeliveryRow {
+    pub id: String,
+    pub webhook: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub delivered_at: Option<i64>,
+    pub watchlist: String,
+    pub title: String,
+}
+
+/// A webhook disabled by a 410.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DisabledWebhook {
+    pub name: String,
+    pub disabled_at: i64,
+    pub reason: String,
+}
+
 /// One stored match, as `wirewatch matches` shows it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct MatchRow {
@@ -272,23 +296,29 @@ impl Store {
         Ok(())
     }
 
-    /// Claims up to `limit` pending deliveries due at `now`, leasing them until
-    /// `lease_until`: a process that dies mid-send leaves the row to be retried once the
-    /// lease runs out, never lost and never marked delivered.
+    /// Claims up to `limit` pending deliveries of one webhook due at `now`, leasing them
+    /// until `lease_until`: a process that dies mid-send leaves the row to be retried once
+    /// the lease runs out, never lost and never marked delivered. A disabled webhook's
+    /// rows are not claimed.
     pub async fn claim_deliveries(
         &self,
+        webhook: &str,
         now: i64,
         lease_until: i64,
         limit: i64,
     ) -> Result<Vec<Delivery>> {
         let mut tx = self.begin().await?;
         let rows = sqlx::query(
-            "UPDATE outbox SET next_attempt_at = ?2
+            "UPDATE outbox SET leased_until = ?3
              WHERE id IN (SELECT id FROM outbox
-                          WHERE status = 'pending' AND next_attempt_at <= ?1
-                          ORDER BY next_attempt_at, id LIMIT ?3)
+                          WHERE webhook = ?1 AND status = 'pending' AND next_attempt_at <= ?2
+                            AND (leased_until IS NULL OR leased_until <= ?2)
+                            AND NOT EXISTS (SELECT 1 FROM webhooks w
+                                            WHERE w.name = ?1 AND w.disabled_at IS NOT NULL)
+                          ORDER BY next_attempt_at, id LIMIT ?4)
              RETURNING id, webhook, body, attempts",
         )
+        .bind(webhook)
         .bind(now)
         .bind(lease_until)
         .bind(limit)
@@ -309,7 +339,7 @@ impl Store {
     pub async fn mark_delivered(&self, id: &str, status: u16, at: i64) -> Result<()> {
         sqlx::query(
             "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, last_status = ?2,
-                last_error = NULL, delivered_at = ?3
+                last_error = NULL, delivered_at = ?3, leased_until = NULL
              WHERE id = ?1",
         )
         .bind(id)
@@ -331,7 +361,7 @@ impl Store {
         sqlx::query(
             "UPDATE outbox SET attempts = attempts + 1, last_status = ?2, last_error = ?3,
                 status = CASE WHEN ?4 IS NULL THEN 'dead' ELSE 'pending' END,
-                next_attempt_at = COALESCE(?4, next_attempt_at)
+                next_attempt_at = COALESCE(?4, next_attempt_at), leased_until = NULL
              WHERE id = ?1",
         )
         .bind(id)
@@ -343,30 +373,168 @@ impl Store {
         Ok(())
     }
 
-    /// Puts a claimed row back without counting an attempt (e.g. its webhook is gone from
-    /// the config).
-    pub async fn postpone_delivery(
-        &self,
-        id: &str,
-        error: &str,
-        next_attempt_at: i64,
-    ) -> Result<()> {
-        sqlx::query("UPDATE outbox SET last_error = ?2, next_attempt_at = ?3 WHERE id = ?1")
+    /// Releases the lease of a claimed row that was not attempted after all.
+    pub async fn release_lease(&self, id: &str) -> Result<()> {
+        sqlx::query("UPDATE outbox SET leased_until = NULL WHERE id = ?1")
             .bind(id)
-            .bind(error)
-            .bind(next_attempt_at)
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
-    /// When the next pending delivery is due, if any.
-    pub async fn next_delivery_due(&self) -> Result<Option<i64>> {
-        let row =
-            sqlx::query("SELECT MIN(next_attempt_at) AS due FROM outbox WHERE status = 'pending'")
-                .fetch_one(&self.pool)
+    /// Releases every lease: run once by the daemon at start, when no send of its own can
+    /// be in flight, so rows a killed process had claimed go out at once instead of after
+    /// their lease. (A `wirewatch poll` sending at that very moment could send a row
+    /// twice, which at-least-once delivery allows and `webhook-id` lets receivers drop.)
+    pub async fn release_leases(&self) -> Result<u64> {
+        let done =
+            sqlx::query("UPDATE outbox SET leased_until = NULL WHERE leased_until IS NOT NULL")
+                .execute(&self.pool)
                 .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// When the next pending delivery of an enabled webhook is due, if any.
+    pub async fn next_delivery_due(&self, webhook: &str) -> Result<Option<i64>> {
+        let row = sqlx::query(
+            "SELECT MIN(MAX(next_attempt_at, COALESCE(leased_until, 0))) AS due FROM outbox
+             WHERE webhook = ?1 AND status = 'pending'
+               AND NOT EXISTS (SELECT 1 FROM webhooks w
+                               WHERE w.name = ?1 AND w.disabled_at IS NOT NULL)",
+        )
+        .bind(webhook)
+        .fetch_one(&self.pool)
+        .await?;
         Ok(row.get("due"))
+    }
+
+    /// Records the configured webhooks. A webhook whose configuration changed since it
+    /// was disabled (by a 410) is enabled again: its owner has evidently fixed it.
+    pub async fn sync_webhooks(&self, webhooks: &[(&str, &str)]) -> Result<()> {
+        let mut tx = self.begin().await?;
+        for (name, fingerprint) in webhooks {
+            sqlx::query(
+                "INSERT INTO webhooks (name, config_fingerprint) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET
+                    config_fingerprint = excluded.config_fingerprint,
+                    disabled_at = NULL, disabled_reason = NULL
+                 WHERE webhooks.config_fingerprint <> excluded.config_fingerprint",
+            )
+            .bind(name)
+            .bind(fingerprint)
+            .execute(&mut *tx.tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    pub async fn disable_webhook(&self, name: &str, reason: &str, at: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE webhooks SET disabled_at = ?2, disabled_reason = ?3
+             WHERE name = ?1 AND disabled_at IS NULL",
+        )
+        .bind(name)
+        .bind(at)
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Enables a webhook a 410 disabled (a no-op for an enabled one).
+    pub async fn enable_webhook(&self, name: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE webhooks SET disabled_at = NULL, disabled_reason = NULL WHERE name = ?1",
+        )
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Webhooks disabled by a 410, with when and why.
+    pub async fn disabled_webhooks(&self) -> Result<Vec<DisabledWebhook>> {
+        let rows = sqlx::query(
+            "SELECT name, disabled_at, disabled_reason FROM webhooks
+             WHERE disabled_at IS NOT NULL ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| DisabledWebhook {
+                name: row.get("name"),
+                disabled_at: row.get("disabled_at"),
+                reason: row
+                    .get::<Option<String>, _>("disabled_reason")
+                    .unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// Outbox rows for `wirewatch deliveries`, newest first. `failed` means pending after
+    /// at least one failed attempt.
+    pub async fn deliveries(&self, status: Option<&str>, limit: i64) -> Result<Vec<DeliveryRow>> {
+        let rows = sqlx::query(
+            "SELECT o.id, o.webhook, o.status, o.attempts, o.next_attempt_at, o.last_status,
+                    o.last_error, o.created_at, o.delivered_at, m.watchlist, i.title
+             FROM outbox o
+             JOIN matches m ON m.id = o.match_id
+             JOIN items i ON i.id = m.item_id
+             WHERE ?1 IS NULL
+                OR (?1 = 'failed' AND o.status = 'pending' AND o.attempts > 0)
+                OR o.status = ?1
+             ORDER BY o.created_at DESC, o.id DESC
+             LIMIT ?2",
+        )
+        .bind(status)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| DeliveryRow {
+                id: row.get("id"),
+                webhook: row.get("webhook"),
+                status: row.get("status"),
+                attempts: row.get("attempts"),
+                next_attempt_at: row.get("next_attempt_at"),
+                last_status: row.get("last_status"),
+                last_error: row.get("last_error"),
+                created_at: row.get("created_at"),
+                delivered_at: row.get("delivered_at"),
+                watchlist: row.get("watchlist"),
+                title: row.get("title"),
+            })
+            .collect())
+    }
+
+    /// Re-queues one row (whatever its status) for an attempt now, with a fresh retry
+    /// schedule; `false` when no row has that id.
+    pub async fn requeue(&self, id: &str, now: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?2,
+                delivered_at = NULL, leased_until = NULL
+             WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Re-queues every dead-lettered row, or those of one webhook; returns how many.
+    pub async fn requeue_dead(&self, webhook: Option<&str>, now: i64) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?2
+             WHERE status = 'dead' AND (?1 IS NULL OR webhook = ?1)",
+        )
+        .bind(webhook)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     pub async fn matches(&self, query: &MatchQuery) -> Result<Vec<MatchRow>> {

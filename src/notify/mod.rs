@@ -1,40 +1,94 @@
-//! The notify stage: the outbox worker that delivers alerts to webhooks.
+//! The notify stage: the outbox workers that deliver alerts to webhooks.
 //!
-//! Input: outbox rows committed together with their matches. Output: HTTP POSTs signed per
-//! Standard Webhooks, and each row marked delivered (only after a 2xx), rescheduled per
-//! the webhook's `retry_schedule`, or dead-lettered. A row is claimed with a lease before
-//! it is sent, so a crash mid-send leaves it pending: delivery is at-least-once, and the
-//! `webhook-id` (the row's id) lets receivers drop the rare duplicate.
+//! Input: outbox rows, committed together with their matches. Output: HTTP POSTs signed
+//! per Standard Webhooks, and each row marked delivered (only after a 2xx), rescheduled per
+//! the webhook's `retry_schedule` (never sooner than a `Retry-After` asks), or
+//! dead-lettered with its last error. A 410 disables the webhook until an operator
+//! re-enables it; its rows wait.
+//!
+//! Every webhook has its own worker with a bounded number of requests in flight, so a
+//! slow or failing receiver never delays another. A row is claimed with a lease before it
+//! is sent: a crash mid-send leaves it pending, to be sent again under the same
+//! `webhook-id` once the lease runs out. Delivery is at-least-once; receivers drop the
+//! rare duplicate by `webhook-id`.
 
+pub mod format;
 pub mod payload;
 pub mod sign;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rand::Rng as _;
-use reqwest::header::{CONTENT_TYPE, HeaderValue};
-use tokio::sync::Notify;
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, Webhook};
+use crate::config::{Config, Webhook, WebhookFormat};
 use crate::fetch::error_chain;
 use crate::store::{Delivery, Store, StoreError};
 
-/// Rows claimed per pass of the worker.
-const CLAIM_BATCH: i64 = 256;
-/// How long the worker sleeps when nothing is due and nothing wakes it.
+/// Requests in flight per webhook: enough to drain a backlog quickly once a receiver
+/// recovers, few enough not to flood it.
+const IN_FLIGHT_PER_WEBHOOK: usize = 4;
+/// Rows claimed per round of one webhook's worker.
+const CLAIM_BATCH: i64 = 64;
+/// How long a worker sleeps when nothing is due and nothing wakes it.
 const IDLE_POLL: Duration = Duration::from_secs(30);
+/// The longest wait a `Retry-After` header can impose: a receiver cannot park an alert
+/// for days.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(6 * 3600);
 
-/// What one pass over the due outbox rows did.
+/// Renders an alert as the body the webhook's format calls for.
+pub fn render(
+    format: WebhookFormat,
+    alert: &payload::Alert<'_>,
+    at: DateTime<Utc>,
+) -> Result<String, serde_json::Error> {
+    match format {
+        WebhookFormat::Json => payload::json_body(alert, at),
+        WebhookFormat::Slack => format::slack(alert, at),
+        WebhookFormat::Discord => format::discord(alert, at),
+        WebhookFormat::Teams => format::teams(alert, at),
+    }
+}
+
+/// Wakes the workers when new outbox rows were committed.
+#[derive(Debug, Clone)]
+pub struct Wake(Arc<watch::Sender<u64>>);
+
+impl Wake {
+    pub fn new() -> Wake {
+        Wake(Arc::new(watch::Sender::new(0)))
+    }
+
+    pub fn notify(&self) {
+        self.0
+            .send_modify(|generation| *generation = generation.wrapping_add(1));
+    }
+
+    fn subscribe(&self) -> watch::Receiver<u64> {
+        self.0.subscribe()
+    }
+}
+
+impl Default for Wake {
+    fn default() -> Wake {
+        Wake::new()
+    }
+}
+
+/// What delivering did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DrainReport {
     pub delivered: usize,
     pub failed: usize,
     pub dead: usize,
+    /// Rows left waiting because their webhook answered 410 and is now disabled.
+    pub disabled: usize,
 }
 
 impl DrainReport {
@@ -42,7 +96,21 @@ impl DrainReport {
         self.delivered += other.delivered;
         self.failed += other.failed;
         self.dead += other.dead;
+        self.disabled += other.disabled;
     }
+}
+
+/// How one attempt ended.
+#[derive(Debug)]
+enum Attempt {
+    Delivered(u16),
+    /// 410 Gone: the receiver asks never to be called again.
+    Gone,
+    Failed {
+        status: Option<u16>,
+        error: String,
+        retry_after: Option<Duration>,
+    },
 }
 
 /// Delivers outbox rows.
@@ -61,6 +129,7 @@ impl Notifier {
             // A 3xx from a receiver is a failure to report, not a hop to follow: following
             // it would send a signed alert somewhere the user never configured.
             .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(IN_FLIGHT_PER_WEBHOOK)
             .build()?;
         Ok(Notifier {
             store,
@@ -69,108 +138,142 @@ impl Notifier {
         })
     }
 
-    /// One pass: claims every row due now (in batches) and attempts each once. Webhooks
-    /// are served concurrently, so one slow receiver does not hold up the others' rows.
+    /// One pass over every webhook: sends every row due now, each once, webhooks in
+    /// parallel. `wirewatch poll` and tests use it; the daemon runs [`Notifier::run`].
     pub async fn drain_outbox(&self) -> Result<DrainReport, StoreError> {
-        self.drain(&CancellationToken::new()).await
-    }
-
-    /// As [`Notifier::drain_outbox`], claiming no new batch once `stop` is cancelled; the
-    /// batch in flight finishes (each request bounded by its webhook's timeout).
-    async fn drain(&self, stop: &CancellationToken) -> Result<DrainReport, StoreError> {
+        let stop = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        for index in 0..self.config.webhooks.len() {
+            let (this, stop) = (self.clone(), stop.clone());
+            tasks.spawn(async move { this.drain_webhook(index, &stop).await });
+        }
         let mut report = DrainReport::default();
-        while !stop.is_cancelled() {
-            let now = Utc::now().timestamp();
-            let lease = self.lease().as_secs() as i64;
-            let claimed = self
-                .store
-                .claim_deliveries(now, now + lease, CLAIM_BATCH)
-                .await?;
-            if claimed.is_empty() {
-                return Ok(report);
-            }
-            let mut by_webhook: HashMap<String, Vec<Delivery>> = HashMap::new();
-            for row in claimed {
-                by_webhook.entry(row.webhook.clone()).or_default().push(row);
-            }
-            let mut tasks = JoinSet::new();
-            for (name, rows) in by_webhook {
-                let this = self.clone();
-                tasks.spawn(async move { this.deliver_all(&name, rows).await });
-            }
-            while let Some(done) = tasks.join_next().await {
-                match done {
-                    Ok(Ok(part)) => report.add(part),
-                    Ok(Err(err)) => return Err(err),
-                    Err(err) => tracing::error!(error = %err, "delivery task failed"),
-                }
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(part) => report.add(part?),
+                Err(err) => tracing::error!(error = %err, "delivery task failed"),
             }
         }
         Ok(report)
     }
 
-    /// How long a claimed row stays invisible to other claims: longer than any attempt.
-    fn lease(&self) -> Duration {
-        let longest = self
-            .config
-            .webhooks
-            .iter()
-            .map(|w| w.timeout)
-            .max()
-            .unwrap_or(Duration::ZERO);
-        longest + Duration::from_secs(30)
+    /// Sends the due rows of webhook `index`, batch after batch, until none is due or
+    /// `stop` is cancelled; the requests in flight then finish (each bounded by the
+    /// webhook's timeout).
+    async fn drain_webhook(
+        &self,
+        index: usize,
+        stop: &CancellationToken,
+    ) -> Result<DrainReport, StoreError> {
+        let webhook = &self.config.webhooks[index];
+        let lease = (webhook.timeout + Duration::from_secs(10)).as_secs() as i64;
+        let mut report = DrainReport::default();
+        while !stop.is_cancelled() {
+            let now = Utc::now().timestamp();
+            let claimed = self
+                .store
+                .claim_deliveries(&webhook.name, now, now + lease, CLAIM_BATCH)
+                .await?;
+            if claimed.is_empty() {
+                break;
+            }
+            let mut rows = claimed.into_iter();
+            let mut in_flight = JoinSet::new();
+            let mut gone = false;
+            loop {
+                while !gone && !stop.is_cancelled() && in_flight.len() < IN_FLIGHT_PER_WEBHOOK {
+                    let Some(row) = rows.next() else { break };
+                    let this = self.clone();
+                    in_flight.spawn(async move {
+                        let outcome = this.attempt(&this.config.webhooks[index], &row).await;
+                        (row, outcome)
+                    });
+                }
+                let Some(done) = in_flight.join_next().await else {
+                    break;
+                };
+                let (row, outcome) = match done {
+                    Ok(done) => done,
+                    Err(err) => {
+                        tracing::error!(error = %err, "delivery task failed");
+                        continue;
+                    }
+                };
+                gone |= matches!(outcome, Attempt::Gone);
+                self.record(webhook, &row, outcome, &mut report).await?;
+            }
+            // Rows claimed but never attempted (after a 410, or at shutdown) go back as
+            // they were.
+            for row in rows {
+                self.store.release_lease(&row.id).await?;
+                report.disabled += usize::from(gone);
+            }
+            if gone {
+                break;
+            }
+        }
+        Ok(report)
     }
 
-    async fn deliver_all(
+    /// Writes the outcome of one attempt.
+    async fn record(
         &self,
-        name: &str,
-        rows: Vec<Delivery>,
-    ) -> Result<DrainReport, StoreError> {
-        let mut report = DrainReport::default();
-        let Some(webhook) = self.config.webhooks.iter().find(|w| w.name == name) else {
-            // The webhook left the config: keep its rows, they go out if it comes back.
-            let later = Utc::now().timestamp() + 3600;
-            for row in rows {
+        webhook: &Webhook,
+        row: &Delivery,
+        outcome: Attempt,
+        report: &mut DrainReport,
+    ) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let attempt = row.attempts as usize + 1;
+        match outcome {
+            Attempt::Delivered(status) => {
                 self.store
-                    .postpone_delivery(&row.id, "webhook is not in the configuration", later)
+                    .mark_delivered(&row.id, status, now.timestamp())
                     .await?;
+                tracing::info!(webhook = %webhook.name, delivery = %row.id, status, attempt, "alert delivered");
+                report.delivered += 1;
             }
-            return Ok(report);
-        };
-        for row in rows {
-            match self.attempt(webhook, &row).await {
-                Ok(status) => {
-                    self.store
-                        .mark_delivered(&row.id, status, Utc::now().timestamp())
-                        .await?;
-                    tracing::info!(webhook = %webhook.name, delivery = %row.id, status, "alert delivered");
-                    report.delivered += 1;
-                }
-                Err((status, error)) => {
-                    let attempt = row.attempts as usize + 1;
-                    let next = retry_at(webhook, attempt);
-                    self.store
-                        .mark_failed(&row.id, status, &error, next)
-                        .await?;
-                    if next.is_some() {
-                        tracing::warn!(webhook = %webhook.name, delivery = %row.id, attempt, error = %error, "delivery failed, will retry");
+            Attempt::Gone => {
+                let reason = "the receiver answered 410 Gone";
+                self.store
+                    .disable_webhook(&webhook.name, reason, now.timestamp())
+                    .await?;
+                self.store
+                    .mark_failed(&row.id, Some(410), reason, Some(now.timestamp()))
+                    .await?;
+                tracing::error!(webhook = %webhook.name, delivery = %row.id, "webhook disabled: the receiver answered 410 Gone; its alerts stay queued until `wirewatch redeliver --webhook {}`", webhook.name);
+                report.disabled += 1;
+            }
+            Attempt::Failed {
+                status,
+                error,
+                retry_after,
+            } => {
+                let next = retry_at(webhook, attempt, retry_after, now);
+                // Rounded up to the next whole second: a retry is never earlier than the
+                // schedule or a `Retry-After` says.
+                let next_at =
+                    next.map(|t| t.timestamp() + i64::from(t.timestamp_subsec_nanos() > 0));
+                self.store
+                    .mark_failed(&row.id, status, &error, next_at)
+                    .await?;
+                match next {
+                    Some(next) => {
+                        tracing::warn!(webhook = %webhook.name, delivery = %row.id, attempt, error = %error, next_attempt = %next, "delivery failed, will retry");
                         report.failed += 1;
-                    } else {
+                    }
+                    None => {
                         tracing::error!(webhook = %webhook.name, delivery = %row.id, attempt, error = %error, "delivery failed for the last time: dead-lettered");
                         report.dead += 1;
                     }
                 }
             }
         }
-        Ok(report)
+        Ok(())
     }
 
-    /// One POST. `Ok(status)` only for a 2xx.
-    async fn attempt(
-        &self,
-        webhook: &Webhook,
-        row: &Delivery,
-    ) -> Result<u16, (Option<u16>, String)> {
+    /// One POST of one row.
+    async fn attempt(&self, webhook: &Webhook, row: &Delivery) -> Attempt {
         let timestamp = Utc::now().timestamp();
         let mut request = self
             .client
@@ -188,55 +291,199 @@ impl Notifier {
         for (name, value) in &webhook.headers {
             request = request.header(name, value);
         }
-        let response = request
-            .body(row.body.clone())
-            .send()
-            .await
-            .map_err(|err| (None, error_chain(&err.without_url())))?;
+        let response = match request.body(row.body.clone()).send().await {
+            Ok(response) => response,
+            Err(err) => {
+                // The URL is stripped: a chat webhook's URL is its credential.
+                let error = if err.is_timeout() {
+                    format!(
+                        "timed out after {}",
+                        humantime::format_duration(webhook.timeout)
+                    )
+                } else {
+                    error_chain(&err.without_url())
+                };
+                return Attempt::Failed {
+                    status: None,
+                    error,
+                    retry_after: None,
+                };
+            }
+        };
         let status = response.status();
         if status.is_success() {
-            Ok(status.as_u16())
+            return Attempt::Delivered(status.as_u16());
+        }
+        if status == StatusCode::GONE {
+            return Attempt::Gone;
+        }
+        let error = if status.is_redirection() {
+            format!("http status {status}: redirects are not followed; configure the final URL")
         } else {
-            Err((Some(status.as_u16()), format!("http status {status}")))
+            format!("http status {status}")
+        };
+        let honours_retry_after = matches!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS
+                | StatusCode::BAD_GATEWAY
+                | StatusCode::SERVICE_UNAVAILABLE
+                | StatusCode::GATEWAY_TIMEOUT
+        );
+        let retry_after = honours_retry_after
+            .then(|| retry_after(response.headers(), Utc::now()))
+            .flatten();
+        Attempt::Failed {
+            status: Some(status.as_u16()),
+            error,
+            retry_after,
         }
     }
 
-    /// Runs until `shutdown`: drains whatever is due, then sleeps until the next row is due
-    /// or `wake` says new rows were committed.
-    pub async fn run(self, wake: Arc<Notify>, shutdown: CancellationToken) {
+    /// Runs one worker per webhook until `shutdown`. Each drains what is due, then sleeps
+    /// until its next row is due or `wake` says new rows were committed.
+    pub async fn run(self, wake: Wake, shutdown: CancellationToken) {
+        let mut workers = JoinSet::new();
+        for index in 0..self.config.webhooks.len() {
+            let (this, wake, shutdown) = (self.clone(), wake.subscribe(), shutdown.clone());
+            workers.spawn(async move { this.work(index, wake, shutdown).await });
+        }
+        while workers.join_next().await.is_some() {}
+    }
+
+    async fn work(
+        &self,
+        index: usize,
+        mut wake: watch::Receiver<u64>,
+        shutdown: CancellationToken,
+    ) {
+        let name = &self.config.webhooks[index].name;
         loop {
-            if let Err(err) = self.drain(&shutdown).await {
-                tracing::error!(error = %error_chain(&err), "outbox pass failed");
+            if let Err(err) = self.drain_webhook(index, &shutdown).await {
+                tracing::error!(webhook = %name, error = %error_chain(&err), "outbox pass failed");
             }
-            let sleep = match self.store.next_delivery_due().await {
+            let sleep = match self.store.next_delivery_due(name).await {
                 Ok(Some(due)) => {
                     let wait = due - Utc::now().timestamp();
                     Duration::from_secs(wait.clamp(0, IDLE_POLL.as_secs() as i64) as u64)
                 }
                 Ok(None) => IDLE_POLL,
                 Err(err) => {
-                    tracing::error!(error = %error_chain(&err), "cannot read the outbox");
+                    tracing::error!(webhook = %name, error = %error_chain(&err), "cannot read the outbox");
                     IDLE_POLL
                 }
             };
-            // A row that is due now but was leased by a dead process comes back within a
-            // second of its lease running out.
-            let sleep = sleep.max(Duration::from_millis(200));
+            // Due times have one-second resolution; never spin on a row that is due but
+            // still leased.
+            let sleep = sleep.max(Duration::from_millis(250));
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = wake.notified() => {}
+                _ = wake.changed() => {}
                 _ = tokio::time::sleep(sleep) => {}
             }
         }
     }
 }
 
-/// When attempt number `attempt` (1-based) failed: the next try, with ±20% jitter so
-/// that many rows failing together do not retry in lockstep; `None` once the schedule is
-/// used up.
-fn retry_at(webhook: &Webhook, attempt: usize) -> Option<i64> {
+/// When attempt number `attempt` (1-based) failed: the next try, or `None` once the
+/// schedule is used up (dead letter). The schedule's delay gets ±20% jitter so rows that
+/// failed together do not retry in lockstep; a `Retry-After` can only push it later.
+fn retry_at(
+    webhook: &Webhook,
+    attempt: usize,
+    retry_after: Option<Duration>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     let delay = webhook.retry_schedule.get(attempt - 1)?;
     let factor = rand::rng().random_range(0.8..=1.2);
-    let secs = (delay.as_secs_f64() * factor).round().max(1.0) as i64;
-    Some(Utc::now().timestamp() + secs)
+    let jittered = Duration::from_secs_f64(delay.as_secs_f64() * factor);
+    let wait = jittered
+        .max(retry_after.unwrap_or_default())
+        .max(Duration::from_secs(1));
+    Some(now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX))
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date, capped at [`MAX_RETRY_AFTER`].
+fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let wait = if let Ok(seconds) = value.parse::<u64>() {
+        Duration::from_secs(seconds)
+    } else {
+        let at = DateTime::parse_from_rfc2822(value).ok()?.to_utc();
+        (at - now).to_std().unwrap_or(Duration::ZERO)
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates_and_is_capped() {
+        let now = DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            retry_after(&headers("120"), now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            retry_after(&headers("Sat, 28 Nov 2026 10:01:30 GMT"), now),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            retry_after(&headers("Fri, 27 Nov 2026 10:00:00 GMT"), now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            retry_after(&headers("99999999"), now),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(retry_after(&headers("soon"), now), None);
+        assert_eq!(retry_after(&HeaderMap::new(), now), None);
+    }
+
+    fn webhook(schedule: &[u64]) -> Webhook {
+        Webhook {
+            name: "w".into(),
+            url: url::Url::parse("http://127.0.0.1/").unwrap(),
+            format: WebhookFormat::Json,
+            secret: None,
+            headers: Vec::new(),
+            timeout: Duration::from_secs(5),
+            retry_schedule: schedule.iter().map(|s| Duration::from_secs(*s)).collect(),
+            allow_private_network: true,
+        }
+    }
+
+    #[test]
+    fn retries_follow_the_schedule_with_jitter_then_dead_letter() {
+        let now = Utc::now();
+        let hook = webhook(&[100, 1000]);
+        for _ in 0..50 {
+            let first = (retry_at(&hook, 1, None, now).unwrap() - now).num_milliseconds();
+            assert!((80_000..=120_000).contains(&first), "{first}");
+            let second = (retry_at(&hook, 2, None, now).unwrap() - now).num_seconds();
+            assert!((800..=1200).contains(&second), "{second}");
+        }
+        assert_eq!(retry_at(&hook, 3, None, now), None);
+    }
+
+    #[test]
+    fn a_retry_after_longer_than_the_schedule_wins() {
+        let now = Utc::now();
+        let hook = webhook(&[1]);
+        let next = retry_at(&hook, 1, Some(Duration::from_secs(30)), now).unwrap();
+        assert_eq!((next - now).num_seconds(), 30);
+        // A shorter one does not make the retry sooner than the schedule says.
+        let hook = webhook(&[100]);
+        let next = retry_at(&hook, 1, Some(Duration::from_secs(2)), now).unwrap();
+        assert!((next - now).num_seconds() >= 80);
+    }
 }

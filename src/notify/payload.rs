@@ -17,7 +17,7 @@ pub struct Event<'a> {
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub timestamp: String,
-    pub data: Alert<'a>,
+    pub data: &'a Alert<'a>,
 }
 
 #[derive(Debug, Serialize)]
@@ -68,7 +68,7 @@ pub fn short_summary(summary: &str) -> &str {
 }
 
 /// The `watchlist.match` event as JSON.
-pub fn json_body(alert: Alert<'_>, at: DateTime<Utc>) -> Result<String, serde_json::Error> {
+pub fn json_body(alert: &Alert<'_>, at: DateTime<Utc>) -> Result<String, serde_json::Error> {
     serde_json::to_string(&Event {
         kind: "watchlist.match",
         timestamp: rfc3339(at),
@@ -95,7 +95,7 @@ mod tests {
             .unwrap()
             .to_utc();
         let body = json_body(
-            Alert {
+            &Alert {
                 alert_id: "0193",
                 watchlist: "iran-china",
                 terms: &terms,

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use crate::helpers::{FeedServer, Item, Receiver, SECRET, TestDir, rss, stderr};
+use crate::helpers::{FeedServer, Hook, Item, Receiver, Reply, SECRET, TestDir, rss, stderr};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn signatures_verify_with_the_standardwebhooks_crate() {
@@ -62,7 +62,7 @@ async fn a_failed_delivery_is_retried_under_the_same_webhook_id() {
         )]),
     );
     dir.standard_config(&[("wire", feeds.url("wire"))], &hook.url(), "*/5 * * * *");
-    hook.fail_next(1);
+    hook.then([Reply::status(500)]);
 
     let daemon = dir.spawn_daemon();
     let received = hook.wait_for(2, Duration::from_secs(20)).await;
@@ -150,4 +150,56 @@ async fn restarting_the_daemon_after_delivery_sends_nothing_again() {
     assert_eq!(received.len(), 3);
     let ids: HashSet<String> = received.iter().map(|r| r.header("webhook-id")).collect();
     assert_eq!(ids.len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_format_is_signed_and_verifies_with_the_standardwebhooks_crate() {
+    let feeds = FeedServer::start().await;
+    let dir = TestDir::new();
+    let formats = ["json", "slack", "discord", "teams"];
+    let mut receivers = Vec::new();
+    for _ in formats {
+        receivers.push(Receiver::start().await);
+    }
+    let hooks: Vec<Hook> = formats
+        .iter()
+        .zip(&receivers)
+        .map(|(format, receiver)| Hook::new(format, &receiver.url()).format(format))
+        .collect();
+    feeds.set(
+        "wire",
+        rss(&[Item::new(
+            "1",
+            "Iran & China sign a *pact* (a < b)",
+            "https://news.example.org/1",
+        )]),
+    );
+    dir.config_with(&[("wire", feeds.url("wire"))], &hooks, "*/5 * * * *");
+    let out = dir.wirewatch(&["poll"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let verifier = standardwebhooks::Webhook::new(SECRET).unwrap();
+    let mut ids = HashSet::new();
+    for (format, receiver) in formats.iter().zip(&receivers) {
+        let received = receiver.received();
+        assert_eq!(received.len(), 1, "{format}");
+        let request = &received[0];
+        let mut headers = http::HeaderMap::new();
+        for (name, value) in &request.headers {
+            headers.insert(name.clone(), value.clone());
+        }
+        verifier
+            .verify(&request.body, &headers)
+            .unwrap_or_else(|err| panic!("{format}: {err:?}"));
+        ids.insert(request.header("webhook-id"));
+        let body = request.json();
+        let shape = match *format {
+            "json" => &body["data"]["item"]["title"],
+            "slack" => &body["blocks"],
+            "discord" => &body["embeds"][0]["title"],
+            _ => &body["attachments"][0]["content"]["body"],
+        };
+        assert!(!shape.is_null(), "{format}: {body}");
+    }
+    assert_eq!(ids.len(), 4, "each webhook's row has its own id");
 }

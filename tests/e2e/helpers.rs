@@ -116,12 +116,13 @@ fn fnv(bytes: &[u8]) -> u64 {
     })
 }
 
-/// One webhook request as the receiver saw it.
+/// One webhook request as the receiver saw it, and the status it was answered with.
 #[derive(Debug, Clone)]
 pub struct Received {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub at: Instant,
+    pub status: u16,
 }
 
 impl Received {
@@ -135,16 +136,52 @@ impl Received {
             .map(|v| v.to_str().unwrap().to_string())
             .unwrap_or_default()
     }
+
+    pub fn accepted(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
 }
 
-#[derive(Default)]
+/// How the receiver answers one request.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub delay: Duration,
+}
+
+impl Reply {
+    pub fn status(status: u16) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub fn ok() -> Reply {
+        Reply::status(200)
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn after(mut self, delay: Duration) -> Reply {
+        self.delay = delay;
+        self
+    }
+}
+
 struct ReceiverState {
     received: Vec<Received>,
-    /// Answer this many requests with 500 before accepting.
-    fail_next: usize,
+    /// Replies for the next requests, in order; then `default`.
+    script: std::collections::VecDeque<Reply>,
+    default: Reply,
 }
 
-/// Records every POST to `/hook` and answers 200 (or 500 when told to fail).
+/// Records every POST to `/hook` and answers as scripted (200 by default).
 #[derive(Clone)]
 pub struct Receiver {
     pub addr: SocketAddr,
@@ -153,7 +190,11 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start() -> Receiver {
-        let state = Arc::new(Mutex::new(ReceiverState::default()));
+        let state = Arc::new(Mutex::new(ReceiverState {
+            received: Vec::new(),
+            script: Default::default(),
+            default: Reply::ok(),
+        }));
         let app = Router::new()
             .route("/hook", post(receive))
             .with_state(state.clone());
@@ -165,9 +206,14 @@ impl Receiver {
         format!("http://{}/hook", self.addr)
     }
 
-    /// Makes the next `n` requests fail with 500 (they are still recorded).
-    pub fn fail_next(&self, n: usize) {
-        self.state.lock().unwrap().fail_next = n;
+    /// Answers the next requests with these replies, in order.
+    pub fn then(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.state.lock().unwrap().script.extend(replies);
+    }
+
+    /// Answers every unscripted request with this reply.
+    pub fn always(&self, reply: Reply) {
+        self.state.lock().unwrap().default = reply;
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -176,10 +222,19 @@ impl Receiver {
 
     /// Waits until at least `n` requests arrived (or the timeout passed) and returns all.
     pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        self.wait_until(timeout, |r| r.len() >= n).await
+    }
+
+    /// Waits until `done` holds for the requests so far (or the timeout passed).
+    pub async fn wait_until(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&[Received]) -> bool,
+    ) -> Vec<Received> {
         let deadline = Instant::now() + timeout;
         loop {
             let received = self.received();
-            if received.len() >= n || Instant::now() > deadline {
+            if done(&received) || Instant::now() > deadline {
                 return received;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -191,18 +246,28 @@ async fn receive(
     State(state): State<Arc<Mutex<ReceiverState>>>,
     headers: HeaderMap,
     body: Bytes,
-) -> StatusCode {
-    let mut state = state.lock().unwrap();
-    state.received.push(Received {
-        headers,
-        body,
-        at: Instant::now(),
-    });
-    if state.fail_next > 0 {
-        state.fail_next -= 1;
-        return StatusCode::INTERNAL_SERVER_ERROR;
+) -> Response {
+    let at = Instant::now();
+    let reply = {
+        let mut state = state.lock().unwrap();
+        let reply = state
+            .script
+            .pop_front()
+            .unwrap_or_else(|| state.default.clone());
+        state.received.push(Received {
+            headers,
+            body,
+            at,
+            status: reply.status,
+        });
+        reply
+    };
+    tokio::time::sleep(reply.delay).await;
+    let mut response = StatusCode::from_u16(reply.status).unwrap().into_response();
+    for (name, value) in reply.headers {
+        response.headers_mut().insert(name, value.parse().unwrap());
     }
-    StatusCode::OK
+    response
 }
 
 async fn serve(app: Router) -> SocketAddr {
@@ -212,6 +277,43 @@ async fn serve(app: Router) -> SocketAddr {
         axum::serve(listener, app).await.unwrap();
     });
     addr
+}
+
+/// A webhook of a test config.
+#[derive(Debug, Clone)]
+pub struct Hook {
+    pub name: &'static str,
+    pub url: String,
+    pub format: &'static str,
+    pub timeout: &'static str,
+    pub retry: Vec<&'static str>,
+}
+
+impl Hook {
+    pub fn new(name: &'static str, url: &str) -> Hook {
+        Hook {
+            name,
+            url: url.to_string(),
+            format: "json",
+            timeout: "5s",
+            retry: vec!["1s", "1s"],
+        }
+    }
+
+    pub fn format(mut self, format: &'static str) -> Hook {
+        self.format = format;
+        self
+    }
+
+    pub fn retry(mut self, retry: &[&'static str]) -> Hook {
+        self.retry = retry.to_vec();
+        self
+    }
+
+    pub fn timeout(mut self, timeout: &'static str) -> Hook {
+        self.timeout = timeout;
+        self
+    }
 }
 
 /// A temp dir holding the config and the state dir.
@@ -237,8 +339,13 @@ impl TestDir {
     }
 
     /// A config with the given feeds (name, url), one watch-list over Iran/China/SCO/JCPOA
-    /// and one signed webhook.
+    /// and one signed `json` webhook retrying after 1s twice.
     pub fn standard_config(&self, feeds: &[(&str, String)], hook: &str, schedule: &str) -> PathBuf {
+        self.config_with(feeds, &[Hook::new("siem", hook)], schedule)
+    }
+
+    /// A config with the given feeds and webhooks; the one watch-list alerts them all.
+    pub fn config_with(&self, feeds: &[(&str, String)], hooks: &[Hook], schedule: &str) -> PathBuf {
         let mut text = format!(
             r#"[daemon]
 state_dir = "state"
@@ -255,22 +362,36 @@ timeout = "5s"
                 "\n[[feeds]]\nname = \"{name}\"\nurl = \"{url}\"\n"
             ));
         }
+        let names: Vec<String> = hooks.iter().map(|h| format!("\"{}\"", h.name)).collect();
         text.push_str(&format!(
             r#"
 [[watchlists]]
 name = "iran-china"
 terms = ["Iran", "China", "SCO", "JCPOA"]
 aliases = {{ SCO = ["Shanghai Cooperation Organisation"], Iran = ["ایران"] }}
-webhooks = ["siem"]
-
-[[webhooks]]
-name = "siem"
-url = "{hook}"
-secret = "{SECRET}"
-timeout = "5s"
-retry_schedule = ["1s", "1s"]
-"#
+webhooks = [{}]
+"#,
+            names.join(", ")
         ));
+        for hook in hooks {
+            let schedule: Vec<String> = hook.retry.iter().map(|r| format!("\"{r}\"")).collect();
+            text.push_str(&format!(
+                r#"
+[[webhooks]]
+name = "{}"
+url = "{}"
+format = "{}"
+secret = "{SECRET}"
+timeout = "{}"
+retry_schedule = [{}]
+"#,
+                hook.name,
+                hook.url,
+                hook.format,
+                hook.timeout,
+                schedule.join(", ")
+            ));
+        }
         self.write_config(&text)
     }
 
@@ -319,6 +440,12 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// SIGKILL: the daemon gets no chance to clean up.
+    pub async fn kill(mut self) {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+    }
+
     /// Sends SIGTERM and waits for the exit code.
     pub async fn terminate(mut self) -> Option<i32> {
         let pid = self.child.id().unwrap().to_string();
@@ -346,18 +473,24 @@ pub fn rss(items: &[Item]) -> String {
         if let Some(guid) = item.guid {
             doc.push_str(&format!("<guid isPermaLink=\"false\">{guid}</guid>"));
         }
-        doc.push_str(&format!("<title>{}</title>", item.title));
+        doc.push_str(&format!("<title>{}</title>", escape(item.title)));
         if let Some(link) = item.link {
-            doc.push_str(&format!("<link>{}</link>", link.replace('&', "&amp;")));
+            doc.push_str(&format!("<link>{}</link>", escape(link)));
         }
         doc.push_str(&format!(
             "<description>{}</description><pubDate>{}</pubDate></item>\n",
-            item.description,
+            escape(item.description),
             item.published.unwrap_or(&now)
         ));
     }
     doc.push_str("</channel></rss>\n");
     doc
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -2,6 +2,8 @@
 //! receivers started on 127.0.0.1 by the tests, with a real SQLite file in a temp dir.
 
 mod check;
+mod crash;
 mod delivery;
 mod helpers;
+mod outage;
 mod pipeline;
