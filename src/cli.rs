@@ -22,7 +22,7 @@ use crate::notify::Notifier;
 use crate::parse;
 use crate::refresh::Outcome;
 use crate::schedule;
-use crate::store::{DeliveryRow, DisabledWebhook, MatchQuery, Store};
+use crate::store::{DeliveryRow, DisabledWebhook, FeedStatus, MatchQuery, Store};
 use crate::telemetry;
 
 #[derive(Debug, Parser)]
@@ -51,10 +51,18 @@ pub enum Command {
     TestFeed(TestFeedArgs),
     /// List stored matches, newest first.
     Matches(MatchesArgs),
+    /// Per-feed status: last fetch, last error, next due time.
+    Feeds(FeedsArgs),
     /// List webhook deliveries (outbox rows), newest first, and disabled webhooks.
     Deliveries(DeliveriesArgs),
     /// Re-queue deliveries by id, or every dead letter; re-enable a disabled webhook.
     Redeliver(RedeliverArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FeedsArgs {
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -192,6 +200,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             let config = load(&path)?;
             runtime.block_on(matches(&config, &args))
         }
+        Command::Feeds(args) => {
+            let config = load(&path)?;
+            runtime.block_on(feeds(&config, &args))
+        }
         Command::Deliveries(args) => {
             let config = load(&path)?;
             runtime.block_on(deliveries(&config, &args))
@@ -301,10 +313,11 @@ async fn poll(config: Arc<Config>, args: &PollArgs) -> Result<(), CliError> {
             } => {
                 format!("{items} items, {new_items} new, {matches} matches, {alerts} alerts queued")
             }
-            Outcome::Failed { class, error } => {
+            Outcome::Failed { class, error, .. } => {
                 failures += 1;
                 format!("failed ({class}): {error}")
             }
+            Outcome::Disabled { reason } => format!("disabled: {reason}"),
         };
         let _ = writeln!(out, "{}: {line}", report.feed);
     }
@@ -360,12 +373,14 @@ async fn test_feed(config: &Config, args: &TestFeedArgs) -> Result<(), CliError>
         },
         None => None,
     };
-    let (body, base) = match url::Url::parse(&args.source) {
+    let (body, base, content_type) = match url::Url::parse(&args.source) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => {
             let fetcher = Fetcher::new(&config.poll).context("cannot build the HTTP client")?;
             match fetcher.fetch(&url, None, None).await {
-                Ok(FetchOutcome::Fetched(body)) => (body.body, Some(body.final_url)),
-                Ok(FetchOutcome::NotModified) => {
+                Ok(FetchOutcome::Fetched(body)) => {
+                    (body.body, Some(body.final_url), body.content_type)
+                }
+                Ok(FetchOutcome::NotModified { .. }) => {
                     return Err(
                         anyhow::anyhow!("{}: unexpected 304 Not Modified", redact(&url)).into(),
                     );
@@ -376,10 +391,10 @@ async fn test_feed(config: &Config, args: &TestFeedArgs) -> Result<(), CliError>
         _ => {
             let body = std::fs::read(&args.source)
                 .with_context(|| format!("cannot read {}", args.source))?;
-            (body, None)
+            (body, None, None)
         }
     };
-    let parsed = parse::parse_feed(&body, base.as_ref())
+    let parsed = parse::parse_document(&body, base.as_ref(), content_type.as_deref())
         .with_context(|| format!("{} is not a usable feed", args.source))?;
     let wanted = |i: usize| only.is_none_or(|only| only == i);
     let items = parsed
@@ -618,6 +633,53 @@ async fn redeliver(config: &Config, args: &RedeliverArgs) -> Result<(), CliError
     store.close().await;
     if !missing.is_empty() {
         return Err(anyhow::anyhow!("no delivery with id {}", missing.join(", ")).into());
+    }
+    Ok(())
+}
+
+async fn feeds(config: &Config, args: &FeedsArgs) -> Result<(), CliError> {
+    let store = Store::open(&config.daemon.database)
+        .await
+        .context("cannot open the store")?;
+    let statuses = store.feed_statuses().await.context("cannot read feeds")?;
+    store.close().await;
+    // Only the configured feeds: rows of feeds removed from the config stay in the
+    // database (their items back the stored matches) but are no longer polled.
+    let statuses: Vec<FeedStatus> = statuses
+        .into_iter()
+        .filter(|s| config.feed_index(&s.name).is_some())
+        .collect();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let text = serde_json::to_string_pretty(&statuses).context("cannot encode JSON")?;
+        let _ = writeln!(out, "{text}");
+        return Ok(());
+    }
+    for feed in &statuses {
+        let state = if let Some(reason) = &feed.disabled_reason {
+            format!("DISABLED: {reason}")
+        } else if feed.failure_count > 0 {
+            format!(
+                "failing ({} in a row, {}): {}",
+                feed.failure_count,
+                feed.last_error_class.as_deref().unwrap_or("error"),
+                feed.last_error.as_deref().unwrap_or("")
+            )
+        } else if feed.last_success_at.is_some() {
+            "ok".to_string()
+        } else {
+            "never fetched".to_string()
+        };
+        let last = feed.last_fetch_at.map_or("-".into(), time);
+        let next = feed.next_due_at.map_or("now".into(), time);
+        let _ = writeln!(out, "{}  {state}", feed.name);
+        let _ = writeln!(out, "    last fetch {last}, next due {next}");
+        if let Some(moved) = &feed.moved_to {
+            let _ = writeln!(out, "    moved permanently to {moved}");
+        }
+    }
+    if statuses.is_empty() {
+        let _ = writeln!(out, "no feeds");
     }
     Ok(())
 }

@@ -21,6 +21,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use url::Url;
 
+use crate::guard;
 use crate::matcher::{self, Field, Matcher, WatchlistSpec};
 
 /// Where the configuration is looked for when `--config` is not given.
@@ -85,6 +86,10 @@ pub struct Poll {
     pub timeout: Duration,
     pub max_body: u64,
     pub backfill: Backfill,
+    /// A failing feed waits `backoff_base`, doubling per failure up to `backoff_max`
+    /// (with jitter), or its schedule, whichever is later.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
     pub allow_private_networks: bool,
     pub user_agent: String,
 }
@@ -154,6 +159,10 @@ pub struct Feed {
     pub name: String,
     pub url: Url,
     pub schedule: Schedule,
+    /// Whether the feed's own hints (`Cache-Control: max-age`, `Expires`, RSS `<ttl>`)
+    /// may stretch its interval: yes unless the feed has its own `schedule`, which the
+    /// user chose deliberately.
+    pub cache_hints: bool,
     pub tags: Vec<String>,
 }
 
@@ -377,6 +386,8 @@ struct RawPoll {
     timeout: Option<S<String>>,
     max_body: Option<S<String>>,
     backfill: Option<S<String>>,
+    backoff_base: Option<S<String>>,
+    backoff_max: Option<S<String>>,
     allow_private_networks: Option<bool>,
     user_agent: Option<S<String>>,
 }
@@ -626,6 +637,13 @@ fn build_poll(raw: RawPoll, p: &mut Problems<'_>) -> Option<Poll> {
         None => parse_schedule_text("*/5 * * * *").ok()?,
     };
     let jitter = duration_or(raw.jitter.as_ref(), "jitter", "0s", p);
+    let backoff_base = duration_or(raw.backoff_base.as_ref(), "backoff_base", "1m", p);
+    let backoff_max = duration_or(raw.backoff_max.as_ref(), "backoff_max", "6h", p);
+    if backoff_max < backoff_base
+        && let Some(max) = &raw.backoff_max
+    {
+        p.at(max.span(), "backoff_max is shorter than backoff_base");
+    }
     let concurrency = positive(raw.concurrency.as_ref(), "concurrency", 64, p);
     let per_host = positive(raw.per_host.as_ref(), "per_host", 2, p);
     let timeout = duration_or(raw.timeout.as_ref(), "timeout", "30s", p);
@@ -683,6 +701,8 @@ fn build_poll(raw: RawPoll, p: &mut Problems<'_>) -> Option<Poll> {
         timeout,
         max_body,
         backfill,
+        backoff_base,
+        backoff_max,
         allow_private_networks: raw.allow_private_networks.unwrap_or(false),
         user_agent,
     })
@@ -692,7 +712,10 @@ fn build_feeds(raw: Vec<RawFeed>, poll: Option<&Poll>, p: &mut Problems<'_>) -> 
     let mut feeds = Vec::with_capacity(raw.len());
     let mut seen: HashMap<String, ()> = HashMap::new();
     for feed in raw {
-        let Some(url) = parse_http_url(&feed.url, "feed url", p) else {
+        let guard = poll
+            .is_some_and(|poll| !poll.allow_private_networks)
+            .then_some(guard::Scope::Feeds);
+        let Some(url) = parse_http_url(&feed.url, "feed url", guard, p) else {
             continue;
         };
         let (name, name_span) = match &feed.name {
@@ -743,6 +766,7 @@ fn build_feeds(raw: Vec<RawFeed>, poll: Option<&Poll>, p: &mut Problems<'_>) -> 
             name,
             url,
             schedule,
+            cache_hints: feed.schedule.is_none(),
             tags,
         });
     }
@@ -767,7 +791,10 @@ fn build_webhooks(
             p.at(hook.name.span(), format!("duplicate webhook name `{name}`"));
             continue;
         }
-        let url = parse_http_url(&hook.url, "webhook url", p);
+        let guard = (poll.is_some_and(|poll| !poll.allow_private_networks)
+            && hook.allow_private_network != Some(true))
+        .then_some(guard::Scope::Webhooks);
+        let url = parse_http_url(&hook.url, "webhook url", guard, p);
         let format = match hook
             .format
             .as_ref()
@@ -1145,9 +1172,26 @@ pub fn parse_schedule_text(text: &str) -> Result<Schedule, String> {
     })
 }
 
-fn parse_http_url(text: &S<String>, what: &str, p: &mut Problems<'_>) -> Option<Url> {
+/// An http(s) URL with a host. With `guard`, a host that is an IP address (in any
+/// spelling) outside the public ranges is refused too (SPEC §9); host names are checked
+/// when they are resolved, at connect time.
+fn parse_http_url(
+    text: &S<String>,
+    what: &str,
+    guard: Option<guard::Scope>,
+    p: &mut Problems<'_>,
+) -> Option<Url> {
     match Url::parse(text.get_ref().trim()) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+            if let Some(scope) = guard
+                && let Err(refused) = guard::check_url(&url, scope)
+            {
+                // The URL itself is not repeated: a webhook's URL may be its credential.
+                p.at(text.span(), format!("{what}: {refused}"));
+                return None;
+            }
+            Some(url)
+        }
         Ok(url) => {
             p.at(
                 text.span(),

@@ -18,6 +18,7 @@ use crate::fetch::Fetcher;
 use crate::notify::{Notifier, Wake};
 use crate::refresh::Pipeline;
 use crate::schedule;
+use crate::server;
 use crate::store::Store;
 
 /// How long in-flight work may take to finish after SIGTERM.
@@ -82,6 +83,13 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     );
 
     let shutdown = CancellationToken::new();
+    let listener = match config.daemon.listen {
+        Some(addr) => {
+            let metrics = crate::metrics::install().map_err(anyhow::Error::msg)?;
+            Some(server::serve(addr, store.clone(), metrics, shutdown.clone()).await?)
+        }
+        None => None,
+    };
     let committed = Wake::new();
     let scheduler = tokio::spawn(schedule::run(
         pipeline,
@@ -109,6 +117,9 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         for task in &tasks {
             task.abort();
         }
+    }
+    if let Some(listener) = listener {
+        let _ = listener.await;
     }
     store.close().await;
     tracing::info!("stopped");

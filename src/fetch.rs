@@ -9,21 +9,23 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use reqwest::header::{self, HeaderMap};
 use reqwest::{StatusCode, redirect};
 use url::Url;
 
 use crate::config::Poll;
+use crate::guard;
 
 /// At most this many redirects are followed (SPEC §9).
 const MAX_REDIRECTS: usize = 5;
 
 #[derive(Debug)]
 pub enum FetchOutcome {
-    /// 304: the stored validators still hold.
-    NotModified,
+    /// 304: the stored validators still hold. `fresh_for` as in [`FetchedBody`].
+    NotModified { fresh_for: Option<Duration> },
     /// 200: a new body.
-    Fetched(FetchedBody),
+    Fetched(Box<FetchedBody>),
 }
 
 #[derive(Debug)]
@@ -31,8 +33,16 @@ pub struct FetchedBody {
     pub body: Vec<u8>,
     /// The URL after redirects, the base for relative links.
     pub final_url: Url,
+    /// Set when every redirect on the way was permanent (301/308): the feed's new home,
+    /// already checked by the network guard hop by hop.
+    pub moved_to: Option<Url>,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
+    /// The `Content-Type` header, whose charset the parser may need.
+    pub content_type: Option<String>,
+    /// How long the server says the document stays fresh (`Cache-Control: max-age`,
+    /// else `Expires`): the feed is not fetched again sooner.
+    pub fresh_for: Option<Duration>,
 }
 
 /// Why a fetch failed, classified for the feed's row and for metrics.
@@ -42,10 +52,18 @@ pub enum FetchError {
     Network(String),
     #[error("timed out after {0:?}")]
     Timeout(Duration),
-    #[error("http status {0}")]
-    Status(StatusCode),
+    #[error("http status {status}")]
+    Status {
+        status: StatusCode,
+        /// From a 429 or 503: how long the server asks us to stay away.
+        retry_after: Option<Duration>,
+    },
     #[error("too large: the body exceeds {0} bytes after decompression")]
     TooLarge(u64),
+    /// The network guard refused the target (SPEC §9): the message names the address,
+    /// why it is not public and the setting that would allow it.
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl FetchError {
@@ -54,9 +72,22 @@ impl FetchError {
         match self {
             FetchError::Network(_) => "network",
             FetchError::Timeout(_) => "timeout",
-            FetchError::Status(_) => "http_status",
+            FetchError::Status { .. } => "http_status",
             FetchError::TooLarge(_) => "too_large",
+            FetchError::Forbidden(_) => "forbidden",
         }
+    }
+
+    /// [`FetchError::Forbidden`] when the network guard caused `err` (a refused name,
+    /// connection or redirect hop), with the guard's own message: "refused: localhost
+    /// resolves to 127.0.0.1, a loopback address (set ...)".
+    pub fn forbidden(err: &reqwest::Error) -> Option<FetchError> {
+        let refused = guard::refusal(err)?;
+        Some(FetchError::Forbidden(if err.is_redirect() {
+            format!("redirect {refused}")
+        } else {
+            refused.to_string()
+        }))
     }
 }
 
@@ -66,25 +97,12 @@ pub fn init_tls() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// The redirect policy for feeds: at most five hops, never from https down to http.
-fn redirect_policy() -> redirect::Policy {
-    redirect::Policy::custom(|attempt| {
-        if attempt.previous().len() > MAX_REDIRECTS {
-            return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
-        }
-        let downgrade = attempt.previous().iter().any(|u| u.scheme() == "https")
-            && attempt.url().scheme() == "http";
-        if downgrade {
-            return attempt.error("redirect from https to http refused");
-        }
-        attempt.follow()
-    })
-}
-
 /// The feed fetcher: one connection pool shared by every feed.
 #[derive(Debug, Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
+    /// `None` when private networks are allowed.
+    guard: Option<guard::Scope>,
     timeout: Duration,
     max_body: u64,
 }
@@ -92,15 +110,26 @@ pub struct Fetcher {
 impl Fetcher {
     pub fn new(poll: &Poll) -> Result<Fetcher, reqwest::Error> {
         init_tls();
-        let client = reqwest::Client::builder()
+        // `None`: private networks are allowed, nothing to guard.
+        let guard = (!poll.allow_private_networks).then_some(guard::Scope::Feeds);
+        let builder = reqwest::Client::builder()
             .user_agent(poll.user_agent.clone())
-            .redirect(redirect_policy())
+            // Redirects are followed by `fetch_inner`, hop by hop, so each hop passes the
+            // guard and a chain of permanent ones can move the feed.
+            .redirect(redirect::Policy::none())
+            // A proxy from the environment would connect on our behalf, past the guard.
+            .no_proxy()
             .timeout(poll.timeout)
             .connect_timeout(poll.timeout.min(Duration::from_secs(10)))
-            .pool_max_idle_per_host(poll.per_host)
-            .build()?;
+            .pool_max_idle_per_host(poll.per_host);
+        let client = match guard {
+            Some(scope) => guard::protect(builder, scope),
+            None => builder,
+        }
+        .build()?;
         Ok(Fetcher {
             client,
+            guard,
             timeout: poll.timeout,
             max_body: poll.max_body,
         })
@@ -127,33 +156,90 @@ impl Fetcher {
         etag: Option<&str>,
         last_modified: Option<&str>,
     ) -> Result<FetchOutcome, FetchError> {
-        let mut request = self.client.get(url.clone()).header(
-            header::ACCEPT,
-            "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5",
-        );
-        if let Some(etag) = etag {
-            request = request.header(header::IF_NONE_MATCH, etag);
+        // An IP literal never reaches the guarded resolver: check it before connecting,
+        // so a refused target learns nothing (not even whether a port is open).
+        if let Some(scope) = self.guard {
+            guard::check_url(url, scope)
+                .map_err(|refused| FetchError::Forbidden(refused.to_string()))?;
         }
-        if let Some(last_modified) = last_modified {
-            request = request.header(header::IF_MODIFIED_SINCE, last_modified);
-        }
-        let response = request.send().await.map_err(|err| self.classify(err))?;
+        let mut hops = vec![url.clone()];
+        let mut permanent = true;
+        let response = loop {
+            let current = hops.last().unwrap_or(url);
+            let mut request = self.client.get(current.clone()).header(
+                header::ACCEPT,
+                "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5",
+            );
+            if let Some(etag) = etag {
+                request = request.header(header::IF_NONE_MATCH, etag);
+            }
+            if let Some(last_modified) = last_modified {
+                request = request.header(header::IF_MODIFIED_SINCE, last_modified);
+            }
+            let response = request.send().await.map_err(|err| self.classify(err))?;
+            let status = response.status();
+            let location = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok());
+            let (true, Some(location)) = (
+                status.is_redirection() && status != StatusCode::NOT_MODIFIED,
+                location,
+            ) else {
+                break response;
+            };
+            let next = current.join(location).map_err(|err| {
+                FetchError::Network(format!("redirect to an invalid location: {err}"))
+            })?;
+            guard::check_hop(&next, &hops, MAX_REDIRECTS, self.guard).map_err(|err| match err {
+                guard::HopError::Refused(refused) => {
+                    FetchError::Forbidden(format!("redirect {refused}"))
+                }
+                other => FetchError::Network(other.to_string()),
+            })?;
+            permanent &= matches!(
+                status,
+                StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
+            );
+            hops.push(next);
+        };
         let status = response.status();
+        let now = chrono::Utc::now();
         if status == StatusCode::NOT_MODIFIED {
-            return Ok(FetchOutcome::NotModified);
+            return Ok(FetchOutcome::NotModified {
+                fresh_for: fresh_for(response.headers(), now),
+            });
         }
         if !status.is_success() {
-            return Err(FetchError::Status(status));
+            let retry_after = matches!(
+                status,
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+            )
+            .then(|| retry_after(response.headers(), now))
+            .flatten();
+            return Err(FetchError::Status {
+                status,
+                retry_after,
+            });
         }
         let final_url = response.url().clone();
-        let (etag, last_modified) = validators(response.headers());
+        // Only a chain of permanent redirects moves the feed; one temporary hop means
+        // the configured URL is still the one to ask.
+        let moved_to = (hops.len() > 1 && permanent).then(|| final_url.clone());
+        let headers = response.headers();
+        let (etag, last_modified) = validators(headers);
+        let content_type = header_text(headers, header::CONTENT_TYPE);
+        let fresh_for = fresh_for(headers, now);
         let body = self.read_capped(response).await?;
-        Ok(FetchOutcome::Fetched(FetchedBody {
+        Ok(FetchOutcome::Fetched(Box::new(FetchedBody {
             body,
             final_url,
+            moved_to,
             etag,
             last_modified,
-        }))
+            content_type,
+            fresh_for,
+        })))
     }
 
     /// Reads the decoded body, refusing it as soon as it grows past the cap.
@@ -175,6 +261,9 @@ impl Fetcher {
     }
 
     fn classify(&self, err: reqwest::Error) -> FetchError {
+        if let Some(forbidden) = FetchError::forbidden(&err) {
+            return forbidden;
+        }
         if err.is_timeout() {
             FetchError::Timeout(self.timeout)
         } else {
@@ -185,14 +274,51 @@ impl Fetcher {
     }
 }
 
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
 fn validators(headers: &HeaderMap) -> (Option<String>, Option<String>) {
-    let get = |name| {
-        headers
-            .get(name)
-            .and_then(|v: &header::HeaderValue| v.to_str().ok())
-            .map(str::to_string)
-    };
-    (get(header::ETAG), get(header::LAST_MODIFIED))
+    (
+        header_text(headers, header::ETAG),
+        header_text(headers, header::LAST_MODIFIED),
+    )
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date (a date in the past means now).
+pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = DateTime::parse_from_rfc2822(value).ok()?.to_utc();
+    Some((at - now).to_std().unwrap_or(Duration::ZERO))
+}
+
+/// Freshness from `Cache-Control: max-age` (which wins, as in RFC 9111), else `Expires`.
+/// `no-cache`/`no-store` mean no hint.
+fn fresh_for(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+    if let Some(control) = header_text(headers, header::CACHE_CONTROL) {
+        let mut max_age = None;
+        for directive in control.split(',').map(str::trim) {
+            let directive = directive.to_ascii_lowercase();
+            if directive == "no-cache" || directive == "no-store" {
+                return None;
+            }
+            if let Some(secs) = directive.strip_prefix("max-age=") {
+                max_age = secs.trim_matches('"').parse::<u64>().ok();
+            }
+        }
+        if let Some(secs) = max_age {
+            return Some(Duration::from_secs(secs));
+        }
+    }
+    let expires = header_text(headers, header::EXPIRES)?;
+    let at = DateTime::parse_from_rfc2822(expires.trim()).ok()?.to_utc();
+    (at - now).to_std().ok()
 }
 
 /// An error and its sources on one line, "a: b: c", skipping causes already quoted.
@@ -208,4 +334,66 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(name.clone(), HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
+            .unwrap()
+            .to_utc()
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let at = |v| retry_after(&headers(&[(header::RETRY_AFTER, v)]), now());
+        assert_eq!(at("120"), Some(Duration::from_secs(120)));
+        assert_eq!(
+            at("Sat, 28 Nov 2026 10:01:30 GMT"),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(at("Fri, 27 Nov 2026 10:00:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(at("soon"), None);
+        assert_eq!(retry_after(&HeaderMap::new(), now()), None);
+    }
+
+    #[test]
+    fn freshness_prefers_max_age_then_expires_and_respects_no_cache() {
+        let fresh = |pairs: &[(header::HeaderName, &str)]| fresh_for(&headers(pairs), now());
+        assert_eq!(
+            fresh(&[(header::CACHE_CONTROL, "public, max-age=600")]),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(
+            fresh(&[
+                (header::CACHE_CONTROL, "max-age=60"),
+                (header::EXPIRES, "Sat, 28 Nov 2026 11:00:00 GMT")
+            ]),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            fresh(&[(header::EXPIRES, "Sat, 28 Nov 2026 11:00:00 GMT")]),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(
+            fresh(&[(header::EXPIRES, "Sat, 28 Nov 2026 09:00:00 GMT")]),
+            None
+        );
+        assert_eq!(
+            fresh(&[(header::CACHE_CONTROL, "no-cache, max-age=600")]),
+            None
+        );
+        assert_eq!(fresh(&[(header::EXPIRES, "0")]), None);
+    }
 }

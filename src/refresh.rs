@@ -9,20 +9,22 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::dedup;
-use crate::fetch::{FetchOutcome, Fetcher};
+use crate::fetch::{FetchError, FetchOutcome, Fetcher};
 use crate::matcher::{Document, WatchlistMatch};
+use crate::metrics;
 use crate::notify::{
     self,
     payload::{self, Alert, FeedPayload, ItemPayload},
 };
 use crate::parse::{self, Item, ParsedFeed};
 use crate::schedule;
-use crate::store::{FeedUpdate, NewItem, NewMatch, Store, StoreError};
+use crate::store::{FeedFailure, FeedState, FeedUpdate, NewItem, NewMatch, Store, StoreError};
 
 /// What refreshing one feed did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +40,12 @@ pub enum Outcome {
     Failed {
         class: &'static str,
         error: String,
+        /// The server asked (429/503 `Retry-After`) to be left alone this long.
+        retry_after: Option<Duration>,
+    },
+    /// The feed is not polled (it answered 410 Gone).
+    Disabled {
+        reason: String,
     },
 }
 
@@ -45,8 +53,8 @@ pub enum Outcome {
 pub struct Report {
     pub feed: String,
     pub outcome: Outcome,
-    /// When the feed is due again.
-    pub next_due: DateTime<Utc>,
+    /// When the feed is due again; `None` when it is disabled.
+    pub next_due: Option<DateTime<Utc>>,
 }
 
 /// The parts a refresh needs, shared by every feed.
@@ -71,82 +79,130 @@ impl Pipeline {
     #[tracing::instrument(skip_all, fields(feed = %self.config.feeds[index].name), err(Display))]
     pub async fn refresh(&self, index: usize) -> Result<Report, StoreError> {
         let feed = &self.config.feeds[index];
+        let poll = &self.config.poll;
+        let clock = std::time::Instant::now();
         let started = Utc::now();
         let now = started.timestamp();
-        let next_due = schedule::next_due(&feed.schedule, started, self.config.poll.jitter);
-        let report = |outcome| Report {
-            feed: feed.name.clone(),
-            outcome,
-            next_due,
-        };
         let Some(state) = self.store.feed_state(&feed.name).await? else {
             // `sync_feeds` runs before any refresh; a missing row means the config changed
             // under us, and the next cycle will create it.
-            return Ok(report(Outcome::Failed {
-                class: "internal",
-                error: "feed has no row in the database yet".into(),
-            }));
+            return Ok(Report {
+                feed: feed.name.clone(),
+                outcome: Outcome::Failed {
+                    class: "internal",
+                    error: "feed has no row in the database yet".into(),
+                    retry_after: None,
+                },
+                next_due: Some(schedule::next_due(&feed.schedule, started, poll.jitter)),
+            });
         };
+        if let Some(reason) = state.disabled_reason {
+            return Ok(Report {
+                feed: feed.name.clone(),
+                outcome: Outcome::Disabled { reason },
+                next_due: None,
+            });
+        }
+        // A permanent redirect moved the feed; the configured URL is where it used to be.
+        let url = state
+            .moved_to
+            .as_deref()
+            .and_then(|moved| url::Url::parse(moved).ok())
+            .unwrap_or_else(|| feed.url.clone());
 
         let fetched = self
             .fetcher
-            .fetch(
-                &feed.url,
-                state.etag.as_deref(),
-                state.last_modified.as_deref(),
-            )
+            .fetch(&url, state.etag.as_deref(), state.last_modified.as_deref())
             .await;
+        let failures = u32::try_from(state.failure_count.saturating_add(1)).unwrap_or(u32::MAX);
         let body = match fetched {
-            Ok(FetchOutcome::NotModified) => {
+            Ok(FetchOutcome::NotModified { fresh_for }) => {
+                let next_due = schedule::after_success(feed, poll, started, fresh_for);
                 self.store
                     .record_not_modified(state.id, now, next_due.timestamp())
                     .await?;
+                metrics::fetch("not_modified", clock.elapsed());
                 tracing::debug!("not modified");
-                return Ok(report(Outcome::NotModified));
+                return Ok(Report {
+                    feed: feed.name.clone(),
+                    outcome: Outcome::NotModified,
+                    next_due: Some(next_due),
+                });
             }
-            Ok(FetchOutcome::Fetched(body)) => body,
+            Ok(FetchOutcome::Fetched(body)) => *body,
             Err(err) => {
-                let error = err.to_string();
-                self.store
-                    .record_failure(state.id, &error, now, next_due.timestamp())
-                    .await?;
-                tracing::warn!(class = err.class(), error = %error, "fetch failed");
-                return Ok(report(Outcome::Failed {
-                    class: err.class(),
-                    error,
-                }));
+                let retry_after = match &err {
+                    FetchError::Status { retry_after, .. } => *retry_after,
+                    _ => None,
+                };
+                // 410 Gone: the publisher says the feed is gone for good.
+                let gone = matches!(&err, FetchError::Status { status, .. } if *status == reqwest::StatusCode::GONE);
+                let error = if gone {
+                    format!(
+                        "{err}: the feed is gone; polling stopped until its URL changes in the config"
+                    )
+                } else {
+                    err.to_string()
+                };
+                let next_due = schedule::after_failure(feed, poll, started, failures, retry_after);
+                metrics::fetch(err.class(), clock.elapsed());
+                return self
+                    .failed(&state, err.class(), error, next_due, gone, retry_after, now)
+                    .await;
             }
         };
 
-        // Parsing is CPU-bound: keep it off the runtime's I/O threads.
         let update = FeedUpdate {
             title: None,
             etag: body.etag,
             last_modified: body.last_modified,
-            next_due_at: next_due.timestamp(),
+            next_due_at: 0,
             fetched_at: now,
         };
-        let (bytes, base) = (body.body, body.final_url);
-        let parsed = tokio::task::spawn_blocking(move || parse::parse_feed(&bytes, Some(&base)))
-            .await
-            .map_err(|err| parse::ParseError::Malformed(format!("parser crashed: {err}")))
-            .and_then(|parsed| parsed);
+        let fresh_for = body.fresh_for;
+        if let Some(moved) = &body.moved_to {
+            tracing::info!(moved_to = %moved, "feed moved permanently");
+            self.store.record_moved(state.id, moved.as_str()).await?;
+        }
+        let (bytes, base, content_type) = (body.body, body.final_url, body.content_type);
+        // Parsing is CPU-bound: keep it off the runtime's I/O threads.
+        let parsed = tokio::task::spawn_blocking(move || {
+            parse::parse_document(&bytes, Some(&base), content_type.as_deref())
+        })
+        .await
+        .map_err(|err| parse::ParseError::Malformed(format!("parser crashed: {err}")))
+        .and_then(|parsed| parsed);
         let parsed = match parsed {
             Ok(parsed) => parsed,
             Err(err) => {
-                let error = err.to_string();
-                self.store
-                    .record_failure(state.id, &error, now, next_due.timestamp())
-                    .await?;
-                tracing::warn!(class = "parse", error = %error, "parse failed");
-                return Ok(report(Outcome::Failed {
-                    class: "parse",
-                    error,
-                }));
+                let next_due = schedule::after_failure(feed, poll, started, failures, None);
+                metrics::fetch(err.kind(), clock.elapsed());
+                return self
+                    .failed(
+                        &state,
+                        err.kind(),
+                        err.to_string(),
+                        next_due,
+                        false,
+                        None,
+                        now,
+                    )
+                    .await;
             }
         };
 
-        let ParsedFeed { title, items } = parsed;
+        // The feed's own hints: HTTP freshness, or RSS `<ttl>` (minutes).
+        let hint = fresh_for.max(
+            parsed
+                .ttl
+                .map(|minutes| Duration::from_secs(u64::from(minutes) * 60)),
+        );
+        let next_due = schedule::after_success(feed, poll, started, hint);
+        let update = FeedUpdate {
+            next_due_at: next_due.timestamp(),
+            ..update
+        };
+        let ParsedFeed { title, items, .. } = parsed;
         let total = items.len();
         let candidates = self.new_candidates(index, state.id, items).await?;
         let update = FeedUpdate { title, ..update };
@@ -156,6 +212,8 @@ impl Pipeline {
         let (matches, alerts) = self
             .store_candidates(index, state.id, &candidates, first_fetch, &update, started)
             .await?;
+        metrics::fetch("ok", clock.elapsed());
+        metrics::refreshed(candidates.len(), alerts);
         tracing::info!(
             items = total,
             new_items = candidates.len(),
@@ -163,12 +221,56 @@ impl Pipeline {
             alerts,
             "feed refreshed"
         );
-        Ok(report(Outcome::Updated {
-            items: total,
-            new_items: candidates.len(),
-            matches,
-            alerts,
-        }))
+        Ok(Report {
+            feed: feed.name.clone(),
+            outcome: Outcome::Updated {
+                items: total,
+                new_items: candidates.len(),
+                matches,
+                alerts,
+            },
+            next_due: Some(next_due),
+        })
+    }
+
+    /// Records a failed refresh on the feed's row and reports it.
+    #[allow(clippy::too_many_arguments)]
+    async fn failed(
+        &self,
+        state: &FeedState,
+        class: &'static str,
+        error: String,
+        next_due: DateTime<Utc>,
+        disable: bool,
+        retry_after: Option<Duration>,
+        now: i64,
+    ) -> Result<Report, StoreError> {
+        self.store
+            .record_failure(
+                state.id,
+                &FeedFailure {
+                    error: &error,
+                    class,
+                    at: now,
+                    next_due_at: next_due.timestamp(),
+                    disable,
+                },
+            )
+            .await?;
+        tracing::warn!(class, error = %error, failures = state.failure_count + 1, next_due = %next_due, "refresh failed");
+        Ok(Report {
+            feed: state.name.clone(),
+            outcome: if disable {
+                Outcome::Disabled { reason: error }
+            } else {
+                Outcome::Failed {
+                    class,
+                    error,
+                    retry_after,
+                }
+            },
+            next_due: (!disable).then_some(next_due),
+        })
     }
 
     /// The document's items that the feed does not hold yet, each matched against the
@@ -221,6 +323,7 @@ impl Pipeline {
         let feed = &self.config.feeds[index];
         let at = now.timestamp();
         let (mut matches, mut alerts) = (0, 0);
+        let mut matched = Vec::new();
         let mut tx = self.store.begin().await?;
         for candidate in candidates {
             let item = &candidate.item;
@@ -260,6 +363,7 @@ impl Pipeline {
                     continue; // the story already alerted this watch-list
                 }
                 matches += 1;
+                matched.push(watchlist.name.as_str());
                 if !alerting || watchlist.webhooks.is_empty() {
                     continue;
                 }
@@ -299,6 +403,9 @@ impl Pipeline {
         }
         tx.update_feed(feed_id, update).await?;
         tx.commit().await?;
+        for watchlist in matched {
+            metrics::matched(watchlist);
+        }
         Ok((matches, alerts))
     }
 }

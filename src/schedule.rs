@@ -15,11 +15,15 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Schedule;
+use crate::config::{Feed, Poll, Schedule};
 use crate::fetch::error_chain;
 use crate::notify::Wake;
 use crate::refresh::{Outcome, Pipeline, Report};
 use crate::store::StoreError;
+
+/// The longest a feed's own hints (`max-age`, `Expires`, `<ttl>`) may stretch its
+/// interval: a misconfigured server must not silence a feed for a week.
+const MAX_HINTED_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 
 /// The next due time after `now`, pushed back by a random delay up to `jitter`.
 pub fn next_due(schedule: &Schedule, now: DateTime<Utc>, jitter: Duration) -> DateTime<Utc> {
@@ -31,12 +35,66 @@ pub fn next_due(schedule: &Schedule, now: DateTime<Utc>, jitter: Duration) -> Da
     next + chrono::Duration::milliseconds(millis as i64)
 }
 
-/// Fetch slots: one semaphore for all feeds and one per host.
+/// When a feed that was fetched successfully is due again: its schedule, but never
+/// sooner than the feed asked (`hint`), when it may ask.
+pub fn after_success(
+    feed: &Feed,
+    poll: &Poll,
+    now: DateTime<Utc>,
+    hint: Option<Duration>,
+) -> DateTime<Utc> {
+    let next = next_due(&feed.schedule, now, poll.jitter);
+    match hint.filter(|_| feed.cache_hints) {
+        Some(hint) => next.max(now + to_chrono(hint.min(MAX_HINTED_INTERVAL))),
+        None => next,
+    }
+}
+
+/// When a feed whose fetch failed for the `failures`-th time in a row is due again: its
+/// schedule, but no sooner than its exponential backoff or a `Retry-After`.
+pub fn after_failure(
+    feed: &Feed,
+    poll: &Poll,
+    now: DateTime<Utc>,
+    failures: u32,
+    retry_after: Option<Duration>,
+) -> DateTime<Utc> {
+    let next = next_due(&feed.schedule, now, poll.jitter);
+    let wait = backoff(failures, poll.backoff_base, poll.backoff_max)
+        .max(retry_after.unwrap_or_default().min(MAX_HINTED_INTERVAL));
+    next.max(now + to_chrono(wait))
+}
+
+/// `base` doubled per failure after the first, capped at `max`, with "equal jitter"
+/// (between half and all of it) so that feeds failing together spread out.
+pub fn backoff(failures: u32, base: Duration, max: Duration) -> Duration {
+    if failures == 0 {
+        return Duration::ZERO;
+    }
+    let exp = base
+        .checked_mul(1u32.checked_shl(failures - 1).unwrap_or(u32::MAX))
+        .unwrap_or(max)
+        .min(max);
+    exp.mul_f64(rand::rng().random_range(0.5..=1.0))
+}
+
+fn to_chrono(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Fetch slots: one semaphore for all feeds and one per host, and per-host pauses after
+/// a host answered 429 or 503 with `Retry-After`.
 #[derive(Debug)]
 pub struct Limits {
     global: Arc<Semaphore>,
     per_host: usize,
-    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    hosts: Mutex<HashMap<String, Host>>,
+}
+
+#[derive(Debug, Clone)]
+struct Host {
+    slots: Arc<Semaphore>,
+    paused_until: Option<tokio::time::Instant>,
 }
 
 impl Limits {
@@ -48,14 +106,25 @@ impl Limits {
         }
     }
 
-    fn host(&self, host: &str) -> Arc<Semaphore> {
-        // A poisoned lock only means another task panicked while inserting; the map
+    fn with_host<T>(&self, host: &str, f: impl FnOnce(&mut Host) -> T) -> T {
+        // A poisoned lock only means another task panicked while holding it; the map
         // itself is still usable.
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
-        hosts
+        let host = hosts
             .entry(host.to_ascii_lowercase())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
-            .clone()
+            .or_insert_with(|| Host {
+                slots: Arc::new(Semaphore::new(self.per_host)),
+                paused_until: None,
+            });
+        f(host)
+    }
+
+    /// Keeps every feed of `host` waiting for `wait`.
+    fn pause(&self, host: &str, wait: Duration) {
+        let until = tokio::time::Instant::now() + wait.min(MAX_HINTED_INTERVAL);
+        self.with_host(host, |h| {
+            h.paused_until = Some(h.paused_until.map_or(until, |u| u.max(until)));
+        });
     }
 
     /// Refreshes feed `index` once a global and a per-host slot are free.
@@ -65,12 +134,28 @@ impl Limits {
             .host_str()
             .unwrap_or_default()
             .to_string();
-        let host_slots = self.host(&host);
+        let host_slots = self.with_host(&host, |h| h.slots.clone());
         // The semaphores are never closed, so acquiring cannot fail; if it ever did,
         // fetching without the slot is better than never fetching.
         let _host = host_slots.acquire_owned().await.ok();
+        // A paused host is waited out holding only its own slot, not a global one.
+        while let Some(until) = self.with_host(&host, |h| h.paused_until) {
+            if until <= tokio::time::Instant::now() {
+                break;
+            }
+            tokio::time::sleep_until(until).await;
+        }
         let _global = self.global.clone().acquire_owned().await.ok();
-        pipeline.refresh(index).await
+        let report = pipeline.refresh(index).await?;
+        if let Outcome::Failed {
+            retry_after: Some(wait),
+            ..
+        } = &report.outcome
+        {
+            tracing::warn!(host = %host, wait_secs = wait.as_secs(), "host asked to slow down: pausing it");
+            self.pause(&host, *wait);
+        }
+        Ok(report)
     }
 }
 
@@ -113,17 +198,25 @@ pub async fn run(
         pipeline.config.poll.per_host,
     ));
     let now = Utc::now();
+    // When each feed is due; `None` while it is in flight, and for good once it is
+    // disabled (410 Gone).
     let mut due: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(feeds.len());
     for feed in feeds {
-        let stored = match pipeline.store.feed_state(&feed.name).await {
-            Ok(state) => state.and_then(|s| s.next_due_at),
+        let state = match pipeline.store.feed_state(&feed.name).await {
+            Ok(state) => state,
             Err(err) => {
                 tracing::error!(feed = %feed.name, error = %error_chain(&err), "cannot read the feed's state");
                 None
             }
         };
+        if let Some(reason) = state.as_ref().and_then(|s| s.disabled_reason.as_deref()) {
+            tracing::warn!(feed = %feed.name, reason, "feed is disabled; not polling it");
+            due.push(None);
+            continue;
+        }
         due.push(Some(
-            stored
+            state
+                .and_then(|s| s.next_due_at)
                 .and_then(|at| DateTime::from_timestamp(at, 0))
                 .unwrap_or(now),
         ));
@@ -134,7 +227,6 @@ pub async fn run(
     loop {
         let now = Utc::now();
         for (index, slot) in due.iter_mut().enumerate() {
-            // `None` marks a feed in flight.
             if slot.is_some_and(|at| at <= now) {
                 *slot = None;
                 let (limits, pipeline, committed) =
@@ -145,7 +237,7 @@ pub async fn run(
                             if matches!(report.outcome, Outcome::Updated { alerts, .. } if alerts > 0) {
                                 committed.notify();
                             }
-                            Some(report.next_due)
+                            report.next_due
                         }
                         // The store failed (disk full, locked too long): try again soon
                         // rather than waiting for the next scheduled time.
@@ -184,5 +276,99 @@ pub async fn run(
     if tokio::time::timeout(grace, finish).await.is_err() {
         tracing::warn!("abandoning refreshes still in flight at shutdown");
         tasks.abort_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn config(extra_poll: &str, feed_schedule: Option<&str>) -> Config {
+        let schedule = feed_schedule.map_or(String::new(), |s| format!("schedule = \"{s}\"\n"));
+        let text = format!(
+            "[poll]\nschedule = \"every 60s\"\n{extra_poll}\n\n[[feeds]]\nname = \"f\"\nurl = \"https://example.org/rss\"\n{schedule}"
+        );
+        Config::from_source(std::path::Path::new("/tmp/t.toml"), &text).unwrap()
+    }
+
+    fn secs(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+        (to - from).num_seconds()
+    }
+
+    #[test]
+    fn backoff_doubles_per_failure_with_equal_jitter_up_to_the_cap() {
+        let (base, max) = (Duration::from_secs(60), Duration::from_secs(600));
+        assert_eq!(backoff(0, base, max), Duration::ZERO);
+        for _ in 0..100 {
+            for (failures, full) in [(1, 60), (2, 120), (3, 240), (4, 480), (5, 600), (40, 600)] {
+                let wait = backoff(failures, base, max).as_secs_f64();
+                let full = full as f64;
+                assert!(
+                    wait >= full / 2.0 - 0.001 && wait <= full + 0.001,
+                    "{failures}: {wait}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_failure_waits_for_the_later_of_schedule_backoff_and_retry_after() {
+        let config = config("backoff_base = \"10m\"\nbackoff_max = \"1h\"", None);
+        let (feed, poll) = (&config.feeds[0], &config.poll);
+        let now = Utc::now();
+        // First failure: backoff 5-10 minutes beats the 60s schedule.
+        let next = secs(now, after_failure(feed, poll, now, 1, None));
+        assert!((300..=600).contains(&next), "{next}");
+        // A longer Retry-After wins over both.
+        let next = secs(
+            now,
+            after_failure(feed, poll, now, 1, Some(Duration::from_secs(7200))),
+        );
+        assert_eq!(next, 7200);
+        // Retry-After is capped: a server cannot park a feed for a week.
+        let next = secs(
+            now,
+            after_failure(feed, poll, now, 1, Some(Duration::from_secs(7 * 86400))),
+        );
+        assert_eq!(next, 86400);
+    }
+
+    #[test]
+    fn cache_hints_stretch_the_default_schedule_but_not_an_explicit_one() {
+        let now = Utc::now();
+        let hinted = config("", None);
+        let next = secs(
+            now,
+            after_success(
+                &hinted.feeds[0],
+                &hinted.poll,
+                now,
+                Some(Duration::from_secs(900)),
+            ),
+        );
+        assert_eq!(next, 900);
+        // A hint shorter than the schedule changes nothing.
+        let next = secs(
+            now,
+            after_success(
+                &hinted.feeds[0],
+                &hinted.poll,
+                now,
+                Some(Duration::from_secs(5)),
+            ),
+        );
+        assert_eq!(next, 60);
+        let explicit = config("", Some("every 2m"));
+        let next = secs(
+            now,
+            after_success(
+                &explicit.feeds[0],
+                &explicit.poll,
+                now,
+                Some(Duration::from_secs(900)),
+            ),
+        );
+        assert_eq!(next, 120);
     }
 }

@@ -57,6 +57,38 @@ pub struct FeedState {
     pub next_due_at: Option<i64>,
     pub last_success_at: Option<i64>,
     pub failure_count: i64,
+    /// Why the feed is no longer polled (a 410), if it is not.
+    pub disabled_reason: Option<String>,
+    /// Where a permanent redirect moved the feed.
+    pub moved_to: Option<String>,
+}
+
+/// A failed refresh, as recorded on the feed's row.
+#[derive(Debug, Clone)]
+pub struct FeedFailure<'a> {
+    pub error: &'a str,
+    pub class: &'a str,
+    pub at: i64,
+    pub next_due_at: i64,
+    pub disable: bool,
+}
+
+/// A feed's health, as `wirewatch feeds` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FeedStatus {
+    pub name: String,
+    pub url: String,
+    pub title: Option<String>,
+    pub last_fetch_at: Option<i64>,
+    pub last_success_at: Option<i64>,
+    pub next_due_at: Option<i64>,
+    pub failure_count: i64,
+    pub last_error: Option<String>,
+    pub last_error_class: Option<String>,
+    pub last_error_at: Option<i64>,
+    pub disabled_at: Option<i64>,
+    pub disabled_reason: Option<String>,
+    pub moved_to: Option<String>,
 }
 
 /// What a fetch learned about a feed, written with the feed's items.
@@ -198,15 +230,17 @@ impl Store {
         })
     }
 
-    /// Makes sure every configured feed has a row, keyed by name; a changed URL forgets
-    /// the old URL's validators. Returns the rows of the given feeds.
+    /// Makes sure every configured feed has a row, keyed by name. A changed URL starts
+    /// afresh: the old URL's validators, redirect target and 410 are forgotten. Returns
+    /// the rows of the given feeds.
     pub async fn sync_feeds(&self, feeds: &[(&str, &str)]) -> Result<Vec<FeedState>> {
         let mut tx = self.begin().await?;
         for (name, url) in feeds {
             sqlx::query(
                 "INSERT INTO feeds (name, url) VALUES (?1, ?2)
                  ON CONFLICT (name) DO UPDATE SET
-                    url = excluded.url, etag = NULL, last_modified = NULL
+                    url = excluded.url, etag = NULL, last_modified = NULL, moved_to = NULL,
+                    disabled_at = NULL, disabled_reason = NULL, next_due_at = NULL
                  WHERE feeds.url <> excluded.url",
             )
             .bind(name)
@@ -226,7 +260,8 @@ impl Store {
 
     pub async fn feed_state(&self, name: &str) -> Result<Option<FeedState>> {
         let row = sqlx::query(
-            "SELECT id, name, url, etag, last_modified, next_due_at, last_success_at, failure_count
+            "SELECT id, name, url, etag, last_modified, next_due_at, last_success_at,
+                    failure_count, disabled_reason, moved_to
              FROM feeds WHERE name = ?1",
         )
         .bind(name)
@@ -241,7 +276,49 @@ impl Store {
             next_due_at: row.get("next_due_at"),
             last_success_at: row.get("last_success_at"),
             failure_count: row.get("failure_count"),
+            disabled_reason: row.get("disabled_reason"),
+            moved_to: row.get("moved_to"),
         }))
+    }
+
+    /// Every feed's health, for `wirewatch feeds`.
+    pub async fn feed_statuses(&self) -> Result<Vec<FeedStatus>> {
+        let rows = sqlx::query(
+            "SELECT name, url, title, last_fetch_at, last_success_at, next_due_at,
+                    failure_count, last_error, last_error_class, last_error_at,
+                    disabled_at, disabled_reason, moved_to
+             FROM feeds ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| FeedStatus {
+                name: row.get("name"),
+                url: row.get("url"),
+                title: row.get("title"),
+                last_fetch_at: row.get("last_fetch_at"),
+                last_success_at: row.get("last_success_at"),
+                next_due_at: row.get("next_due_at"),
+                failure_count: row.get("failure_count"),
+                last_error: row.get("last_error"),
+                last_error_class: row.get("last_error_class"),
+                last_error_at: row.get("last_error_at"),
+                disabled_at: row.get("disabled_at"),
+                disabled_reason: row.get("disabled_reason"),
+                moved_to: row.get("moved_to"),
+            })
+            .collect())
+    }
+
+    /// A permanent redirect moved the feed (its target already passed the network guard).
+    pub async fn record_moved(&self, feed_id: i64, url: &str) -> Result<()> {
+        sqlx::query("UPDATE feeds SET moved_to = ?2 WHERE id = ?1")
+            .bind(feed_id)
+            .bind(url)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Whether the feed already holds an item with this key.
@@ -263,7 +340,7 @@ impl Store {
     ) -> Result<()> {
         sqlx::query(
             "UPDATE feeds SET last_fetch_at = ?2, last_success_at = ?2, next_due_at = ?3,
-                failure_count = 0, last_error = NULL
+                failure_count = 0, last_error = NULL, last_error_class = NULL
              WHERE id = ?1",
         )
         .bind(feed_id)
@@ -274,23 +351,22 @@ impl Store {
         Ok(())
     }
 
-    /// A failed fetch or parse: the error is kept on the feed's row with its time.
-    pub async fn record_failure(
-        &self,
-        feed_id: i64,
-        error: &str,
-        at: i64,
-        next_due_at: i64,
-    ) -> Result<()> {
+    /// A failed fetch or parse: the error and its class are kept on the feed's row with
+    /// the time. `disable` (a 410) stops polling the feed, with the error as the reason.
+    pub async fn record_failure(&self, feed_id: i64, failure: &FeedFailure<'_>) -> Result<()> {
         sqlx::query(
-            "UPDATE feeds SET last_fetch_at = ?3, last_error = ?2, last_error_at = ?3,
-                failure_count = failure_count + 1, next_due_at = ?4
+            "UPDATE feeds SET last_fetch_at = ?4, last_error = ?2, last_error_class = ?3,
+                last_error_at = ?4, failure_count = failure_count + 1, next_due_at = ?5,
+                disabled_at = CASE WHEN ?6 THEN ?4 ELSE disabled_at END,
+                disabled_reason = CASE WHEN ?6 THEN ?2 ELSE disabled_reason END
              WHERE id = ?1",
         )
         .bind(feed_id)
-        .bind(error)
-        .bind(at)
-        .bind(next_due_at)
+        .bind(failure.error)
+        .bind(failure.class)
+        .bind(failure.at)
+        .bind(failure.next_due_at)
+        .bind(failure.disable)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -580,6 +656,12 @@ impl Store {
             .collect()
     }
 
+    /// Whether the database answers a trivial query.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -691,7 +773,7 @@ impl StoreTx {
         sqlx::query(
             "UPDATE feeds SET title = COALESCE(?2, title), etag = ?3, last_modified = ?4,
                 next_due_at = ?5, last_fetch_at = ?6, last_success_at = ?6,
-                failure_count = 0, last_error = NULL
+                failure_count = 0, last_error = NULL, last_error_class = NULL
              WHERE id = ?1",
         )
         .bind(feed_id)

@@ -22,13 +22,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rand::Rng as _;
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Webhook, WebhookFormat};
-use crate::fetch::error_chain;
+use crate::fetch::{error_chain, retry_after};
+use crate::metrics;
 use crate::store::{Delivery, Store, StoreError};
 
 /// Requests in flight per webhook: enough to drain a backlog quickly once a receiver
@@ -118,24 +119,44 @@ enum Attempt {
 pub struct Notifier {
     store: Store,
     config: Arc<Config>,
+    /// For webhooks with `allow_private_network` (set, or implied by the poll setting).
     client: reqwest::Client,
+    /// For every other webhook: the network guard refuses non-public targets.
+    guarded_client: reqwest::Client,
 }
 
 impl Notifier {
     pub fn new(store: Store, config: Arc<Config>) -> Result<Notifier, reqwest::Error> {
         crate::fetch::init_tls();
-        let client = reqwest::Client::builder()
-            .user_agent(config.poll.user_agent.clone())
-            // A 3xx from a receiver is a failure to report, not a hop to follow: following
-            // it would send a signed alert somewhere the user never configured.
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(IN_FLIGHT_PER_WEBHOOK)
-            .build()?;
+        let builder = || {
+            reqwest::Client::builder()
+                .user_agent(config.poll.user_agent.clone())
+                // A 3xx from a receiver is a failure to report, not a hop to follow:
+                // following it would send a signed alert somewhere the user never
+                // configured.
+                .redirect(reqwest::redirect::Policy::none())
+                // A proxy from the environment would connect on our behalf, past the guard.
+                .no_proxy()
+                .pool_max_idle_per_host(IN_FLIGHT_PER_WEBHOOK)
+        };
+        let client = builder().build()?;
+        let guarded_client =
+            crate::guard::protect(builder(), crate::guard::Scope::Webhooks).build()?;
         Ok(Notifier {
             store,
             config,
             client,
+            guarded_client,
         })
+    }
+
+    /// The client a webhook is called with: guarded unless it may reach private networks.
+    fn client_for(&self, webhook: &Webhook) -> &reqwest::Client {
+        if webhook.allow_private_network {
+            &self.client
+        } else {
+            &self.guarded_client
+        }
     }
 
     /// One pass over every webhook: sends every row due now, each once, webhooks in
@@ -185,14 +206,15 @@ impl Notifier {
                     let Some(row) = rows.next() else { break };
                     let this = self.clone();
                     in_flight.spawn(async move {
+                        let started = std::time::Instant::now();
                         let outcome = this.attempt(&this.config.webhooks[index], &row).await;
-                        (row, outcome)
+                        (row, outcome, started.elapsed())
                     });
                 }
                 let Some(done) = in_flight.join_next().await else {
                     break;
                 };
-                let (row, outcome) = match done {
+                let (row, outcome, took) = match done {
                     Ok(done) => done,
                     Err(err) => {
                         tracing::error!(error = %err, "delivery task failed");
@@ -200,7 +222,8 @@ impl Notifier {
                     }
                 };
                 gone |= matches!(outcome, Attempt::Gone);
-                self.record(webhook, &row, outcome, &mut report).await?;
+                let class = self.record(webhook, &row, outcome, &mut report).await?;
+                metrics::delivery(&webhook.name, class, took);
             }
             // Rows claimed but never attempted (after a 410, or at shutdown) go back as
             // they were.
@@ -215,14 +238,14 @@ impl Notifier {
         Ok(report)
     }
 
-    /// Writes the outcome of one attempt.
+    /// Writes the outcome of one attempt; returns its class for metrics.
     async fn record(
         &self,
         webhook: &Webhook,
         row: &Delivery,
         outcome: Attempt,
         report: &mut DrainReport,
-    ) -> Result<(), StoreError> {
+    ) -> Result<&'static str, StoreError> {
         let now = Utc::now();
         let attempt = row.attempts as usize + 1;
         match outcome {
@@ -232,6 +255,7 @@ impl Notifier {
                     .await?;
                 tracing::info!(webhook = %webhook.name, delivery = %row.id, status, attempt, "alert delivered");
                 report.delivered += 1;
+                Ok("delivered")
             }
             Attempt::Gone => {
                 let reason = "the receiver answered 410 Gone";
@@ -243,6 +267,7 @@ impl Notifier {
                     .await?;
                 tracing::error!(webhook = %webhook.name, delivery = %row.id, "webhook disabled: the receiver answered 410 Gone; its alerts stay queued until `wirewatch redeliver --webhook {}`", webhook.name);
                 report.disabled += 1;
+                Ok("disabled")
             }
             Attempt::Failed {
                 status,
@@ -261,22 +286,23 @@ impl Notifier {
                     Some(next) => {
                         tracing::warn!(webhook = %webhook.name, delivery = %row.id, attempt, error = %error, next_attempt = %next, "delivery failed, will retry");
                         report.failed += 1;
+                        Ok("failed")
                     }
                     None => {
                         tracing::error!(webhook = %webhook.name, delivery = %row.id, attempt, error = %error, "delivery failed for the last time: dead-lettered");
                         report.dead += 1;
+                        Ok("dead")
                     }
                 }
             }
         }
-        Ok(())
     }
 
     /// One POST of one row.
     async fn attempt(&self, webhook: &Webhook, row: &Delivery) -> Attempt {
         let timestamp = Utc::now().timestamp();
         let mut request = self
-            .client
+            .client_for(webhook)
             .post(webhook.url.clone())
             .timeout(webhook.timeout)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
@@ -331,7 +357,8 @@ impl Notifier {
         );
         let retry_after = honours_retry_after
             .then(|| retry_after(response.headers(), Utc::now()))
-            .flatten();
+            .flatten()
+            .map(|wait| wait.min(MAX_RETRY_AFTER));
         Attempt::Failed {
             status: Some(status.as_u16()),
             error,
@@ -402,52 +429,9 @@ fn retry_at(
     Some(now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX))
 }
 
-/// `Retry-After` as delay-seconds or an HTTP date, capped at [`MAX_RETRY_AFTER`].
-fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    let wait = if let Ok(seconds) = value.parse::<u64>() {
-        Duration::from_secs(seconds)
-    } else {
-        let at = DateTime::parse_from_rfc2822(value).ok()?.to_utc();
-        (at - now).to_std().unwrap_or(Duration::ZERO)
-    };
-    Some(wait.min(MAX_RETRY_AFTER))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(value: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(RETRY_AFTER, HeaderValue::from_str(value).unwrap());
-        headers
-    }
-
-    #[test]
-    fn retry_after_reads_seconds_and_http_dates_and_is_capped() {
-        let now = DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
-            .unwrap()
-            .to_utc();
-        assert_eq!(
-            retry_after(&headers("120"), now),
-            Some(Duration::from_secs(120))
-        );
-        assert_eq!(
-            retry_after(&headers("Sat, 28 Nov 2026 10:01:30 GMT"), now),
-            Some(Duration::from_secs(90))
-        );
-        assert_eq!(
-            retry_after(&headers("Fri, 27 Nov 2026 10:00:00 GMT"), now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(
-            retry_after(&headers("99999999"), now),
-            Some(MAX_RETRY_AFTER)
-        );
-        assert_eq!(retry_after(&headers("soon"), now), None);
-        assert_eq!(retry_after(&HeaderMap::new(), now), None);
-    }
 
     fn webhook(schedule: &[u64]) -> Webhook {
         Webhook {

@@ -3,7 +3,7 @@
 //! decoded, whitespace collapsed. Used for titles, summaries and content before matching
 //! and in payloads.
 
-use super::repair::{find_byte, find_bytes, is_name_byte};
+use super::sniff::{find_byte, find_bytes, is_name_byte};
 use super::truncated;
 
 /// How a tag affects the text around it.
@@ -227,7 +227,7 @@ impl Scanner<'_> {
     }
 }
 
-/// The one-pass reducer behind [`html_to_text`]; with `markup` false, `<` is plain text and
+/// The one-pass reducer behind [`html_to_text`](super::html_to_text); with `markup` false, `<` is plain text and
 /// only entities and whitespace are handled. Stops once `cap` bytes are written.
 pub(super) fn reduce(input: &str, markup: bool, cap: usize) -> String {
     let b = input.as_bytes();

@@ -1,14 +1,16 @@
 //! Parse stage: turns the raw bytes of one fetched document into normalized items.
 //!
-//! Input: the body exactly as fetched (RSS 0.9x/1.0/2.0, Atom or JSON Feed, in any encoding
-//! the XML declaration names; UTF-16 is transcoded here) and the URL it came from, used to
-//! resolve relative links. Output: a [`ParsedFeed`] whose [`Item`]s are in document order,
-//! carry plain text only (HTML reduced by [`html_to_text`], entities decoded, whitespace
-//! collapsed to single spaces), absolute http(s) links, and the id the document itself gave
-//! (never one invented by feed-rs, which makes random UUIDs for items without a link).
-//! Every field is capped ([`MAX_ITEMS`], [`MAX_TITLE_BYTES`], [`MAX_TEXT_BYTES`], ...) so a
-//! hostile document stays bounded. A document that is not a feed, or that feed-rs cannot
-//! read even after the few repairs below, is a [`ParseError`]. The work is synchronous and
+//! Input: the body exactly as fetched (RSS 0.9x/1.0/2.0, Atom or JSON Feed, in whatever
+//! charset its BOM, XML declaration or `Content-Type` names: `encoding.rs` makes it UTF-8
+//! first), the URL it came from, used to resolve relative links, and the `Content-Type`
+//! header. Output: a [`ParsedFeed`] whose [`Item`]s are in document order, carry plain text
+//! only (HTML reduced by [`html_to_text`], entities decoded, whitespace collapsed to single
+//! spaces), absolute http(s) links, and the id the document itself gave (never one invented
+//! by feed-rs, which makes random UUIDs for items without a link). Every field is capped
+//! ([`MAX_ITEMS`], [`MAX_TITLE_BYTES`], [`MAX_TEXT_BYTES`], ...) and nesting is limited
+//! ([`MAX_DEPTH`]) so a hostile document stays bounded; entities other than the predefined
+//! five are never expanded. A document that is not a feed, or that feed-rs cannot read even
+//! after the few repairs in `repair`, is a [`ParseError`]. The work is synchronous and
 //! CPU-bound: callers run it on a blocking thread.
 
 use std::collections::HashSet;
@@ -44,6 +46,8 @@ pub struct ParsedFeed {
     /// Items in document order, at most [`MAX_ITEMS`]; an item repeating an earlier guid is
     /// dropped, and so is one with no guid, link, title or text at all.
     pub items: Vec<Item>,
+    /// RSS `<ttl>`: minutes the publisher asks readers to wait between fetches.
+    pub ttl: Option<u32>,
 }
 
 /// One normalized item.
@@ -74,11 +78,13 @@ pub struct Item {
 /// Why a document yielded no items.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
-    /// The document is something else: an HTML page, an OPML list, another JSON document,
-    /// plain text, nothing at all. The message is a hint for the operator.
+    /// The document is something else: an HTML page (named by its `<title>`), an OPML
+    /// list, another JSON document, plain text, still-compressed bytes, nothing at all. The
+    /// message is a hint for the operator.
     #[error("not a feed: {0}")]
     NotAFeed(String),
-    /// The document looks like a feed but cannot be read; carries feed-rs's message.
+    /// The document looks like a feed but cannot be read: feed-rs's message, a crash inside
+    /// feed-rs, or nesting deeper than [`MAX_DEPTH`].
     #[error("malformed feed: {0}")]
     Malformed(String),
 }
@@ -93,27 +99,47 @@ impl ParseError {
     }
 }
 
-/// Parses one feed document.
+/// Parses one feed document whose charset is found in the document itself (BOM, XML
+/// declaration), else UTF-8. Same as [`parse_document`] without a `Content-Type`.
+pub fn parse_feed(body: &[u8], base: Option<&Url>) -> Result<ParsedFeed, ParseError> {
+    parse_document(body, base, None)
+}
+
+/// Parses one fetched document.
 ///
 /// `base` is the URL the body was fetched from (after redirects); relative links resolve
-/// against `xml:base`, then `base`, then the feed's own home-page link.
-pub fn parse_feed(body: &[u8], base: Option<&Url>) -> Result<ParsedFeed, ParseError> {
-    let body = transcode_utf16(body);
-    let body: &[u8] = &body;
-    let start = skip_bom_and_space(body);
-    if start == body.len() {
-        return Err(ParseError::NotAFeed("empty document".into()));
-    }
-    let head = &body[start..];
-    if head[0] == b'[' {
+/// against `xml:base`, then `base`, then the feed's own home-page link. `content_type` is
+/// the response's `Content-Type` header. The charset is the BOM's, else the XML
+/// declaration's `encoding`, else the header's `charset`, else UTF-8 (stray bytes read as
+/// windows-1252); a body that is valid UTF-8 is read as UTF-8 whatever a label claims.
+pub fn parse_document(
+    body: &[u8],
+    base: Option<&Url>,
+    content_type: Option<&str>,
+) -> Result<ParsedFeed, ParseError> {
+    if body.starts_with(&[0x1F, 0x8B]) {
         return Err(ParseError::NotAFeed(
-            "a json array, not a json feed object".into(),
+            "gzip-compressed bytes (the body was not decompressed)".into(),
         ));
     }
-    if head[0] == b'<' && looks_like_html_page(head) {
-        return Err(ParseError::NotAFeed("looks like an HTML page".into()));
+    let body = encoding::to_utf8(body, content_type);
+    let start = skip_bom_and_space(&body);
+    let head = &body[start..];
+    match head.first() {
+        None => return Err(ParseError::NotAFeed("empty document".into())),
+        Some(b'[') => {
+            return Err(ParseError::NotAFeed(
+                "a json array, not a json feed object".into(),
+            ));
+        }
+        Some(b'<') if looks_like_html_page(head) => {
+            return Err(ParseError::NotAFeed(html_page_hint(head)));
+        }
+        Some(b'{') => {} // JSON: serde_json bounds its own recursion
+        // Anything else feed-rs reads as XML, even with junk before the first `<`.
+        Some(_) => nesting::check_nesting(head)?,
     }
-    let feed = parse_with_repairs(body, base)?;
+    let feed = parse_with_repairs(head, base)?;
     Ok(normalize(feed, base))
 }
 
@@ -132,11 +158,16 @@ pub fn html_to_text(html: &str) -> String {
     reduce(html, true, usize::MAX)
 }
 
+mod encoding;
 mod html;
+mod nesting;
 mod repair;
+mod sniff;
 
 use html::{looks_like_markup, reduce};
-use repair::{looks_like_html_page, parse_with_repairs, skip_bom_and_space, transcode_utf16};
+pub use nesting::MAX_DEPTH;
+use repair::parse_with_repairs;
+use sniff::{html_page_hint, looks_like_html_page, skip_bom_and_space};
 
 // ---------------------------------------------------------------------------------------
 // feed-rs model -> items
@@ -239,7 +270,11 @@ fn normalize(feed: Feed, base: Option<&Url>) -> ParsedFeed {
             language,
         });
     }
-    ParsedFeed { title, items }
+    ParsedFeed {
+        title,
+        items,
+        ttl: feed.ttl,
+    }
 }
 
 /// The link an item (or feed) points at: the first alternate http(s) link, else the first
@@ -794,6 +829,124 @@ mod tests {
     }
 
     #[test]
+    fn whitespace_or_a_bom_before_the_declaration_is_skipped() {
+        let doc = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<rss version=\"2.0\"><channel>\
+<title>Lead</title><item><title>Tehr\u{101}n</title><link>https://lead.example/1</link></item></channel></rss>";
+        for prefix in [
+            "\n",
+            "\r\n  \t\n",
+            "\u{feff}",
+            "\u{feff}\n ",
+            "\u{feff}\u{feff}",
+        ] {
+            let feed = parse(format!("{prefix}{doc}").as_bytes(), None);
+            assert_eq!(feed.title.as_deref(), Some("Lead"), "{prefix:?}");
+            assert_eq!(feed.items[0].title, "Tehr\u{101}n", "{prefix:?}");
+        }
+        let declared =
+            b"\n\n<?xml version=\"1.0\" encoding=\"windows-1251\"?><rss version=\"2.0\"><channel>\
+<title>\xcd\xee\xe2\xee\xf1\xf2\xe8</title></channel></rss>";
+        assert_eq!(
+            parse(declared, None).title.as_deref(),
+            Some("\u{41d}\u{43e}\u{432}\u{43e}\u{441}\u{442}\u{438}")
+        );
+    }
+
+    #[test]
+    fn an_html_page_is_refused_naming_its_title() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>\n<title>Access denied</title></head><body>x</body></html>",
+                "not a feed: an HTML page (\"Access denied\")",
+            ),
+            (
+                "<html><head><TITLE data-x=1>\n  Just a moment&hellip;\n</TITLE><script>x</script>",
+                "not a feed: an HTML page (\"Just a moment\u{2026}\")",
+            ),
+            (
+                "<!doctype html><title>404 &ndash; <b>not</b> found",
+                "not a feed: an HTML page (\"404 \u{2013} <b>not</b> found\")",
+            ),
+            (
+                "<?xml version=\"1.0\"?><!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Strict//EN\" \"x\">\
+<html xmlns=\"http://www.w3.org/1999/xhtml\"><body><p>no title</p></body></html>",
+                "not a feed: an HTML page",
+            ),
+        ];
+        for (page, expected) in cases {
+            match parse_feed(page.as_bytes(), None) {
+                Err(err @ ParseError::NotAFeed(_)) => assert_eq!(err.to_string(), *expected),
+                other => panic!("{page:?}: expected not a feed, got {other:?}"),
+            }
+        }
+        let long = format!("<html><title>{}</title></html>", "word ".repeat(100));
+        let message = parse_feed(long.as_bytes(), None)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(message.len() < 150, "{message}");
+    }
+
+    #[test]
+    fn an_xhtml_doctype_before_an_rss_root_does_not_make_it_a_page() {
+        let doc = "<?xml version=\"1.0\"?><!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Transitional//EN\" \"x\">\
+<rss version=\"2.0\"><channel><title>found</title><item><title>a</title><link>https://d.example/a</link></item></channel></rss>";
+        let feed = parse(doc.as_bytes(), None);
+        assert_eq!(feed.title.as_deref(), Some("found"));
+        assert_eq!(feed.items.len(), 1);
+    }
+
+    #[test]
+    fn gzip_bytes_are_refused_as_not_decompressed() {
+        let err = parse_feed(b"\x1f\x8b\x08\x00\x00\x00\x00\x00", None).unwrap_err();
+        assert_eq!(err.kind(), "not_a_feed");
+        assert!(err.to_string().contains("gzip"), "{err}");
+    }
+
+    #[test]
+    fn rss_in_the_userland_namespace_is_read() {
+        for namespace in [
+            "http://backend.userland.com/rss2",
+            "http://backend.userland.com/rss",
+        ] {
+            let doc = format!(
+                "<rss version=\"2.0\" xmlns=\"{namespace}\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\">\
+<channel><title>Userland</title><item><title>One</title><link>https://u.example/1</link>\
+<dc:creator>Dave</dc:creator></item></channel></rss>"
+            );
+            let feed = parse(doc.as_bytes(), None);
+            assert_eq!(feed.title.as_deref(), Some("Userland"), "{namespace}");
+            assert_eq!(feed.items[0].title, "One");
+            assert_eq!(feed.items[0].authors, ["Dave"]);
+        }
+    }
+
+    #[test]
+    fn rss_relative_links_resolve_against_xml_base_then_the_feed_url() {
+        let doc = r#"<rss version="2.0"><channel><title>b</title><link>https://home.example/</link>
+<item xml:base="https://cdn.example/news/"><title>based</title><link>2025/a.html</link></item>
+<item><title>plain</title><link>../b.html</link></item>
+<item><title>rooted</title><link>/c.html</link></item>
+<item><title>scheme-relative</title><link>//other.example/d</link></item>
+</channel></rss>"#;
+        let feed = parse(doc.as_bytes(), Some("https://feeds.example/world/rss.xml"));
+        let links: Vec<&str> = feed
+            .items
+            .iter()
+            .map(|i| i.link.as_ref().map_or("", Url::as_str))
+            .collect();
+        assert_eq!(
+            links,
+            [
+                "https://cdn.example/news/2025/a.html",
+                "https://feeds.example/b.html",
+                "https://feeds.example/c.html",
+                "https://other.example/d",
+            ]
+        );
+    }
+
+    #[test]
     fn empty_media_description_does_not_sink_the_feed() {
         let doc = r#"<?xml version="1.0"?>
 <rss version="2.0" xmlns:m="http://search.yahoo.com/mrss/">
@@ -864,6 +1017,7 @@ mod tests {
             ),
             (b"Service Unavailable", "neither xml nor json"),
             (b"{\"error\": \"rate limited\"}", "json"),
+            (b"{\"version\": 2, \"items\": []}", "not a json feed"),
             (b"[{\"a\": 1}]", "json array"),
         ];
         for (body, hint) in cases {
@@ -918,18 +1072,60 @@ mod tests {
     }
 
     #[test]
-    fn declared_entities_are_never_expanded() {
+    fn billion_laughs_is_never_expanded() {
+        let mut doc =
+            String::from("<?xml version=\"1.0\"?>\n<!DOCTYPE rss [\n <!ENTITY lol0 \"lol\">\n");
+        for level in 1..=9 {
+            let previous = format!("&lol{};", level - 1).repeat(10);
+            doc.push_str(&format!(" <!ENTITY lol{level} \"{previous}\">\n"));
+        }
+        doc.push_str(
+            "]>\n<rss version=\"2.0\"><channel><title>&lol9;</title>\
+<item><title>a &lol9; b &amp; &#233;</title><link>https://lol.example/1</link>\
+<description>&lol5;&lol9;</description></item></channel></rss>",
+        );
+        let feed = parse(doc.as_bytes(), None);
+        assert_eq!(feed.title.as_deref(), Some("&lol9;"));
+        assert_eq!(
+            feed.items[0].title, "a &lol9; b & \u{e9}",
+            "only predefined and numeric"
+        );
+        assert_eq!(feed.items[0].summary, "&lol5;&lol9;");
+    }
+
+    #[test]
+    fn external_and_parameter_entities_are_never_resolved() {
         let doc = br#"<?xml version="1.0"?>
 <!DOCTYPE rss [
- <!ENTITY lol "lol">
- <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
- <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+ <!ENTITY % remote SYSTEM "http://169.254.169.254/latest/meta-data/">
+ %remote;
+ <!ENTITY file SYSTEM "file:///etc/passwd">
+ <!ENTITY net SYSTEM "http://127.0.0.1:1/secret">
 ]>
-<rss version="2.0"><channel><title>&lol3;</title>
-<item><title>a &lol3; b</title><link>https://lol.example/1</link></item></channel></rss>"#;
-        if let Ok(feed) = parse_feed(doc, None) {
-            for item in &feed.items {
-                assert!(item.title.len() < 64, "entity expanded: {}", item.title);
+<rss version="2.0"><channel><title>x</title>
+<item><title>&file;</title><link>https://xxe.example/1</link><description>&net;</description></item>
+</channel></rss>"#;
+        let feed = parse(doc, None);
+        assert_eq!(feed.items[0].title, "&file;");
+        assert_eq!(feed.items[0].summary, "&net;");
+    }
+
+    #[test]
+    fn deeply_nested_json_returns_without_recursing() {
+        // serde_json skips unknown values without recursing and stops typed values at 128
+        // levels: either way the document comes back, parsed or refused.
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        for (field, expect_ok) in [("_ext", true), ("authors", false), ("title", false)] {
+            let doc = format!(
+                "{{\"version\": \"https://jsonfeed.org/version/1.1\", \"title\": \"j\", \
+\"items\": [{{\"id\": \"1\", \"{field}\": {deep}}}]}}"
+            );
+            match parse_feed(doc.as_bytes(), None) {
+                Ok(feed) if expect_ok => assert_eq!(feed.items.len(), 1),
+                Err(err @ ParseError::Malformed(_)) if !expect_ok => {
+                    assert!(err.to_string().starts_with("malformed feed: "))
+                }
+                other => panic!("{field}: unexpected {other:?}"),
             }
         }
     }
@@ -961,6 +1157,26 @@ mod tests {
             feed.items[MAX_ITEMS - 1].title,
             format!("t{}", MAX_ITEMS - 2)
         );
+    }
+
+    #[test]
+    fn guids_links_and_names_are_capped() {
+        let guid = "g".repeat(MAX_GUID_BYTES + 100);
+        let long_link = format!("https://cap.example/{}", "p".repeat(MAX_LINK_BYTES));
+        let categories: String = (0..MAX_NAMES + 10)
+            .map(|n| format!("<category>c{n}</category>"))
+            .collect();
+        let doc = format!(
+            "<rss version=\"2.0\"><channel><title>caps</title><item><guid>{guid}</guid>\
+<title>t</title><link>{long_link}</link><author>{}</author>{categories}</item></channel></rss>",
+            "n".repeat(MAX_NAME_BYTES * 2)
+        );
+        let feed = parse(doc.as_bytes(), None);
+        let item = &feed.items[0];
+        assert_eq!(item.guid.as_deref().map(str::len), Some(MAX_GUID_BYTES));
+        assert_eq!(item.link, None, "over-long links are dropped");
+        assert_eq!(item.categories.len(), MAX_NAMES);
+        assert!(item.authors.iter().all(|a| a.len() <= MAX_NAME_BYTES));
     }
 
     #[test]
@@ -1052,7 +1268,7 @@ mod tests {
         assert_eq!(plain_or_html("x <b>bold</b>", 100), "x bold");
     }
 
-    fn corpus_dir() -> Option<PathBuf> {
+    pub(super) fn corpus_dir() -> Option<PathBuf> {
         let relative = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus"));
         [relative, Path::new("/work/shared/corpus")]
             .into_iter()
@@ -1117,30 +1333,114 @@ mod tests {
         );
     }
 
+    /// Every file under `dir` (data, licences, manifests alike), sorted, relative to `dir`.
+    fn every_file(dir: &Path) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        let mut pending = vec![dir.to_path_buf()];
+        while let Some(folder) = pending.pop() {
+            let entries = std::fs::read_dir(&folder).expect("readable corpus folder");
+            for entry in entries {
+                let path = entry.expect("readable corpus entry").path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else if let Ok(relative) = path.strip_prefix(dir) {
+                    files.push(relative.to_path_buf());
+                }
+            }
+        }
+        files.sort();
+        files
+    }
+
+    /// The `Content-type` a feedparser test case says it is served with (`Header:` line).
+    fn declared_content_type(body: &[u8]) -> Option<String> {
+        let head = String::from_utf8_lossy(&body[..body.len().min(1024)]);
+        head.lines().find_map(|line| {
+            let value = line.trim().strip_prefix("Header:")?.trim();
+            let (name, value) = value.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("content-type")
+                .then(|| value.trim().to_string())
+        })
+    }
+
     #[test]
     fn whole_corpus_is_parsed_or_refused_without_panicking() {
         let Some(dir) = corpus_dir() else {
             println!("skipped: corpus not found at ../shared/corpus");
             return;
         };
-        let (mut parsed, mut refused) = (0usize, 0usize);
-        for (path, _) in corpus_files(&dir) {
-            let Ok(body) = std::fs::read(dir.join(&path)) else {
-                continue;
-            };
-            match parse_feed(&body, None) {
-                Ok(feed) => {
-                    parsed += 1;
-                    assert!(feed.items.iter().all(|i| !item_key(i).is_empty()));
+        let verbose = std::env::var_os("CORPUS_VERBOSE").is_some();
+        let files = every_file(&dir);
+        let mut outcomes: std::collections::BTreeMap<&str, usize> = Default::default();
+        let (mut items, mut crashes_caught) = (0usize, 0usize);
+        let mut panicked = Vec::new();
+        for path in &files {
+            let body = std::fs::read(dir.join(path)).expect("readable corpus file");
+            let content_type = declared_content_type(&body);
+            let base = url("https://corpus.example/")
+                .join(&path.to_string_lossy())
+                .expect("corpus url");
+            let outcome = std::panic::catch_unwind(|| {
+                parse_document(&body, Some(&base), content_type.as_deref())
+            });
+            let kind = match outcome {
+                Err(_) => {
+                    panicked.push(path.display().to_string());
+                    continue;
                 }
-                Err(err) => {
-                    refused += 1;
-                    if std::env::var_os("CORPUS_VERBOSE").is_some() {
-                        println!("refused {path}: {err}");
+                Ok(Ok(feed)) => {
+                    items += feed.items.len();
+                    assert!(feed.items.len() <= MAX_ITEMS);
+                    for item in &feed.items {
+                        assert!(!item_key(item).is_empty(), "{}: empty key", path.display());
+                        assert!(item.title.len() <= MAX_TITLE_BYTES);
+                        assert!(item.summary.len() <= MAX_TEXT_BYTES);
                     }
+                    "parsed"
                 }
-            }
+                Ok(Err(err)) => {
+                    let message = err.to_string();
+                    let (what, why) = message.split_once(": ").unwrap_or((&message, ""));
+                    assert!(
+                        ["not a feed", "malformed feed"].contains(&what) && !why.trim().is_empty(),
+                        "{}: message is not \"what: why\": {message}",
+                        path.display()
+                    );
+                    crashes_caught += usize::from(message.contains("feed parser crashed"));
+                    if verbose {
+                        println!("{} {}: {message}", err.kind(), path.display());
+                    }
+                    err.kind()
+                }
+            };
+            *outcomes.entry(kind).or_default() += 1;
         }
-        println!("whole corpus: {parsed} parsed, {refused} refused");
+        assert!(panicked.is_empty(), "panicked on {panicked:?}");
+        let count = |kind: &str| outcomes.get(kind).copied().unwrap_or(0);
+        let refused = count("not_a_feed") + count("malformed");
+        assert_eq!(
+            count("parsed") + refused,
+            files.len(),
+            "unknown kinds: {outcomes:?}"
+        );
+        println!(
+            "whole corpus: {} files: {} parsed ({items} items), {refused} refused \
+             (not_a_feed {}, malformed {}, of which feed-rs crashes caught {crashes_caught})",
+            files.len(),
+            count("parsed"),
+            count("not_a_feed"),
+            count("malformed"),
+        );
+    }
+
+    #[test]
+    fn rss_ttl_is_read_as_minutes() {
+        let doc = b"<rss version=\"2.0\"><channel><title>t</title><ttl>45</ttl>\
+            <item><guid>1</guid><title>a</title></item></channel></rss>";
+        assert_eq!(parse_feed(doc, None).unwrap().ttl, Some(45));
+        let doc = b"<rss version=\"2.0\"><channel><title>t</title>\
+            <item><guid>1</guid><title>a</title></item></channel></rss>";
+        assert_eq!(parse_feed(doc, None).unwrap().ttl, None);
     }
 }

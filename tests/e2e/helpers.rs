@@ -24,12 +24,21 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_wirewatch");
 pub struct FeedHit {
     pub feed: String,
     pub status: u16,
+    pub at: Instant,
+    /// Requests being answered by this server when this one arrived, itself included.
+    pub concurrent: usize,
 }
 
 #[derive(Default)]
 struct FeedState {
     docs: HashMap<String, String>,
     hits: Vec<FeedHit>,
+    /// Replies for a feed's next requests, before its document is served again.
+    scripts: HashMap<String, std::collections::VecDeque<Reply>>,
+    /// A delay before every answer of a feed.
+    delays: HashMap<String, Duration>,
+    extra_headers: HashMap<String, Vec<(&'static str, String)>>,
+    active: usize,
 }
 
 /// Serves `/feeds/{name}` from documents the test sets, with a strong ETag per document
@@ -62,6 +71,39 @@ impl FeedServer {
             .insert(name.to_string(), doc);
     }
 
+    /// Answers the feed's next requests with these replies, then serves it again.
+    pub fn then(&self, name: &str, replies: impl IntoIterator<Item = Reply>) {
+        let mut state = self.state.lock().unwrap();
+        state
+            .scripts
+            .entry(name.to_string())
+            .or_default()
+            .extend(replies);
+    }
+
+    /// Adds a header to every `200` answer for this feed.
+    pub fn set_header(&self, name: &str, header: &'static str, value: &str) {
+        let mut state = self.state.lock().unwrap();
+        state
+            .extra_headers
+            .entry(name.to_string())
+            .or_default()
+            .push((header, value.to_string()));
+    }
+
+    /// Delays every answer for this feed.
+    pub fn delay(&self, name: &str, delay: Duration) {
+        self.state
+            .lock()
+            .unwrap()
+            .delays
+            .insert(name.to_string(), delay);
+    }
+
+    pub fn all_hits(&self) -> Vec<FeedHit> {
+        self.state.lock().unwrap().hits.clone()
+    }
+
     pub fn hits(&self, name: &str) -> Vec<FeedHit> {
         let state = self.state.lock().unwrap();
         state
@@ -78,12 +120,35 @@ async fn serve_feed(
     UrlPath(name): UrlPath<String>,
     headers: HeaderMap,
 ) -> Response {
+    let at = Instant::now();
+    let (reply, delay) = {
+        let mut state = state.lock().unwrap();
+        state.active += 1;
+        let reply = state.scripts.get_mut(&name).and_then(|s| s.pop_front());
+        let delay = state.delays.get(&name).copied().unwrap_or_default();
+        let delay = delay.max(reply.as_ref().map_or(Duration::ZERO, |r| r.delay));
+        (reply, delay)
+    };
+    tokio::time::sleep(delay).await;
     let mut state = state.lock().unwrap();
+    let concurrent = state.active;
+    state.active -= 1;
+    let hit = |status| FeedHit {
+        feed: name.clone(),
+        status,
+        at,
+        concurrent,
+    };
+    if let Some(reply) = reply {
+        state.hits.push(hit(reply.status));
+        let mut response = StatusCode::from_u16(reply.status).unwrap().into_response();
+        for (name, value) in reply.headers {
+            response.headers_mut().insert(name, value.parse().unwrap());
+        }
+        return response;
+    }
     let Some(doc) = state.docs.get(&name).cloned() else {
-        state.hits.push(FeedHit {
-            feed: name,
-            status: 404,
-        });
+        state.hits.push(hit(404));
         return StatusCode::NOT_FOUND.into_response();
     };
     let etag = format!("\"{:016x}\"", fnv(doc.as_bytes()));
@@ -92,22 +157,28 @@ async fn serve_feed(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v == etag);
     let status = if fresh { 304 } else { 200 };
-    state.hits.push(FeedHit { feed: name, status });
-    if fresh {
-        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    state.hits.push(hit(status));
+    let extra = state.extra_headers.get(&name).cloned().unwrap_or_default();
+    let mut response = if fresh {
+        (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response()
+    } else {
+        (
+            StatusCode::OK,
+            [
+                (
+                    header::CONTENT_TYPE,
+                    "application/rss+xml; charset=utf-8".to_string(),
+                ),
+                (header::ETAG, etag),
+            ],
+            doc,
+        )
+            .into_response()
+    };
+    for (name, value) in extra {
+        response.headers_mut().insert(name, value.parse().unwrap());
     }
-    (
-        StatusCode::OK,
-        [
-            (
-                header::CONTENT_TYPE,
-                "application/rss+xml; charset=utf-8".to_string(),
-            ),
-            (header::ETAG, etag),
-        ],
-        doc,
-    )
-        .into_response()
+    response
 }
 
 fn fnv(bytes: &[u8]) -> u64 {
@@ -330,6 +401,18 @@ impl TestDir {
 
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("wirewatch.toml")
+    }
+
+    /// Rewrites the config file through `edit`.
+    pub fn edit_config(&self, edit: impl FnOnce(String) -> String) {
+        let path = self.config_path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, edit(text)).unwrap();
+    }
+
+    /// Adds lines to the `[poll]` table.
+    pub fn poll_settings(&self, lines: &str) {
+        self.edit_config(|text| text.replacen("[poll]\n", &format!("[poll]\n{lines}\n"), 1));
     }
 
     pub fn write_config(&self, text: &str) -> PathBuf {

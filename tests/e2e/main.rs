@@ -4,6 +4,10 @@
 mod check;
 mod crash;
 mod delivery;
+mod guard;
 mod helpers;
+mod hostile;
+mod metrics;
 mod outage;
 mod pipeline;
+mod polite;

@@ -313,7 +313,10 @@ async fn a_failing_feed_is_reported_and_the_others_still_alert() {
     let out = dir.wirewatch(&["poll"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("broken: failed (parse)"), "{text}");
+    assert!(
+        text.contains("broken: failed (not_a_feed): not a feed: an HTML page (\"Sorry\")"),
+        "{text}"
+    );
     assert!(
         text.contains("missing: failed (http_status): http status 404"),
         "{text}"

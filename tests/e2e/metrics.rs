@@ -1,0 +1,111 @@
+//! The daemon's HTTP listener: health, readiness, and metrics in the Prometheus text
+//! format, read back with an independent parser.
+
+use std::time::Duration;
+
+use crate::helpers::{FeedServer, Item, Receiver, TestDir, rss};
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+async fn get(url: &str) -> (u16, String) {
+    wirewatch::fetch::init_tls();
+    let response = reqwest::get(url).await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+fn sample(scrape: &prometheus_parse::Scrape, metric: &str, label: (&str, &str)) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == metric && s.labels.get(label.0) == Some(label.1))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_fetch_outcomes_matches_and_deliveries() {
+    let (feeds, hook, dir) = (
+        FeedServer::start().await,
+        Receiver::start().await,
+        TestDir::new(),
+    );
+    feeds.set(
+        "good",
+        rss(&[Item::new(
+            "1",
+            "Iran and China sign a pact",
+            "https://news.example.org/1",
+        )]),
+    );
+    feeds.set(
+        "page",
+        "<!DOCTYPE html><html><head><title>Sign in</title></head></html>".into(),
+    );
+    dir.standard_config(
+        &[
+            ("good", feeds.url("good")),
+            ("page", feeds.url("page")),
+            ("missing", feeds.url("missing")),
+        ],
+        &hook.url(),
+        "every 1s",
+    );
+    let port = free_port();
+    dir.edit_config(|t| {
+        t.replacen(
+            "listen = \"\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+            1,
+        )
+    });
+
+    let daemon = dir.spawn_daemon();
+    hook.wait_for(1, Duration::from_secs(15)).await;
+    // Let a second round of fetches happen, so the good feed has a 304 too.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let health = get(&format!("{base}/healthz")).await;
+    let ready = get(&format!("{base}/readyz")).await;
+    let (status, text) = get(&format!("{base}/metrics")).await;
+    assert_eq!(daemon.terminate().await, Some(0));
+
+    assert_eq!(health.0, 200);
+    assert_eq!(ready.0, 200);
+    assert_eq!(status, 200);
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let fetches = |outcome| sample(&scrape, "wirewatch_fetches_total", ("outcome", outcome));
+    assert!(fetches("ok") >= 1.0, "{text}");
+    assert!(fetches("not_modified") >= 1.0, "{text}");
+    assert!(fetches("not_a_feed") >= 1.0, "{text}");
+    assert!(fetches("http_status") >= 1.0, "{text}");
+    assert_eq!(
+        sample(
+            &scrape,
+            "wirewatch_matches_total",
+            ("watchlist", "iran-china")
+        ),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &scrape,
+            "wirewatch_deliveries_total",
+            ("outcome", "delivered")
+        ),
+        1.0,
+        "{text}"
+    );
+    assert!(
+        scrape
+            .samples
+            .iter()
+            .all(|s| s.metric.starts_with("wirewatch_"))
+    );
+}
