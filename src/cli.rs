@@ -17,12 +17,12 @@ use crate::config::{self, Config, ConfigError};
 use crate::daemon;
 use crate::dedup;
 use crate::fetch::{FetchOutcome, Fetcher};
-use crate::matcher::{Document, Highlight};
+use crate::matcher::Highlight;
 use crate::notify::Notifier;
 use crate::parse;
-use crate::refresh::Outcome;
+use crate::refresh::{self, Outcome};
 use crate::schedule;
-use crate::store::{DeliveryRow, DisabledWebhook, FeedStatus, MatchQuery, Store};
+use crate::store::{DeliveryRow, DisabledWebhook, MatchQuery, Store};
 use crate::telemetry;
 
 #[derive(Debug, Parser)]
@@ -178,7 +178,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Check => check(&path),
         Command::Run => {
             let config = load(&path)?;
-            runtime.block_on(daemon::run(config))?;
+            runtime.block_on(daemon::run(path, config))?;
             Ok(())
         }
         Command::Poll(args) => {
@@ -403,15 +403,7 @@ async fn test_feed(config: &Config, args: &TestFeedArgs) -> Result<(), CliError>
         .map(|item| {
             let matches = config
                 .matcher
-                .match_item(
-                    &Document {
-                        title: &item.title,
-                        summary: &item.summary,
-                        content: &item.content,
-                        categories: &item.categories,
-                    },
-                    &wanted,
-                )
+                .match_item(&refresh::document(item), &wanted)
                 .into_iter()
                 .map(|m| TestFeedMatch {
                     watchlist: config.watchlists[m.watchlist].name.clone(),
@@ -641,14 +633,10 @@ async fn feeds(config: &Config, args: &FeedsArgs) -> Result<(), CliError> {
     let store = Store::open(&config.daemon.database)
         .await
         .context("cannot open the store")?;
-    let statuses = store.feed_statuses().await.context("cannot read feeds")?;
+    let statuses = crate::server::configured_feeds(&store, config)
+        .await
+        .context("cannot read feeds")?;
     store.close().await;
-    // Only the configured feeds: rows of feeds removed from the config stay in the
-    // database (their items back the stored matches) but are no longer polled.
-    let statuses: Vec<FeedStatus> = statuses
-        .into_iter()
-        .filter(|s| config.feed_index(&s.name).is_some())
-        .collect();
     let mut out = std::io::stdout().lock();
     if args.json {
         let text = serde_json::to_string_pretty(&statuses).context("cannot encode JSON")?;

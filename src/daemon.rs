@@ -1,32 +1,45 @@
-//! The daemon's wiring: open the store, start the scheduler and the outbox worker, and
-//! stop both cleanly on SIGTERM or SIGINT.
+//! The daemon's wiring: open the store, run the scheduler and the outbox workers with the
+//! current configuration, swap it on SIGHUP, and stop cleanly on SIGTERM or SIGINT.
 //!
-//! Shutdown order matters for the delivery guarantee: the scheduler stops launching
-//! fetches and gives in-flight refreshes a grace period to commit (an abandoned refresh
-//! commits nothing, so it is simply fetched again next time); the worker stops claiming
-//! rows, and a row whose send was interrupted stays pending under its lease, to be sent
-//! again after restart. Nothing is marked delivered without a 2xx.
+//! The scheduler and the workers of one configuration form a *generation*. Reload and
+//! shutdown stop a generation the same way, and the order matters for the delivery
+//! guarantee: the scheduler stops launching fetches and gives in-flight refreshes a grace
+//! period to commit (an abandoned refresh commits nothing, so it is simply fetched again);
+//! the workers stop claiming rows and finish the requests in flight. A row whose send was
+//! interrupted stays pending, to be sent again. Nothing is marked delivered without a 2xx.
+//! An invalid file on reload is refused with a log line and the running generation goes
+//! on untouched.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::fetch::Fetcher;
+use crate::fetch::{Fetcher, error_chain};
 use crate::notify::{Notifier, Wake};
 use crate::refresh::Pipeline;
 use crate::schedule;
 use crate::server;
 use crate::store::Store;
 
-/// How long in-flight work may take to finish after SIGTERM.
+/// How long in-flight work may take to finish after SIGTERM or SIGHUP.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// Opens the store and registers every configured feed: the start of `run` and `poll`.
+/// Opens the store and prepares the pipeline: the start of `run` and `poll`.
 pub async fn open(config: &Arc<Config>) -> anyhow::Result<(Store, Pipeline)> {
     let store = Store::open(&config.daemon.database).await?;
+    let pipeline = prepare(config, &store).await?;
+    Ok((store, pipeline))
+}
+
+/// Registers every configured feed and webhook with the store and builds the fetcher.
+async fn prepare(config: &Arc<Config>, store: &Store) -> anyhow::Result<Pipeline> {
     let feeds: Vec<(&str, &str)> = config
         .feeds
         .iter()
@@ -48,22 +61,93 @@ pub async fn open(config: &Arc<Config>) -> anyhow::Result<(Store, Pipeline)> {
         .await
         .context("cannot register the configured webhooks")?;
     let fetcher = Fetcher::new(&config.poll).context("cannot build the HTTP client")?;
-    let pipeline = Pipeline {
+    Ok(Pipeline {
         config: config.clone(),
         store: store.clone(),
         fetcher,
-    };
-    Ok((store, pipeline))
+    })
 }
 
-/// `wirewatch run`: polls on schedule and delivers alerts until SIGTERM/SIGINT.
-pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
-    // Listen first: a SIGTERM that arrives while the store is still opening must stop
-    // the daemon cleanly, not kill it with the default disposition.
-    let stop = stop_signal()?;
+/// The scheduler and the outbox workers of one configuration.
+struct Generation {
+    stop: CancellationToken,
+    tasks: [JoinHandle<()>; 2],
+}
+
+impl Generation {
+    fn start(pipeline: Pipeline) -> anyhow::Result<Generation> {
+        let notifier = Notifier::new(pipeline.store.clone(), pipeline.config.clone())
+            .context("cannot build the HTTP client")?;
+        let stop = CancellationToken::new();
+        let committed = Wake::new();
+        let scheduler = tokio::spawn(schedule::run(
+            pipeline,
+            committed.clone(),
+            stop.clone(),
+            SHUTDOWN_GRACE.saturating_sub(Duration::from_secs(1)),
+        ));
+        let workers = tokio::spawn(notifier.run(committed, stop.clone()));
+        Ok(Generation {
+            stop,
+            tasks: [scheduler, workers],
+        })
+    }
+
+    /// Stops launching work, lets work in flight finish within the grace period, and
+    /// abandons what is left (it stays queued, or unfetched, and is done again).
+    async fn stop(self) {
+        let Generation { stop, mut tasks } = self;
+        stop.cancel();
+        let stopped = async {
+            for task in &mut tasks {
+                let _ = task.await;
+            }
+        };
+        if tokio::time::timeout(SHUTDOWN_GRACE, stopped).await.is_err() {
+            tracing::warn!("work still in flight at the deadline is abandoned; it stays queued");
+            for task in &tasks {
+                task.abort();
+            }
+        }
+    }
+}
+
+/// The signals the daemon acts on, registered before anything else so that a SIGTERM
+/// during start-up stops it cleanly instead of killing it.
+struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+}
+
+enum Request {
+    Stop,
+    Reload,
+}
+
+impl Signals {
+    fn register() -> anyhow::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+            hup: signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?,
+        })
+    }
+
+    async fn next(&mut self) -> Request {
+        tokio::select! {
+            _ = self.term.recv() => Request::Stop,
+            _ = self.int.recv() => Request::Stop,
+            _ = self.hup.recv() => Request::Reload,
+        }
+    }
+}
+
+/// `wirewatch run`: polls on schedule and delivers alerts until SIGTERM/SIGINT; SIGHUP
+/// re-reads the file at `path`.
+pub async fn run(path: PathBuf, config: Arc<Config>) -> anyhow::Result<()> {
+    let mut signals = Signals::register()?;
     let (store, pipeline) = open(&config).await?;
-    let notifier =
-        Notifier::new(store.clone(), config.clone()).context("cannot build the HTTP client")?;
     let released = store
         .release_leases()
         .await
@@ -74,50 +158,50 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
             "resuming deliveries interrupted by the last stop"
         );
     }
-    tracing::info!(
-        feeds = config.feeds.len(),
-        watchlists = config.watchlists.len(),
-        webhooks = config.webhooks.len(),
-        database = %config.daemon.database.display(),
-        "wirewatch started"
-    );
 
     let shutdown = CancellationToken::new();
+    let (current, watched) = watch::channel(config.clone());
     let listener = match config.daemon.listen {
         Some(addr) => {
             let metrics = crate::metrics::install().map_err(anyhow::Error::msg)?;
-            Some(server::serve(addr, store.clone(), metrics, shutdown.clone()).await?)
+            Some(server::serve(addr, store.clone(), watched, metrics, shutdown.clone()).await?)
         }
         None => None,
     };
-    let committed = Wake::new();
-    let scheduler = tokio::spawn(schedule::run(
-        pipeline,
-        committed.clone(),
-        shutdown.clone(),
-        SHUTDOWN_GRACE.saturating_sub(Duration::from_secs(1)),
-    ));
-    let worker = tokio::spawn(notifier.run(committed, shutdown.clone()));
 
-    stop.await;
-    tracing::info!("shutting down");
-    shutdown.cancel();
-    let mut tasks = [scheduler, worker];
-    let stopped = async {
-        for task in &mut tasks {
-            let _ = task.await;
-        }
-    };
-    if tokio::time::timeout(SHUTDOWN_GRACE, stopped).await.is_err() {
-        // Whatever is still in flight never got its 2xx or its commit: it stays queued
-        // (or unfetched) and is done again after the restart.
-        tracing::warn!(
-            "work still in flight at the shutdown deadline is abandoned; it stays queued"
-        );
-        for task in &tasks {
-            task.abort();
+    let mut generation = Generation::start(pipeline)?;
+    announce(&config, "wirewatch started");
+    loop {
+        match signals.next().await {
+            Request::Stop => break,
+            Request::Reload => match reload(&path, &store).await {
+                Ok(pipeline) => {
+                    let new = pipeline.config.clone();
+                    let old = current.borrow().clone();
+                    if new.daemon.listen != old.daemon.listen
+                        || new.daemon.database != old.daemon.database
+                    {
+                        tracing::warn!(
+                            "daemon.listen and daemon.database take effect at the next restart"
+                        );
+                    }
+                    generation.stop().await;
+                    generation = Generation::start(pipeline)?;
+                    current.send_replace(new.clone());
+                    announce(&new, "configuration reloaded");
+                }
+                Err(err) => tracing::error!(
+                    path = %path.display(),
+                    error = %format!("{err:#}"),
+                    "reload refused: the running configuration stays"
+                ),
+            },
         }
     }
+
+    tracing::info!("shutting down");
+    generation.stop().await;
+    shutdown.cancel();
     if let Some(listener) = listener {
         let _ = listener.await;
     }
@@ -126,15 +210,24 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Registers for SIGTERM and SIGINT now; the returned future completes on either.
-fn stop_signal() -> anyhow::Result<impl Future<Output = ()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
+/// Loads and validates the file again and prepares a pipeline for it.
+async fn reload(path: &Path, store: &Store) -> anyhow::Result<Pipeline> {
+    tracing::info!(path = %path.display(), "SIGHUP: reloading the configuration");
+    let config = Arc::new(Config::load(path)?);
+    prepare(&config, store).await.map_err(|err| {
+        anyhow::anyhow!(
+            "cannot apply the new configuration: {}",
+            error_chain(err.as_ref())
+        )
     })
+}
+
+fn announce(config: &Config, what: &str) {
+    tracing::info!(
+        feeds = config.feeds.len(),
+        watchlists = config.watchlists.len(),
+        webhooks = config.webhooks.len(),
+        database = %config.daemon.database.display(),
+        "{what}"
+    );
 }

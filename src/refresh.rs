@@ -65,6 +65,16 @@ pub struct Pipeline {
     pub fetcher: Fetcher,
 }
 
+/// The fields of a parsed item the matcher searches.
+pub fn document(item: &Item) -> Document<'_> {
+    Document {
+        title: &item.title,
+        summary: &item.summary,
+        content: &item.content,
+        categories: &item.categories,
+    }
+}
+
 /// A new item with its matches, ready to store.
 struct Candidate {
     item: Item,
@@ -290,15 +300,7 @@ impl Pipeline {
             if !seen.insert(key.clone()) || self.store.has_item(feed_id, &key).await? {
                 continue;
             }
-            let matches = self.config.matcher.match_item(
-                &Document {
-                    title: &item.title,
-                    summary: &item.summary,
-                    content: &item.content,
-                    categories: &item.categories,
-                },
-                &wanted,
-            );
+            let matches = self.config.matcher.match_item(&document(&item), &wanted);
             candidates.push(Candidate {
                 canonical: item.link.as_ref().map(dedup::canonical_link),
                 key,

@@ -656,6 +656,14 @@ impl Store {
             .collect()
     }
 
+    /// How many deliveries wait for an attempt (pending, whatever their webhook).
+    pub async fn pending_deliveries(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE status = 'pending'")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.get("n"))
+    }
+
     /// Whether the database answers a trivial query.
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

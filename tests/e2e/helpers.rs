@@ -529,6 +529,16 @@ impl Daemon {
         self.child.wait().await.unwrap();
     }
 
+    /// Sends SIGHUP: reload the configuration.
+    pub fn hangup(&self) {
+        let pid = self.child.id().unwrap().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+
     /// Sends SIGTERM and waits for the exit code.
     pub async fn terminate(mut self) -> Option<i32> {
         let pid = self.child.id().unwrap().to_string();

@@ -11,3 +11,4 @@ mod metrics;
 mod outage;
 mod pipeline;
 mod polite;
+mod reload;

@@ -1,0 +1,125 @@
+//! SIGHUP reloads the configuration without a restart; a broken file is refused and the
+//! running configuration goes on. The JSON API reports what the daemon holds.
+
+use std::time::Duration;
+
+use crate::helpers::{FeedServer, Item, Receiver, TestDir, rss};
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+async fn get_json(url: &str) -> serde_json::Value {
+    wirewatch::fetch::init_tls();
+    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_applies_added_feeds_and_watchlists_and_refuses_a_broken_file() {
+    let (feeds, hook, dir) = (
+        FeedServer::start().await,
+        Receiver::start().await,
+        TestDir::new(),
+    );
+    feeds.set(
+        "wire",
+        rss(&[Item::new(
+            "1",
+            "Iran and China sign a pact",
+            "https://news.example.org/1",
+        )]),
+    );
+    feeds.set(
+        "steppe",
+        rss(&[Item::new(
+            "k1",
+            "Kazakhstan hosts the SCO summit",
+            "https://steppe.example.kz/1",
+        )]),
+    );
+    dir.standard_config(&[("wire", feeds.url("wire"))], &hook.url(), "every 1s");
+    let port = free_port();
+    dir.edit_config(|t| {
+        t.replacen(
+            "listen = \"\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+            1,
+        )
+    });
+    let api = format!("http://127.0.0.1:{port}/api/v1");
+
+    let daemon = dir.spawn_daemon();
+    assert_eq!(hook.wait_for(1, Duration::from_secs(15)).await.len(), 1);
+    assert!(feeds.hits("steppe").is_empty());
+
+    // Add a feed and a second watch-list, then SIGHUP.
+    dir.edit_config(|t| {
+        let t = t.replacen(
+            "\n[[watchlists]]",
+            &format!("\n[[feeds]]\nname = \"steppe\"\nurl = \"{}\"\n\n[[watchlists]]", feeds.url("steppe")),
+            1,
+        );
+        t + "\n[[watchlists]]\nname = \"central-asia\"\nterms = [\"Kazakhstan\"]\nwebhooks = [\"siem\"]\n"
+    });
+    daemon.hangup();
+    let received = hook.wait_for(3, Duration::from_secs(15)).await;
+    let lists: Vec<String> = received[1..]
+        .iter()
+        .map(|r| r.json()["data"]["watchlist"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(received.len(), 3, "{lists:?}");
+    assert!(lists.contains(&"central-asia".to_string()), "{lists:?}");
+    assert!(
+        lists.contains(&"iran-china".to_string()),
+        "the story is new to both lists: {lists:?}"
+    );
+
+    let listed = get_json(&format!("{api}/feeds")).await;
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["steppe", "wire"]);
+
+    // A broken file is refused; the daemon goes on with what it had.
+    dir.edit_config(|t| t.replace("terms = [\"Kazakhstan\"]", "terms = [\"Kazakhstan\""));
+    daemon.hangup();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    feeds.set(
+        "wire",
+        rss(&[
+            Item::new(
+                "1",
+                "Iran and China sign a pact",
+                "https://news.example.org/1",
+            ),
+            Item::new("2", "JCPOA talks resume", "https://news.example.org/2"),
+        ]),
+    );
+    let received = hook.wait_for(4, Duration::from_secs(15)).await;
+    assert_eq!(received.len(), 4);
+    assert_eq!(
+        received[3].json()["data"]["item"]["title"],
+        "JCPOA talks resume"
+    );
+
+    let found = get_json(&format!(
+        "{api}/matches?watchlist=iran-china&q=JCPOA&since=1h"
+    ))
+    .await;
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    assert_eq!(found[0]["terms"], serde_json::json!(["JCPOA"]));
+    let all = get_json(&format!("{api}/matches?limit=10")).await;
+    assert_eq!(all.as_array().unwrap().len(), 4, "{all}");
+    wirewatch::fetch::init_tls();
+    let bad = reqwest::get(format!("{api}/matches?since=yesterday"))
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+
+    assert_eq!(daemon.terminate().await, Some(0));
+}
