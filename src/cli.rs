@@ -275,6 +275,23 @@ fn check(path: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
+/// A progress bar on stderr for a long interactive command; hidden when stderr is not a
+/// terminal (a pipe, a log, systemd), so scripts and journals see only the results.
+fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal as _;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    let style = indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
+        .map(|s| s.progress_chars("=> "));
+    if let Ok(style) = style {
+        bar.set_style(style);
+    }
+    bar.set_prefix(what.to_string());
+    bar
+}
+
 /// A URL safe to print: credentials and query (which may hold tokens) removed.
 pub fn redact(url: &url::Url) -> String {
     let mut url = url.clone();
@@ -298,7 +315,13 @@ async fn poll(config: Arc<Config>, args: &PollArgs) -> Result<(), CliError> {
         indices = (0..config.feeds.len()).collect();
     }
     let (store, pipeline) = daemon::open(&config).await?;
-    let reports = schedule::poll_once(&pipeline, &indices).await;
+    let progress = progress_bar(indices.len() as u64, "polling");
+    let reports = schedule::poll_once_observed(&pipeline, &indices, |feed| {
+        progress.set_message(feed.to_string());
+        progress.inc(1);
+    })
+    .await;
+    progress.finish_and_clear();
     let mut out = std::io::stdout().lock();
     let mut failures = 0;
     for report in reports {
@@ -661,7 +684,11 @@ async fn feeds(config: &Config, args: &FeedsArgs) -> Result<(), CliError> {
         let last = feed.last_fetch_at.map_or("-".into(), time);
         let next = feed.next_due_at.map_or("now".into(), time);
         let _ = writeln!(out, "{}  {state}", feed.name);
-        let _ = writeln!(out, "    last fetch {last}, next due {next}");
+        let _ = writeln!(
+            out,
+            "    {} items, last fetch {last}, next due {next}",
+            feed.items
+        );
         if let Some(moved) = &feed.moved_to {
             let _ = writeln!(out, "    moved permanently to {moved}");
         }

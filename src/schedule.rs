@@ -162,6 +162,15 @@ impl Limits {
 /// Refreshes the given feeds once, concurrently within the limits, and returns a report
 /// per feed (`wirewatch poll`).
 pub async fn poll_once(pipeline: &Pipeline, feeds: &[usize]) -> Vec<Result<Report, StoreError>> {
+    poll_once_observed(pipeline, feeds, |_| {}).await
+}
+
+/// As [`poll_once`], calling `done` as each feed finishes (for a progress bar).
+pub async fn poll_once_observed(
+    pipeline: &Pipeline,
+    feeds: &[usize],
+    done: impl Fn(&str),
+) -> Vec<Result<Report, StoreError>> {
     let limits = Arc::new(Limits::new(
         pipeline.config.poll.concurrency,
         pipeline.config.poll.per_host,
@@ -172,9 +181,12 @@ pub async fn poll_once(pipeline: &Pipeline, feeds: &[usize]) -> Vec<Result<Repor
         tasks.spawn(async move { (index, limits.refresh(&pipeline, index).await) });
     }
     let mut reports: Vec<(usize, Result<Report, StoreError>)> = Vec::with_capacity(feeds.len());
-    while let Some(done) = tasks.join_next().await {
-        match done {
-            Ok(report) => reports.push(report),
+    while let Some(finished) = tasks.join_next().await {
+        match finished {
+            Ok(report) => {
+                done(&pipeline.config.feeds[report.0].name);
+                reports.push(report);
+            }
             Err(err) => tracing::error!(error = %err, "refresh task failed"),
         }
     }

@@ -17,6 +17,9 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, Transaction};
 
+/// How long a statement waits for another writer before failing with SQLITE_BUSY.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Errors of the store, with what was being done.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -89,6 +92,8 @@ pub struct FeedStatus {
     pub disabled_at: Option<i64>,
     pub disabled_reason: Option<String>,
     pub moved_to: Option<String>,
+    /// Items stored from this feed.
+    pub items: i64,
 }
 
 /// What a fetch learned about a feed, written with the feed's items.
@@ -203,7 +208,7 @@ impl Store {
             // WAL with NORMAL is durable across process crashes (what the outbox promises);
             // only an OS crash can lose the last transactions.
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -286,7 +291,8 @@ impl Store {
         let rows = sqlx::query(
             "SELECT name, url, title, last_fetch_at, last_success_at, next_due_at,
                     failure_count, last_error, last_error_class, last_error_at,
-                    disabled_at, disabled_reason, moved_to
+                    disabled_at, disabled_reason, moved_to,
+                    (SELECT COUNT(*) FROM items WHERE items.feed_id = feeds.id) AS items
              FROM feeds ORDER BY name",
         )
         .fetch_all(&self.pool)
@@ -307,6 +313,7 @@ impl Store {
                 disabled_at: row.get("disabled_at"),
                 disabled_reason: row.get("disabled_reason"),
                 moved_to: row.get("moved_to"),
+                items: row.get("items"),
             })
             .collect())
     }
@@ -664,9 +671,25 @@ impl Store {
         Ok(row.get("n"))
     }
 
-    /// Whether the database answers a trivial query.
+    /// Whether the database can take a write now: readiness and the systemd watchdog ask
+    /// this, because a database that answers reads but stays write-locked stalls every
+    /// refresh and delivery. Waits at most about a second.
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("PRAGMA busy_timeout = 1000")
+            .execute(&mut *conn)
+            .await?;
+        let writable = async {
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+            sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+            Ok::<(), sqlx::Error>(())
+        }
+        .await;
+        // Back to BUSY_TIMEOUT, whatever happened.
+        sqlx::query("PRAGMA busy_timeout = 10000")
+            .execute(&mut *conn)
+            .await?;
+        writable?;
         Ok(())
     }
 

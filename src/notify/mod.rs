@@ -26,6 +26,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::config::{Config, Webhook, WebhookFormat};
 use crate::fetch::{error_chain, retry_after};
@@ -205,11 +206,16 @@ impl Notifier {
                 while !gone && !stop.is_cancelled() && in_flight.len() < IN_FLIGHT_PER_WEBHOOK {
                     let Some(row) = rows.next() else { break };
                     let this = self.clone();
-                    in_flight.spawn(async move {
-                        let started = std::time::Instant::now();
-                        let outcome = this.attempt(&this.config.webhooks[index], &row).await;
-                        (row, outcome, started.elapsed())
-                    });
+                    let span =
+                        tracing::info_span!("deliver", webhook = %webhook.name, delivery = %row.id);
+                    in_flight.spawn(
+                        async move {
+                            let started = std::time::Instant::now();
+                            let outcome = this.attempt(&this.config.webhooks[index], &row).await;
+                            (row, outcome, started.elapsed())
+                        }
+                        .instrument(span),
+                    );
                 }
                 let Some(done) = in_flight.join_next().await else {
                     break;

@@ -109,3 +109,58 @@ async fn metrics_count_fetch_outcomes_matches_and_deliveries() {
             .all(|s| s.metric.starts_with("wirewatch_"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readyz_fails_while_the_database_is_write_locked_and_recovers() {
+    use sqlx::Connection as _;
+    let (feeds, hook, dir) = (
+        FeedServer::start().await,
+        Receiver::start().await,
+        TestDir::new(),
+    );
+    feeds.set(
+        "good",
+        rss(&[Item::new("1", "A quiet day", "https://news.example.org/1")]),
+    );
+    dir.standard_config(&[("good", feeds.url("good"))], &hook.url(), "*/5 * * * *");
+    let port = free_port();
+    dir.edit_config(|t| {
+        t.replacen(
+            "listen = \"\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+            1,
+        )
+    });
+    let daemon = dir.spawn_daemon();
+    let base = format!("http://127.0.0.1:{port}");
+    wirewatch::fetch::init_tls();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline
+        && reqwest::get(format!("{base}/healthz")).await.is_err()
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(get(&format!("{base}/readyz")).await.0, 200);
+
+    // Another process takes the write lock and keeps it.
+    let db = dir.path().join("state").join("wirewatch.db");
+    let mut locker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let (status, body) = get(&format!("{base}/readyz")).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("database unavailable"), "{body}");
+    assert_eq!(
+        get(&format!("{base}/healthz")).await.0,
+        200,
+        "alive, just not ready"
+    );
+
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    assert_eq!(get(&format!("{base}/readyz")).await.0, 200);
+    assert_eq!(daemon.terminate().await, Some(0));
+}
