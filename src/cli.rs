@@ -57,6 +57,8 @@ pub enum Command {
     Deliveries(DeliveriesArgs),
     /// Re-queue deliveries by id, or every dead letter; re-enable a disabled webhook.
     Redeliver(RedeliverArgs),
+    /// Offline: bundled sample feeds, a local webhook receiver, the whole pipeline.
+    Demo(crate::demo::DemoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -212,6 +214,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             let config = load(&path)?;
             runtime.block_on(redeliver(&config, &args))
         }
+        // Needs no configuration: it writes its own.
+        Command::Demo(args) => runtime.block_on(crate::demo::run(&args)),
     }
 }
 

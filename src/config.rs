@@ -24,6 +24,8 @@ use url::Url;
 use crate::guard;
 use crate::matcher::{self, Field, Matcher, WatchlistSpec};
 
+mod opml;
+
 /// Where the configuration is looked for when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/wirewatch/wirewatch.toml";
 
@@ -362,6 +364,8 @@ struct RawConfig {
     #[serde(default)]
     feeds: Vec<RawFeed>,
     #[serde(default)]
+    opml: Vec<RawOpml>,
+    #[serde(default)]
     watchlists: Vec<RawWatchlist>,
     #[serde(default)]
     webhooks: Vec<RawWebhook>,
@@ -398,6 +402,15 @@ struct RawFeed {
     name: Option<S<String>>,
     url: S<String>,
     schedule: Option<S<String>>,
+    #[serde(default)]
+    tags: Vec<S<String>>,
+}
+
+/// `[[opml]]`: feeds from an OPML subscription list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOpml {
+    path: S<String>,
     #[serde(default)]
     tags: Vec<S<String>>,
 }
@@ -541,10 +554,12 @@ impl Declared {
 }
 
 fn build(path: &Path, base: &Path, raw: RawConfig, p: &mut Problems<'_>) -> Option<Config> {
-    let declared = Declared::of(&raw);
+    let mut declared = Declared::of(&raw);
     let daemon = build_daemon(base, raw.daemon, p);
     let poll = build_poll(raw.poll, p);
-    let feeds = build_feeds(raw.feeds, poll.as_ref(), p);
+    let imported = load_opml(base, &raw.opml, &raw.feeds, poll.as_ref(), &mut declared, p);
+    let mut feeds = build_feeds(raw.feeds, poll.as_ref(), p);
+    feeds.extend(imported);
     let webhooks = build_webhooks(base, raw.webhooks, poll.as_ref(), p);
     let (watchlists, matcher) = build_watchlists(raw.watchlists, &feeds, &webhooks, &declared, p);
     Some(Config {
@@ -771,6 +786,175 @@ fn build_feeds(raw: Vec<RawFeed>, poll: Option<&Poll>, p: &mut Problems<'_>) -> 
         });
     }
     feeds
+}
+
+/// The feeds of the `[[opml]]` files, each built by [`build_feeds`] exactly as a
+/// `[[feeds]]` entry (URL rules, network guard, the default schedule).
+///
+/// - Every `outline` with an `xmlUrl` is a feed, named by its `title` (else `text`)
+///   turned into a slug (`BBC News: World` → `bbc-news-world`), else by the URL's host.
+/// - Its tags: the `[[opml]]` entry's `tags`, plus the slug of every folder (outline
+///   without `xmlUrl`) it is nested in, so a feed reader's folders become `tag:NAME`s.
+/// - A URL that a `[[feeds]]` entry already has is left to that entry, as written. The
+///   same URL twice in the OPML files is one feed carrying the tags of both places.
+/// - Two different URLs under one name are an error naming both places.
+///
+/// Problems are reported at the `[[opml]]` entry's `path`, naming the OPML file, the line
+/// and column of the outline, and the outline.
+fn load_opml(
+    base: &Path,
+    raw: &[RawOpml],
+    hand_written: &[RawFeed],
+    poll: Option<&Poll>,
+    declared: &mut Declared,
+    p: &mut Problems<'_>,
+) -> Vec<Feed> {
+    // Every name and URL taken so far, and where: a `[[feeds]]` entry (None) or the index
+    // of an imported feed.
+    let mut names: HashMap<String, String> = HashMap::new();
+    let mut urls: HashMap<Url, Option<usize>> = HashMap::new();
+    for feed in hand_written {
+        let url = Url::parse(feed.url.get_ref().trim()).ok();
+        let name = match &feed.name {
+            Some(name) => name.get_ref().trim().to_string(),
+            None => url
+                .as_ref()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_default(),
+        };
+        let (line, _) = line_column(p.source, feed.url.span().start);
+        names
+            .entry(name)
+            .or_insert_with(|| format!("the [[feeds]] entry at line {line}"));
+        if let Some(url) = url {
+            urls.entry(url).or_insert(None);
+        }
+    }
+    let mut imported: Vec<Feed> = Vec::new();
+    for entry in raw {
+        let span = entry.path.span();
+        let mut tags = Vec::new();
+        for tag in &entry.tags {
+            let text = tag.get_ref().trim();
+            if text.is_empty() || text.contains(':') {
+                p.at(
+                    tag.span(),
+                    format!(
+                        "tag `{}` must be non-empty and contain no `:`",
+                        tag.get_ref()
+                    ),
+                );
+            } else {
+                declared.tags.insert(text.to_string());
+                tags.push(text.to_string());
+            }
+        }
+        let file = relative_to(base, entry.path.get_ref().trim());
+        let shown = file.display();
+        let text = match std::fs::read(&file).map(String::from_utf8) {
+            Ok(Ok(text)) => text,
+            Ok(Err(_)) => {
+                p.at(span, format!("opml `{shown}` is not UTF-8 text"));
+                continue;
+            }
+            Err(err) => {
+                p.at(span, format!("opml `{shown}` cannot be read: {err}"));
+                continue;
+            }
+        };
+        let outlines = match opml::read(&text) {
+            Ok(outlines) => outlines,
+            Err(err) => {
+                let (line, column) = line_column(&text, err.offset);
+                p.at(
+                    span,
+                    format!("opml {shown}:{line}:{column}: {}", err.message),
+                );
+                continue;
+            }
+        };
+        if outlines.is_empty() {
+            p.at(
+                span,
+                format!("opml `{shown}` has no outline with an xmlUrl: no feed to import"),
+            );
+            continue;
+        }
+        for outline in outlines {
+            let (line, column) = line_column(&text, outline.offset);
+            let here = format!("{shown}:{line}:{column}");
+            let what = outline
+                .title
+                .as_ref()
+                .map_or("outline".to_string(), |t| format!("outline `{t}`"));
+            let url = Url::parse(outline.xml_url.trim()).ok();
+            let name = outline
+                .title
+                .as_deref()
+                .map(opml::slug)
+                .filter(|slug| !slug.is_empty())
+                .or_else(|| url.as_ref().and_then(|u| u.host_str().map(str::to_string)))
+                .unwrap_or_default();
+            let mut feed_tags = tags.clone();
+            for folder in outline.folders.iter().map(|f| opml::slug(f)) {
+                if !folder.is_empty() && !feed_tags.contains(&folder) {
+                    feed_tags.push(folder);
+                }
+            }
+            declared.feeds.insert(name.clone());
+            declared.tags.extend(feed_tags.iter().cloned());
+            if let Some(seen) = url.as_ref().and_then(|u| urls.get(u)) {
+                if let Some(feed) = seen.and_then(|i| imported.get_mut(i)) {
+                    for tag in feed_tags {
+                        if !feed.tags.contains(&tag) {
+                            feed.tags.push(tag);
+                        }
+                    }
+                }
+                continue;
+            }
+            if let Some(place) = names.get(&name) {
+                p.at(
+                    span.clone(),
+                    format!(
+                        "opml {here}: {what}: the feed name `{name}` is already used by {place}, \
+                         with another URL; rename one of them (in the OPML file, the outline's `title`)"
+                    ),
+                );
+                continue;
+            }
+            names.insert(name.clone(), format!("{here} ({what})"));
+            // Positions in the OPML file, so that the feed path's messages can be placed.
+            let at = outline.offset..outline.offset;
+            let raw_feed = RawFeed {
+                name: Some(Spanned::new(at.clone(), name)),
+                url: Spanned::new(at.clone(), outline.xml_url),
+                schedule: None,
+                tags: feed_tags
+                    .into_iter()
+                    .map(|tag| Spanned::new(at.clone(), tag))
+                    .collect(),
+            };
+            let mut local = Problems {
+                source: &text,
+                list: Vec::new(),
+            };
+            let built = build_feeds(vec![raw_feed], poll, &mut local);
+            for problem in local.list {
+                p.at(
+                    span.clone(),
+                    format!("opml {here}: {what}: {}", problem.message),
+                );
+            }
+            if let Some(feed) = built.into_iter().next() {
+                if let Some(url) = url {
+                    urls.insert(url, Some(imported.len()));
+                }
+                imported.push(feed);
+            }
+        }
+    }
+    imported
 }
 
 fn build_webhooks(

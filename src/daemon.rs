@@ -27,6 +27,7 @@ use crate::refresh::Pipeline;
 use crate::schedule;
 use crate::server;
 use crate::store::Store;
+use crate::systemd;
 
 /// How long in-flight work may take to finish after SIGTERM or SIGHUP.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -160,6 +161,7 @@ pub async fn run(path: PathBuf, config: Arc<Config>) -> anyhow::Result<()> {
     }
 
     let shutdown = CancellationToken::new();
+    let watchdog = systemd::spawn_watchdog(store.clone(), shutdown.clone());
     let (current, watched) = watch::channel(config.clone());
     let listener = match config.daemon.listen {
         Some(addr) => {
@@ -171,39 +173,49 @@ pub async fn run(path: PathBuf, config: Arc<Config>) -> anyhow::Result<()> {
 
     let mut generation = Generation::start(pipeline)?;
     announce(&config, "wirewatch started");
+    systemd::ready();
+    let status = systemd::spawn_status(store.clone(), current.subscribe(), shutdown.clone());
     loop {
         match signals.next().await {
             Request::Stop => break,
-            Request::Reload => match reload(&path, &store).await {
-                Ok(pipeline) => {
-                    let new = pipeline.config.clone();
-                    let old = current.borrow().clone();
-                    if new.daemon.listen != old.daemon.listen
-                        || new.daemon.database != old.daemon.database
-                    {
-                        tracing::warn!(
-                            "daemon.listen and daemon.database take effect at the next restart"
-                        );
+            Request::Reload => {
+                systemd::reloading();
+                match reload(&path, &store).await {
+                    Ok(pipeline) => {
+                        let new = pipeline.config.clone();
+                        let old = current.borrow().clone();
+                        if new.daemon.listen != old.daemon.listen
+                            || new.daemon.database != old.daemon.database
+                        {
+                            tracing::warn!(
+                                "daemon.listen and daemon.database take effect at the next restart"
+                            );
+                        }
+                        generation.stop().await;
+                        generation = Generation::start(pipeline)?;
+                        current.send_replace(new.clone());
+                        announce(&new, "configuration reloaded");
                     }
-                    generation.stop().await;
-                    generation = Generation::start(pipeline)?;
-                    current.send_replace(new.clone());
-                    announce(&new, "configuration reloaded");
+                    Err(err) => tracing::error!(
+                        path = %path.display(),
+                        error = %format!("{err:#}"),
+                        "reload refused: the running configuration stays"
+                    ),
                 }
-                Err(err) => tracing::error!(
-                    path = %path.display(),
-                    error = %format!("{err:#}"),
-                    "reload refused: the running configuration stays"
-                ),
-            },
+                systemd::ready();
+            }
         }
     }
 
+    systemd::stopping();
     tracing::info!("shutting down");
     generation.stop().await;
     shutdown.cancel();
     if let Some(listener) = listener {
         let _ = listener.await;
+    }
+    for task in [watchdog, status].into_iter().flatten() {
+        task.abort();
     }
     store.close().await;
     tracing::info!("stopped");

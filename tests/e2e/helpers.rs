@@ -513,6 +513,24 @@ retry_schedule = [{}]
         Daemon { child }
     }
 
+    /// Starts a prepared command in the background as [`TestDir::spawn_daemon`] does (logs
+    /// hidden unless `TEST_LOG` is set), for a daemon that needs its own environment or a
+    /// wrapper; it must `exec` the daemon so that the child's pid is the daemon's.
+    pub fn spawn_command(&self, mut command: tokio::process::Command) -> Daemon {
+        let stderr = if std::env::var_os("TEST_LOG").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        };
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        Daemon { child }
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

@@ -4,11 +4,14 @@
 mod check;
 mod crash;
 mod delivery;
+mod demo;
 mod guard;
 mod helpers;
 mod hostile;
 mod metrics;
+mod opml;
 mod outage;
 mod pipeline;
 mod polite;
 mod reload;
+mod service;
