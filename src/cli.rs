@@ -53,12 +53,21 @@ pub enum Command {
     Matches(MatchesArgs),
     /// Per-feed status: last fetch, last error, next due time.
     Feeds(FeedsArgs),
+    /// OPML: `export` prints the configured feeds as OPML 2.0.
+    #[command(subcommand)]
+    Opml(OpmlCommand),
     /// List webhook deliveries (outbox rows), newest first, and disabled webhooks.
     Deliveries(DeliveriesArgs),
     /// Re-queue deliveries by id, or every dead letter; re-enable a disabled webhook.
     Redeliver(RedeliverArgs),
     /// Offline: bundled sample feeds, a local webhook receiver, the whole pipeline.
     Demo(crate::demo::DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OpmlCommand {
+    /// Print every configured feed as OPML 2.0, one folder per tag.
+    Export,
 }
 
 #[derive(Debug, Args)]
@@ -202,6 +211,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             let config = load(&path)?;
             runtime.block_on(matches(&config, &args))
         }
+        Command::Opml(OpmlCommand::Export) => {
+            let config = Config::load(&path)?;
+            print!("{}", config::export_opml(&config.feeds));
+            Ok(())
+        }
         Command::Feeds(args) => {
             let config = load(&path)?;
             runtime.block_on(feeds(&config, &args))
@@ -243,9 +257,14 @@ fn check(path: &Path) -> Result<(), CliError> {
     );
     let _ = writeln!(out, "feeds: {}", config.feeds.len());
     for feed in &config.feeds {
+        let tags = if feed.tags.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", feed.tags.join(", "))
+        };
         let _ = writeln!(
             out,
-            "  {} ({}) {}",
+            "  {} ({}) {}{tags}",
             feed.name,
             feed.schedule,
             redact(&feed.url)

@@ -26,6 +26,8 @@ use crate::matcher::{self, Field, Matcher, WatchlistSpec};
 
 mod opml;
 
+pub use opml::export as export_opml;
+
 /// Where the configuration is looked for when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/wirewatch/wirewatch.toml";
 

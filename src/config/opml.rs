@@ -6,9 +6,47 @@
 //! [`super::load_opml`] turns outlines into feeds through the same path as `[[feeds]]`.
 //! The tokenizer is quick-xml, which never reads a DTD and resolves only the predefined
 //! entities and character references, so a hostile file cannot expand.
+//!
+//! [`export`] writes the configured feeds back out, so that an import round-trips: each
+//! feed sits in one folder per tag (an import gives a URL seen in several folders all of
+//! their tags), named by the feed's name.
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
+
+/// The feeds as an OPML 2.0 document: untagged feeds at the top, tagged ones inside a
+/// folder per tag.
+pub fn export(feeds: &[super::Feed]) -> String {
+    use quick_xml::escape::escape;
+    let outline = |feed: &super::Feed, indent: &str| {
+        format!(
+            "{indent}<outline type=\"rss\" text=\"{name}\" title=\"{name}\" xmlUrl=\"{url}\"/>\n",
+            name = escape(feed.name.as_str()),
+            url = escape(feed.url.as_str()),
+        )
+    };
+    let mut doc = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<opml version=\"2.0\">\n  <head><title>wirewatch feeds</title></head>\n  <body>\n",
+    );
+    for feed in feeds.iter().filter(|f| f.tags.is_empty()) {
+        doc.push_str(&outline(feed, "    "));
+    }
+    let mut tags: Vec<&str> = feeds
+        .iter()
+        .flat_map(|f| f.tags.iter().map(String::as_str))
+        .collect();
+    tags.sort_unstable();
+    tags.dedup();
+    for tag in tags {
+        doc.push_str(&format!("    <outline text=\"{}\">\n", escape(tag)));
+        for feed in feeds.iter().filter(|f| f.tags.iter().any(|t| t == tag)) {
+            doc.push_str(&outline(feed, "      "));
+        }
+        doc.push_str("    </outline>\n");
+    }
+    doc.push_str("  </body>\n</opml>\n");
+    doc
+}
 
 /// One outline with an `xmlUrl`: a feed to import.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -151,3 +151,62 @@ async fn poll_fetches_an_imported_feed_and_alerts_under_its_imported_name() {
         "Iran and China open a new rail corridor"
     );
 }
+
+/// The `feeds:` section of `check`'s summary: one line per feed with schedule, URL and
+/// tags (sorted: their order is not part of a feed's identity).
+fn feed_lines(check: &str) -> Vec<String> {
+    let mut lines: Vec<String> = check
+        .lines()
+        .skip_while(|l| !l.starts_with("feeds:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(|line| match line.split_once(" [") {
+            Some((feed, tags)) => {
+                let mut tags: Vec<&str> = tags.trim_end_matches(']').split(", ").collect();
+                tags.sort_unstable();
+                format!("{feed} [{}]", tags.join(", "))
+            }
+            None => line.to_string(),
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn opml_export_round_trips_an_import_with_its_tags() {
+    let dir = TestDir::new();
+    std::fs::write(
+        dir.path().join("feeds.opml"),
+        r#"<?xml version="1.0"?>
+<opml version="2.0"><body>
+  <outline text="Middle East">
+    <outline text="Tehran Times" xmlUrl="https://www.tehrantimes.com/rss"/>
+    <outline text="Wire: World" xmlUrl="https://wire.example.org/world.xml"/>
+  </outline>
+  <outline text="Asia &amp; Pacific">
+    <outline text="Wire: World" xmlUrl="https://wire.example.org/world.xml"/>
+  </outline>
+  <outline text="Loose" xmlUrl="https://loose.example.net/feed"/>
+</body></opml>"#,
+    )
+    .unwrap();
+    dir.write_config("[[opml]]\npath = \"feeds.opml\"\ntags = [\"imported\"]\n");
+    let before = dir.wirewatch(&["check"]).await;
+    assert!(before.status.success(), "{}", stderr(&before));
+    let before = feed_lines(&stdout(&before));
+    assert_eq!(before.len(), 3, "{before:?}");
+    assert!(
+        before.contains(&"  wire-world (*/5 * * * *) https://wire.example.org/world.xml [asia-pacific, imported, middle-east]".to_string()),
+        "a URL in two folders has both folders' tags: {before:?}"
+    );
+
+    // Export, import the export instead of the original, and compare.
+    let exported = dir.wirewatch(&["opml", "export"]).await;
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    std::fs::write(dir.path().join("exported.opml"), &exported.stdout).unwrap();
+    dir.write_config("[[opml]]\npath = \"exported.opml\"\n");
+    let after = dir.wirewatch(&["check"]).await;
+    assert!(after.status.success(), "{}", stderr(&after));
+    assert_eq!(feed_lines(&stdout(&after)), before);
+}
