@@ -10,6 +10,7 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{
@@ -47,6 +48,10 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// Write transactions of this process queue here rather than in SQLite's busy
+    /// handler, which sleeps in growing steps and would leave the database idle while
+    /// dozens of refreshes wait for the one write lock.
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The poll state of one feed, as the scheduler and fetcher need it.
@@ -225,13 +230,18 @@ impl Store {
                 path: path.to_path_buf(),
                 source,
             })?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            writer: Arc::new(tokio::sync::Mutex::new(())),
+        })
     }
 
     /// Starts a write transaction (`BEGIN IMMEDIATE`).
     pub async fn begin(&self) -> Result<StoreTx> {
+        let writer = self.writer.clone().lock_owned().await;
         Ok(StoreTx {
             tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            _writer: writer,
         })
     }
 
@@ -702,6 +712,7 @@ impl Store {
 /// matches, outbox rows and new validators commit together or not at all.
 pub struct StoreTx {
     tx: Transaction<'static, Sqlite>,
+    _writer: tokio::sync::OwnedMutexGuard<()>,
 }
 
 impl StoreTx {
