@@ -7,7 +7,6 @@
 //! feed's new validators and due time — or, on failure, the classified error on the feed's
 //! row. Either the whole fetch is recorded or none of it.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -293,11 +292,12 @@ impl Pipeline {
     ) -> Result<Vec<Candidate>, StoreError> {
         let watchlists = &self.config.watchlists;
         let wanted = |w: usize| watchlists.get(w).is_some_and(|list| list.watches(index));
-        let mut seen = HashSet::new();
+        let keys: Vec<String> = items.iter().map(dedup::item_key).collect();
+        let mut seen = self.store.known_items(feed_id, &keys).await?;
         let mut candidates = Vec::new();
-        for item in items {
-            let key = dedup::item_key(&item);
-            if !seen.insert(key.clone()) || self.store.has_item(feed_id, &key).await? {
+        for (item, key) in items.into_iter().zip(keys) {
+            // Known already, or repeated within this document.
+            if !seen.insert(key.clone()) {
                 continue;
             }
             let matches = self.config.matcher.match_item(&document(&item), &wanted);

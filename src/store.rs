@@ -8,6 +8,7 @@
 //! read-then-write transaction can fail with SQLITE_BUSY in WAL mode when another writer
 //! got there first, instead of waiting for the busy timeout.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -338,14 +339,27 @@ impl Store {
         Ok(())
     }
 
-    /// Whether the feed already holds an item with this key.
-    pub async fn has_item(&self, feed_id: i64, item_key: &str) -> Result<bool> {
-        let row = sqlx::query("SELECT 1 FROM items WHERE feed_id = ?1 AND item_key = ?2")
-            .bind(feed_id)
-            .bind(item_key)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.is_some())
+    /// Which of `keys` the feed already holds: one query per few hundred keys rather
+    /// than one per item, since most items of most fetches are already known.
+    pub async fn known_items(&self, feed_id: i64, keys: &[String]) -> Result<HashSet<String>> {
+        // SQLite allows 32,766 parameters; stay far below so the statements stay small.
+        const CHUNK: usize = 400;
+        let mut known = HashSet::new();
+        for chunk in keys.chunks(CHUNK) {
+            let placeholders = vec!["?"; chunk.len()].join(", ");
+            // Only placeholders are spliced in; every value is bound.
+            let sql = format!(
+                "SELECT item_key FROM items WHERE feed_id = ? AND item_key IN ({placeholders})"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(feed_id);
+            for key in chunk {
+                query = query.bind(key);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                known.insert(row.get("item_key"));
+            }
+        }
+        Ok(known)
     }
 
     /// A fetch that changed nothing (304): only the schedule moves.
@@ -718,22 +732,24 @@ pub struct StoreTx {
 impl StoreTx {
     /// The story of an item: the existing one for its canonical link, else a new one.
     pub async fn story_for(&mut self, canonical_url: Option<&str>, now: i64) -> Result<i64> {
-        if let Some(url) = canonical_url {
-            let row = sqlx::query("SELECT id FROM stories WHERE canonical_url = ?1")
-                .bind(url)
-                .fetch_optional(&mut *self.tx)
-                .await?;
-            if let Some(row) = row {
-                return Ok(row.get("id"));
-            }
-        }
-        let row = sqlx::query(
-            "INSERT INTO stories (canonical_url, first_seen_at) VALUES (?1, ?2) RETURNING id",
+        // Most stories are new: try the insert first, and look the story up only when its
+        // link is already known.
+        let inserted = sqlx::query(
+            "INSERT INTO stories (canonical_url, first_seen_at) VALUES (?1, ?2)
+             ON CONFLICT (canonical_url) DO NOTHING
+             RETURNING id",
         )
         .bind(canonical_url)
         .bind(now)
-        .fetch_one(&mut *self.tx)
+        .fetch_optional(&mut *self.tx)
         .await?;
+        if let Some(row) = inserted {
+            return Ok(row.get("id"));
+        }
+        let row = sqlx::query("SELECT id FROM stories WHERE canonical_url = ?1")
+            .bind(canonical_url)
+            .fetch_one(&mut *self.tx)
+            .await?;
         Ok(row.get("id"))
     }
 
