@@ -150,8 +150,8 @@ pub struct Highlight {
     /// Canonical term.
     pub term: String,
     /// At most 160 characters of the original text around the hit, whitespace runs collapsed,
-    /// `…` where cut. For a category: the category itself, trimmed and otherwise unchanged, so
-    /// `categories.iter().find(|c| c.trim() == snippet)` tells which category it is.
+    /// `…` where cut. For a category: the category itself, trimmed (and, past 160
+    /// characters, shortened like any other snippet).
     pub snippet: String,
     /// Byte offsets into the ORIGINAL field text given in [`Document`] (for a category, into
     /// that category string): `&text[start..end]` is exactly the matched text.
