@@ -108,6 +108,20 @@ async fn metrics_count_fetch_outcomes_matches_and_deliveries() {
             .iter()
             .all(|s| s.metric.starts_with("wirewatch_"))
     );
+    // Every family SPEC §7 names, units in the names.
+    for family in [
+        "wirewatch_fetch_duration_seconds",
+        "wirewatch_items_new_total",
+        "wirewatch_alerts_queued_total",
+        "wirewatch_delivery_duration_seconds",
+        "wirewatch_outbox_pending",
+        "wirewatch_feed_last_success_age_seconds",
+    ] {
+        assert!(
+            scrape.samples.iter().any(|s| s.metric.starts_with(family)),
+            "{family} missing from:\n{text}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
