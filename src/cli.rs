@@ -113,6 +113,9 @@ pub struct RedeliverArgs {
 pub struct PollArgs {
     /// Feed names; all feeds when none are given.
     pub feeds: Vec<String>,
+    /// Fetch, parse and match, and show what would alert; store and send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -165,6 +168,16 @@ impl CliError {
 
 /// Parses the command line, runs the command and returns the process's exit code.
 pub fn main() -> ExitCode {
+    // A panic that a stage catches on purpose (feed-rs and quick-xml can panic on hostile
+    // documents) becomes one log line in the journal, not a dump on stderr.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if tracing::dispatcher::has_been_set() {
+            tracing::error!(panic = %info, "panic");
+        } else {
+            default_hook(info);
+        }
+    }));
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -337,6 +350,9 @@ async fn poll(config: Arc<Config>, args: &PollArgs) -> Result<(), CliError> {
     if args.feeds.is_empty() {
         indices = (0..config.feeds.len()).collect();
     }
+    if args.dry_run {
+        return dry_run(&config, &indices).await;
+    }
     let (store, pipeline) = daemon::open(&config).await?;
     let progress = progress_bar(indices.len() as u64, "polling");
     let reports = schedule::poll_once_observed(&pipeline, &indices, |feed| {
@@ -385,6 +401,81 @@ async fn poll(config: Arc<Config>, args: &PollArgs) -> Result<(), CliError> {
             "some feeds failed; their errors are stored on the feeds"
         );
     }
+    Ok(())
+}
+
+/// `poll --dry-run`: each feed fetched unconditionally, parsed and matched by the
+/// watch-lists that follow it; items the store already holds are left out. Nothing is
+/// written (beyond creating an empty database when there is none yet).
+async fn dry_run(config: &Config, indices: &[usize]) -> Result<(), CliError> {
+    let store = Store::open(&config.daemon.database)
+        .await
+        .context("cannot open the store")?;
+    let fetcher = Fetcher::new(&config.poll).context("cannot build the HTTP client")?;
+    let mut out = std::io::stdout().lock();
+    for &index in indices {
+        let feed = &config.feeds[index];
+        let body = match fetcher.fetch(&feed.url, None, None).await {
+            Ok(FetchOutcome::Fetched(body)) => body,
+            Ok(FetchOutcome::NotModified { .. }) => {
+                let _ = writeln!(out, "{}: not modified", feed.name);
+                continue;
+            }
+            Err(err) => {
+                let _ = writeln!(out, "{}: failed ({}): {err}", feed.name, err.class());
+                continue;
+            }
+        };
+        let parsed = match parse::parse_document(
+            &body.body,
+            Some(&body.final_url),
+            body.content_type.as_deref(),
+        ) {
+            Ok(parsed) => parsed,
+            Err(err) => {
+                let _ = writeln!(out, "{}: failed ({}): {err}", feed.name, err.kind());
+                continue;
+            }
+        };
+        let state = store
+            .feed_state(&feed.name)
+            .await
+            .context("cannot read the store")?;
+        let keys: Vec<String> = parsed.items.iter().map(dedup::item_key).collect();
+        let known = match &state {
+            Some(state) => store
+                .known_items(state.id, &keys)
+                .await
+                .context("cannot read the store")?,
+            None => Default::default(),
+        };
+        let wanted = |w: usize| config.watchlists.get(w).is_some_and(|l| l.watches(index));
+        let fresh: Vec<_> = parsed
+            .items
+            .iter()
+            .zip(&keys)
+            .filter(|(_, key)| !known.contains(*key))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{}: {} items, {} new (dry run: nothing stored or sent)",
+            feed.name,
+            parsed.items.len(),
+            fresh.len()
+        );
+        for (item, _) in fresh {
+            for found in config.matcher.match_item(&refresh::document(item), &wanted) {
+                let _ = writeln!(
+                    out,
+                    "  would match {} [{}]: {}",
+                    config.watchlists[found.watchlist].name,
+                    found.terms.join(", "),
+                    item.title
+                );
+            }
+        }
+    }
+    store.close().await;
     Ok(())
 }
 

@@ -323,3 +323,30 @@ async fn a_failing_feed_is_reported_and_the_others_still_alert() {
     );
     assert_eq!(hook.wait_for(2, Duration::from_secs(1)).await.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_shows_what_would_alert_and_stores_nothing() {
+    let (feeds, hook, dir) = (
+        FeedServer::start().await,
+        Receiver::start().await,
+        TestDir::new(),
+    );
+    feeds.set("wire", rss(&wire_items()));
+    dir.standard_config(&[("wire", feeds.url("wire"))], &hook.url(), "*/5 * * * *");
+
+    let out = dir.wirewatch(&["poll", "--dry-run"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("wire: 3 items, 3 new (dry run"), "{text}");
+    assert!(
+        text.contains("would match iran-china [China, Iran]: Iran and China sign a 25-year pact"),
+        "{text}"
+    );
+    assert!(!text.contains("Scotland"), "{text}");
+    assert!(hook.received().is_empty(), "a dry run sends nothing");
+
+    // Nothing was stored: the real poll still finds every item new and alerts.
+    let out = dir.wirewatch(&["poll"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(hook.received().len(), 2);
+}
