@@ -968,15 +968,9 @@ fn build_webhooks(
     let mut webhooks = Vec::with_capacity(raw.len());
     let mut seen = HashSet::new();
     for hook in raw {
-        let name = hook.name.get_ref().trim().to_string();
-        if name.is_empty() {
-            p.at(hook.name.span(), "webhook name is empty");
+        let Some(name) = unique_name(&hook.name, "webhook", &mut seen, p) else {
             continue;
-        }
-        if !seen.insert(name.clone()) {
-            p.at(hook.name.span(), format!("duplicate webhook name `{name}`"));
-            continue;
-        }
+        };
         let guard = (poll.is_some_and(|poll| !poll.allow_private_networks)
             && hook.allow_private_network != Some(true))
         .then_some(guard::Scope::Webhooks);
@@ -1172,18 +1166,9 @@ fn build_watchlists(
     let mut spans = Vec::with_capacity(raw.len());
     let mut seen = HashSet::new();
     for list in raw {
-        let name = list.name.get_ref().trim().to_string();
-        if name.is_empty() {
-            p.at(list.name.span(), "watch-list name is empty");
+        let Some(name) = unique_name(&list.name, "watch-list", &mut seen, p) else {
             continue;
-        }
-        if !seen.insert(name.clone()) {
-            p.at(
-                list.name.span(),
-                format!("duplicate watch-list name `{name}`"),
-            );
-            continue;
-        }
+        };
         let selected = list.feeds.as_ref().map(|selectors| {
             let mut set = HashSet::new();
             for selector in selectors {
@@ -1318,6 +1303,25 @@ fn compile_error_span(raw: &RawWatchlist, location: &matcher::Location) -> Range
         Location::Exclude(i) => raw.exclude.get(*i).map_or(raw.name.span(), Spanned::span),
         Location::Watchlist => raw.name.span(),
     }
+}
+
+/// A name that is neither empty nor taken by an earlier entry of the same table.
+fn unique_name(
+    name: &S<String>,
+    what: &str,
+    seen: &mut HashSet<String>,
+    p: &mut Problems<'_>,
+) -> Option<String> {
+    let text = name.get_ref().trim().to_string();
+    if text.is_empty() {
+        p.at(name.span(), format!("{what} name is empty"));
+        return None;
+    }
+    if !seen.insert(text.clone()) {
+        p.at(name.span(), format!("duplicate {what} name `{text}`"));
+        return None;
+    }
+    Some(text)
 }
 
 fn parse_schedule(text: &S<String>, p: &mut Problems<'_>) -> Option<Schedule> {
