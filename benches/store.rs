@@ -133,28 +133,40 @@ async fn store_poll(store: &Store, poll: &Poll) -> usize {
         .filter(|p| !known.contains(&p.key))
         .collect();
     let mut tx = store.begin().await.expect("begin");
-    let mut stored = 0;
-    for p in fresh {
-        let story_id = tx
-            .story_for(p.canonical.as_deref(), NOW)
-            .await
-            .expect("story_for");
-        let new_item = NewItem {
-            item_key: &p.key,
-            canonical_url: p.canonical.as_deref(),
-            title: &p.item.title,
-            url: p.item.link.as_ref().map(Url::as_str),
-            published_at: p.item.published.map(|t| t.timestamp()),
-            summary: &p.item.summary,
-            authors: &p.item.authors,
-            categories: &p.item.categories,
-            language: p.item.language.as_deref(),
+    let urls: Vec<&str> = fresh
+        .iter()
+        .filter_map(|p| p.canonical.as_deref())
+        .collect();
+    let stories = tx.stories_for(&urls, NOW).await.expect("stories_for");
+    let mut rows = Vec::with_capacity(fresh.len());
+    for p in &fresh {
+        let story_id = match p.canonical.as_deref().and_then(|u| stories.get(u)) {
+            Some(id) => *id,
+            None => tx.story_for(None, NOW).await.expect("story_for"),
         };
-        let Some(item_id) = tx
-            .insert_item(poll.feed_id, story_id, &new_item, NOW)
-            .await
-            .expect("insert_item")
-        else {
+        rows.push((
+            story_id,
+            NewItem {
+                item_key: &p.key,
+                canonical_url: p.canonical.as_deref(),
+                title: &p.item.title,
+                url: p.item.link.as_ref().map(Url::as_str),
+                published_at: p.item.published.map(|t| t.timestamp()),
+                summary: &p.item.summary,
+                authors: &p.item.authors,
+                categories: &p.item.categories,
+                language: p.item.language.as_deref(),
+            },
+        ));
+    }
+    let item_ids = tx
+        .insert_items(poll.feed_id, &rows, NOW)
+        .await
+        .expect("insert_items");
+    let mut stored = 0;
+    for (p, (story_id, _)) in fresh.iter().zip(&rows) {
+        let story_id = *story_id;
+        let Some(&item_id) = item_ids.get(&p.key) else {
             continue;
         };
         stored += 1;

@@ -327,21 +327,42 @@ impl Pipeline {
         let (mut matches, mut alerts) = (0, 0);
         let mut matched = Vec::new();
         let mut tx = self.store.begin().await?;
+        let urls: Vec<&str> = candidates
+            .iter()
+            .filter_map(|c| c.canonical.as_deref())
+            .collect();
+        let stories = tx.stories_for(&urls, at).await?;
+        let mut rows = Vec::with_capacity(candidates.len());
         for candidate in candidates {
             let item = &candidate.item;
-            let story_id = tx.story_for(candidate.canonical.as_deref(), at).await?;
-            let new_item = NewItem {
-                item_key: &candidate.key,
-                canonical_url: candidate.canonical.as_deref(),
-                title: &item.title,
-                url: item.link.as_ref().map(url::Url::as_str),
-                published_at: item.published.map(|p| p.timestamp()),
-                summary: &item.summary,
-                authors: &item.authors,
-                categories: &item.categories,
-                language: item.language.as_deref(),
+            let story_id = match candidate.canonical.as_deref() {
+                Some(url) => match stories.get(url) {
+                    Some(id) => *id,
+                    None => tx.story_for(Some(url), at).await?,
+                },
+                // Without a link an item is a story of its own.
+                None => tx.story_for(None, at).await?,
             };
-            let Some(item_id) = tx.insert_item(feed_id, story_id, &new_item, at).await? else {
+            rows.push((
+                story_id,
+                NewItem {
+                    item_key: &candidate.key,
+                    canonical_url: candidate.canonical.as_deref(),
+                    title: &item.title,
+                    url: item.link.as_ref().map(url::Url::as_str),
+                    published_at: item.published.map(|p| p.timestamp()),
+                    summary: &item.summary,
+                    authors: &item.authors,
+                    categories: &item.categories,
+                    language: item.language.as_deref(),
+                },
+            ));
+        }
+        let item_ids = tx.insert_items(feed_id, &rows, at).await?;
+        for (candidate, (story_id, new_item)) in candidates.iter().zip(&rows) {
+            let story_id = *story_id;
+            let item = &candidate.item;
+            let Some(&item_id) = item_ids.get(&candidate.key) else {
                 continue; // stored meanwhile by another writer
             };
             let alerting = !first_fetch || self.config.poll.backfill.admits(item.published, now);

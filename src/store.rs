@@ -753,35 +753,103 @@ impl StoreTx {
         Ok(row.get("id"))
     }
 
-    /// Inserts an item; `None` when the feed already has one with its key.
-    pub async fn insert_item(
+    /// The stories of many canonical links at once: existing ones found, missing ones
+    /// created. A feed's new items are written with a handful of statements rather than
+    /// a few per item, because statements, not SQLite's own work, are what a refresh
+    /// waits for while it holds the one write lock.
+    pub async fn stories_for(
+        &mut self,
+        urls: &[&str],
+        now: i64,
+    ) -> Result<std::collections::HashMap<String, i64>> {
+        const CHUNK: usize = 400;
+        let mut unique: Vec<&str> = urls.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        let mut ids = std::collections::HashMap::with_capacity(unique.len());
+        for chunk in unique.chunks(CHUNK) {
+            // Only placeholders are spliced in; every value is bound.
+            let values = vec!["(?, ?)"; chunk.len()].join(", ");
+            let sql = format!(
+                "INSERT INTO stories (canonical_url, first_seen_at) VALUES {values}
+                 ON CONFLICT (canonical_url) DO NOTHING
+                 RETURNING id, canonical_url"
+            );
+            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for url in chunk {
+                insert = insert.bind(*url).bind(now);
+            }
+            for row in insert.fetch_all(&mut *self.tx).await? {
+                ids.insert(
+                    row.get::<String, _>("canonical_url"),
+                    row.get::<i64, _>("id"),
+                );
+            }
+            let known: Vec<&str> = chunk
+                .iter()
+                .copied()
+                .filter(|url| !ids.contains_key(*url))
+                .collect();
+            if known.is_empty() {
+                continue;
+            }
+            let placeholders = vec!["?"; known.len()].join(", ");
+            let sql = format!(
+                "SELECT id, canonical_url FROM stories WHERE canonical_url IN ({placeholders})"
+            );
+            let mut select = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for url in &known {
+                select = select.bind(*url);
+            }
+            for row in select.fetch_all(&mut *self.tx).await? {
+                ids.insert(
+                    row.get::<String, _>("canonical_url"),
+                    row.get::<i64, _>("id"),
+                );
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Inserts many items of one feed, each with its story; returns the ids of those
+    /// inserted, by item key (an item the feed already holds is left out).
+    pub async fn insert_items(
         &mut self,
         feed_id: i64,
-        story_id: i64,
-        item: &NewItem<'_>,
+        items: &[(i64, NewItem<'_>)],
         now: i64,
-    ) -> Result<Option<i64>> {
-        let row = sqlx::query(
-            "INSERT INTO items (feed_id, item_key, story_id, title, url, published_at, summary,
-                                authors, categories, language, first_seen_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-             ON CONFLICT (feed_id, item_key) DO NOTHING
-             RETURNING id",
-        )
-        .bind(feed_id)
-        .bind(item.item_key)
-        .bind(story_id)
-        .bind(item.title)
-        .bind(item.url)
-        .bind(item.published_at)
-        .bind(item.summary)
-        .bind(serde_json::to_string(item.authors)?)
-        .bind(serde_json::to_string(item.categories)?)
-        .bind(item.language)
-        .bind(now)
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        Ok(row.map(|row| row.get("id")))
+    ) -> Result<std::collections::HashMap<String, i64>> {
+        const CHUNK: usize = 200;
+        let mut ids = std::collections::HashMap::with_capacity(items.len());
+        for chunk in items.chunks(CHUNK) {
+            let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let sql = format!(
+                "INSERT INTO items (feed_id, item_key, story_id, title, url, published_at,
+                                    summary, authors, categories, language, first_seen_at)
+                 VALUES {values}
+                 ON CONFLICT (feed_id, item_key) DO NOTHING
+                 RETURNING id, item_key"
+            );
+            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (story_id, item) in chunk {
+                insert = insert
+                    .bind(feed_id)
+                    .bind(item.item_key)
+                    .bind(*story_id)
+                    .bind(item.title)
+                    .bind(item.url)
+                    .bind(item.published_at)
+                    .bind(item.summary)
+                    .bind(serde_json::to_string(item.authors)?)
+                    .bind(serde_json::to_string(item.categories)?)
+                    .bind(item.language)
+                    .bind(now);
+            }
+            for row in insert.fetch_all(&mut *self.tx).await? {
+                ids.insert(row.get::<String, _>("item_key"), row.get::<i64, _>("id"));
+            }
+        }
+        Ok(ids)
     }
 
     /// Inserts a match; `false` when the story already has one for this watch-list.
