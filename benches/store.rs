@@ -7,7 +7,7 @@
 //!
 //! One iteration is one poll of a feed of 50 items, the way `refresh` stores it: one
 //! `known_items` look-up for the document's keys, then one `BEGIN IMMEDIATE` transaction
-//! with, per new item, `story_for` + `insert_item`, and for 10% of the items a match and an
+//! with `stories_for` + `insert_items` (multi-row), and for 10% of the items a match and an
 //! outbox row (the body rendered beforehand: rendering is the notify stage's cost), then
 //! `update_feed` and `commit`. `store/new_items` writes 50 items never seen; `store/duplicates` polls a feed
 //! already stored, so every item stops at `known_items` and the transaction only moves
@@ -148,7 +148,6 @@ async fn store_poll(store: &Store, poll: &Poll) -> usize {
             story_id,
             NewItem {
                 item_key: &p.key,
-                canonical_url: p.canonical.as_deref(),
                 title: &p.item.title,
                 url: p.item.link.as_ref().map(Url::as_str),
                 published_at: p.item.published.map(|t| t.timestamp()),

@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::config::{self, Config, ConfigError};
 use crate::daemon;
 use crate::dedup;
-use crate::fetch::{FetchOutcome, Fetcher};
+use crate::fetch::{self, FetchOutcome, Fetcher};
 use crate::matcher::Highlight;
 use crate::notify::Notifier;
 use crate::parse;
@@ -280,7 +280,7 @@ fn check(path: &Path) -> Result<(), CliError> {
             "  {} ({}) {}{tags}",
             feed.name,
             feed.schedule,
-            redact(&feed.url)
+            fetch::redact(&feed.url)
         );
     }
     let _ = writeln!(
@@ -328,17 +328,6 @@ fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
     bar
 }
 
-/// A URL safe to print: credentials and query (which may hold tokens) removed.
-pub fn redact(url: &url::Url) -> String {
-    let mut url = url.clone();
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
-    if url.query().is_some() {
-        url.set_query(Some("…"));
-    }
-    url.to_string()
-}
-
 async fn poll(config: Arc<Config>, args: &PollArgs) -> Result<(), CliError> {
     let mut indices = Vec::new();
     for name in &args.feeds {
@@ -363,8 +352,17 @@ async fn poll(config: Arc<Config>, args: &PollArgs) -> Result<(), CliError> {
     progress.finish_and_clear();
     let mut out = std::io::stdout().lock();
     let mut failures = 0;
+    let mut store_errors = Vec::new();
     for report in reports {
-        let report = report.context("cannot store a feed's results")?;
+        // A feed whose results could not be stored must not keep the alerts the others
+        // queued from going out: note it, deliver, then fail.
+        let report = match report {
+            Ok(report) => report,
+            Err(err) => {
+                store_errors.push(fetch::error_chain(&err));
+                continue;
+            }
+        };
         let line = match &report.outcome {
             Outcome::NotModified => "not modified".to_string(),
             Outcome::Updated {
@@ -518,11 +516,13 @@ async fn test_feed(config: &Config, args: &TestFeedArgs) -> Result<(), CliError>
                     (body.body, Some(body.final_url), body.content_type)
                 }
                 Ok(FetchOutcome::NotModified { .. }) => {
-                    return Err(
-                        anyhow::anyhow!("{}: unexpected 304 Not Modified", redact(&url)).into(),
-                    );
+                    return Err(anyhow::anyhow!(
+                        "{}: unexpected 304 Not Modified",
+                        fetch::redact(&url)
+                    )
+                    .into());
                 }
-                Err(err) => return Err(anyhow::anyhow!("{}: {err}", redact(&url)).into()),
+                Err(err) => return Err(anyhow::anyhow!("{}: {err}", fetch::redact(&url)).into()),
             }
         }
         _ => {

@@ -664,6 +664,7 @@ fn build_poll(raw: RawPoll, p: &mut Problems<'_>) -> Option<Poll> {
     let concurrency = positive(raw.concurrency.as_ref(), "concurrency", 64, p);
     let per_host = positive(raw.per_host.as_ref(), "per_host", 2, p);
     let timeout = duration_or(raw.timeout.as_ref(), "timeout", "30s", p);
+    refuse_zero(raw.timeout.as_ref(), "timeout", p);
     let max_body = match &raw.max_body {
         None => 16 * 1024 * 1024,
         Some(size) => match size.get_ref().trim().parse::<bytesize::ByteSize>() {
@@ -687,8 +688,8 @@ fn build_poll(raw: RawPoll, p: &mut Problems<'_>) -> Option<Poll> {
                 "all" => Backfill::All,
                 "none" => Backfill::None,
                 text => match humantime::parse_duration(text) {
-                    Ok(window) => Backfill::Window(window),
-                    Err(_) => {
+                    Ok(window) if window <= MAX_DURATION => Backfill::Window(window),
+                    _ => {
                         p.at(
                         b.span(),
                         format!("backfill `{text}` must be \"all\", \"none\" or a duration like \"6h\""),
@@ -995,6 +996,7 @@ fn build_webhooks(
         let secret = webhook_secret(base, &hook, p);
         let headers = webhook_headers(base, &hook, p);
         let timeout = duration_or(hook.timeout.as_ref(), "timeout", "15s", p);
+        refuse_zero(hook.timeout.as_ref(), "timeout", p);
         let retry_schedule = match &hook.retry_schedule {
             None => DEFAULT_RETRY_SCHEDULE
                 .iter()
@@ -1339,6 +1341,9 @@ pub fn parse_schedule_text(text: &str) -> Result<Schedule, String> {
     let text = text.trim();
     if let Some(interval) = text.strip_prefix("every ") {
         return match humantime::parse_duration(interval.trim()) {
+            Ok(every) if every > MAX_DURATION => Err(format!(
+                "schedule `{text}`: the interval is longer than a year"
+            )),
             Ok(every) if every >= Duration::from_secs(1) => Ok(Schedule::Every(every)),
             Ok(_) => Err(format!(
                 "schedule `{text}`: the interval must be at least 1s"
@@ -1395,7 +1400,8 @@ fn parse_http_url(
         Err(err) => {
             p.at(
                 text.span(),
-                format!("{what} `{}` is not a URL: {err}", text.get_ref()),
+                // The text is not repeated: a chat webhook's URL is its credential.
+                format!("{what} is not a URL: {err}"),
             );
             None
         }
@@ -1412,7 +1418,14 @@ fn duration_or(
         return humantime::parse_duration(default).unwrap_or_default();
     };
     match humantime::parse_duration(value.get_ref().trim()) {
-        Ok(d) => d,
+        Ok(d) if d <= MAX_DURATION => d,
+        Ok(_) => {
+            p.at(
+                value.span(),
+                format!("{what} `{}` is longer than a year", value.get_ref()),
+            );
+            Duration::ZERO
+        }
         Err(_) => {
             p.at(
                 value.span(),
@@ -1425,6 +1438,19 @@ fn duration_or(
         }
     }
 }
+
+/// A zero timeout would fail every request; it is a mistake, not a setting.
+fn refuse_zero(value: Option<&S<String>>, what: &str, p: &mut Problems<'_>) {
+    if let Some(value) = value
+        && humantime::parse_duration(value.get_ref().trim()) == Ok(Duration::ZERO)
+    {
+        p.at(value.span(), format!("{what} must be longer than 0s"));
+    }
+}
+
+/// The longest duration any setting takes: beyond it date arithmetic could overflow, and
+/// no schedule, timeout or retry is meant to be that long.
+const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
 
 fn positive(value: Option<&S<i64>>, what: &str, default: usize, p: &mut Problems<'_>) -> usize {
     match value {

@@ -10,7 +10,7 @@
 //! An invalid file on reload is refused with a log line and the running generation goes
 //! on untouched.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -180,9 +180,10 @@ pub async fn run(path: PathBuf, config: Arc<Config>) -> anyhow::Result<()> {
             Request::Stop => break,
             Request::Reload => {
                 systemd::reloading();
-                match reload(&path, &store).await {
-                    Ok(pipeline) => {
-                        let new = pipeline.config.clone();
+                tracing::info!(path = %path.display(), "SIGHUP: reloading the configuration");
+                match Config::load(&path) {
+                    Ok(new) => {
+                        let new = Arc::new(new);
                         let old = current.borrow().clone();
                         if new.daemon.listen != old.daemon.listen
                             || new.daemon.database != old.daemon.database
@@ -191,14 +192,24 @@ pub async fn run(path: PathBuf, config: Arc<Config>) -> anyhow::Result<()> {
                                 "daemon.listen and daemon.database take effect at the next restart"
                             );
                         }
+                        // Stop the old generation before the store learns the new feeds
+                        // and webhooks, so no refresh of the old config writes onto a
+                        // feed whose URL just changed.
                         generation.stop().await;
+                        let (pipeline, applied) = match prepare(&new, &store).await {
+                            Ok(pipeline) => (pipeline, new),
+                            Err(err) => {
+                                tracing::error!(error = %error_chain(err.as_ref()), "cannot apply the new configuration: the old one goes on");
+                                (prepare(&old, &store).await?, old)
+                            }
+                        };
                         generation = Generation::start(pipeline)?;
-                        current.send_replace(new.clone());
-                        announce(&new, "configuration reloaded");
+                        current.send_replace(applied.clone());
+                        announce(&applied, "configuration applied");
                     }
                     Err(err) => tracing::error!(
                         path = %path.display(),
-                        error = %format!("{err:#}"),
+                        error = %err,
                         "reload refused: the running configuration stays"
                     ),
                 }
@@ -220,18 +231,6 @@ pub async fn run(path: PathBuf, config: Arc<Config>) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Loads and validates the file again and prepares a pipeline for it.
-async fn reload(path: &Path, store: &Store) -> anyhow::Result<Pipeline> {
-    tracing::info!(path = %path.display(), "SIGHUP: reloading the configuration");
-    let config = Arc::new(Config::load(path)?);
-    prepare(&config, store).await.map_err(|err| {
-        anyhow::anyhow!(
-            "cannot apply the new configuration: {}",
-            error_chain(err.as_ref())
-        )
-    })
 }
 
 fn announce(config: &Config, what: &str) {

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::dedup;
-use crate::fetch::{FetchError, FetchOutcome, Fetcher};
+use crate::fetch::{self, FetchError, FetchOutcome, Fetcher};
 use crate::matcher::{Document, WatchlistMatch};
 use crate::metrics;
 use crate::notify::{
@@ -170,7 +170,7 @@ impl Pipeline {
         };
         let fresh_for = body.fresh_for;
         if let Some(moved) = &body.moved_to {
-            tracing::info!(moved_to = %moved, "feed moved permanently");
+            tracing::info!(moved_to = %fetch::redact(moved), "feed moved permanently");
             self.store.record_moved(state.id, moved.as_str()).await?;
         }
         let (bytes, base, content_type) = (body.body, body.final_url, body.content_type);
@@ -323,6 +323,7 @@ impl Pipeline {
         now: DateTime<Utc>,
     ) -> Result<(usize, usize), StoreError> {
         let feed = &self.config.feeds[index];
+        let feed_url = fetch::without_credentials(&feed.url);
         let at = now.timestamp();
         let (mut matches, mut alerts) = (0, 0);
         let mut matched = Vec::new();
@@ -347,7 +348,6 @@ impl Pipeline {
                 story_id,
                 NewItem {
                     item_key: &candidate.key,
-                    canonical_url: candidate.canonical.as_deref(),
                     title: &item.title,
                     url: item.link.as_ref().map(url::Url::as_str),
                     published_at: item.published.map(|p| p.timestamp()),
@@ -407,7 +407,7 @@ impl Pipeline {
                     },
                     feed: FeedPayload {
                         name: &feed.name,
-                        url: feed.url.as_str(),
+                        url: feed_url.as_str(),
                         title: update.title.as_deref(),
                     },
                     highlights: &found.highlights,

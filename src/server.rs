@@ -102,6 +102,14 @@ pub async fn configured_feeds(
 ) -> crate::store::Result<Vec<FeedStatus>> {
     let mut statuses = store.feed_statuses().await?;
     statuses.retain(|s| config.feed_index(&s.name).is_some());
+    // Credentials in a feed URL never leave the process.
+    for status in &mut statuses {
+        for url in std::iter::once(&mut status.url).chain(status.moved_to.as_mut()) {
+            if let Ok(parsed) = url::Url::parse(url) {
+                *url = crate::fetch::without_credentials(&parsed).to_string();
+            }
+        }
+    }
     Ok(statuses)
 }
 
@@ -173,7 +181,7 @@ async fn feeds(State(app): State<App>) -> Result<impl IntoResponse, ApiError> {
 fn parse_since(text: &str, now: DateTime<Utc>) -> Option<i64> {
     if let Ok(back) = humantime::parse_duration(text) {
         let back = chrono::Duration::from_std(back).ok()?;
-        return Some((now - back).timestamp());
+        return now.checked_sub_signed(back).map(|t| t.timestamp());
     }
     DateTime::parse_from_rfc3339(text)
         .ok()
@@ -195,5 +203,10 @@ mod tests {
             Some(now.timestamp() - 86400)
         );
         assert_eq!(parse_since("yesterday", now), None);
+        assert_eq!(
+            parse_since("1000000y", now),
+            None,
+            "out of range, not a panic"
+        );
     }
 }

@@ -112,11 +112,10 @@ pub struct FeedUpdate {
     pub fetched_at: i64,
 }
 
-/// An item to store; its story is found or created from `canonical_url`.
+/// An item to store, with the id of its story (see [`StoreTx::stories_for`]).
 #[derive(Debug, Clone)]
 pub struct NewItem<'a> {
     pub item_key: &'a str,
-    pub canonical_url: Option<&'a str>,
     pub title: &'a str,
     pub url: Option<&'a str>,
     pub published_at: Option<i64>,
@@ -126,7 +125,7 @@ pub struct NewItem<'a> {
     pub language: Option<&'a str>,
 }
 
-/// A match to store; `None` from [`StoreTx::insert_match`] means the story already has
+/// A match to store; `false` from [`StoreTx::insert_match`] means the story already has
 /// one for that watch-list.
 #[derive(Debug, Clone)]
 pub struct NewMatch<'a> {
@@ -256,7 +255,8 @@ impl Store {
                 "INSERT INTO feeds (name, url) VALUES (?1, ?2)
                  ON CONFLICT (name) DO UPDATE SET
                     url = excluded.url, etag = NULL, last_modified = NULL, moved_to = NULL,
-                    disabled_at = NULL, disabled_reason = NULL, next_due_at = NULL
+                    disabled_at = NULL, disabled_reason = NULL, next_due_at = NULL,
+                    last_success_at = NULL
                  WHERE feeds.url <> excluded.url",
             )
             .bind(name)
@@ -447,7 +447,7 @@ impl Store {
         sqlx::query(
             "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, last_status = ?2,
                 last_error = NULL, delivered_at = ?3, leased_until = NULL
-             WHERE id = ?1",
+             WHERE id = ?1 AND status = 'pending'",
         )
         .bind(id)
         .bind(i64::from(status))
@@ -469,7 +469,7 @@ impl Store {
             "UPDATE outbox SET attempts = attempts + 1, last_status = ?2, last_error = ?3,
                 status = CASE WHEN ?4 IS NULL THEN 'dead' ELSE 'pending' END,
                 next_attempt_at = COALESCE(?4, next_attempt_at), leased_until = NULL
-             WHERE id = ?1",
+             WHERE id = ?1 AND status = 'pending'",
         )
         .bind(id)
         .bind(status.map(i64::from))
@@ -699,22 +699,33 @@ impl Store {
     /// this, because a database that answers reads but stays write-locked stalls every
     /// refresh and delivery. Waits at most about a second.
     pub async fn ping(&self) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        sqlx::query("PRAGMA busy_timeout = 1000")
-            .execute(&mut *conn)
-            .await?;
-        let writable = async {
-            sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-            sqlx::query("ROLLBACK").execute(&mut *conn).await?;
-            Ok::<(), sqlx::Error>(())
+        // Run to completion on its own task: a caller that gives up (a client hanging up
+        // on /readyz) must not drop it half-way and return a connection to the pool with
+        // a shorter busy timeout or an open transaction.
+        let pool = self.pool.clone();
+        let ping = tokio::spawn(async move {
+            use sqlx::Connection as _;
+            let mut conn = pool.acquire().await?;
+            sqlx::query("PRAGMA busy_timeout = 1000")
+                .execute(&mut *conn)
+                .await?;
+            // A transaction sqlx tracks: rolled back whatever happens.
+            let writable = match conn.begin_with("BEGIN IMMEDIATE").await {
+                Ok(tx) => tx.rollback().await,
+                Err(err) => Err(err),
+            };
+            // Back to BUSY_TIMEOUT (10 s), whatever happened.
+            sqlx::query("PRAGMA busy_timeout = 10000")
+                .execute(&mut *conn)
+                .await?;
+            writable
+        });
+        match ping.await {
+            Ok(result) => Ok(result?),
+            Err(err) => Err(StoreError::Sql(sqlx::Error::Protocol(format!(
+                "the database check did not finish: {err}"
+            )))),
         }
-        .await;
-        // Back to BUSY_TIMEOUT, whatever happened.
-        sqlx::query("PRAGMA busy_timeout = 10000")
-            .execute(&mut *conn)
-            .await?;
-        writable?;
-        Ok(())
     }
 
     pub async fn close(&self) {

@@ -475,7 +475,7 @@ tags = ["imported"]
             "{text}"
         );
         assert!(
-            lines[2].contains("outline `Nothing`: feed url `` is not a URL"),
+            lines[2].contains("outline `Nothing`: feed url is not a URL"),
             "{text}"
         );
         // With private networks allowed, the same 10/8 address is fine.

@@ -36,8 +36,9 @@ use crate::store::{Delivery, Store, StoreError};
 /// Requests in flight per webhook: enough to drain a backlog quickly once a receiver
 /// recovers, few enough not to flood it.
 const IN_FLIGHT_PER_WEBHOOK: usize = 4;
-/// Rows claimed per round of one webhook's worker.
-const CLAIM_BATCH: i64 = 64;
+/// Rows claimed per round of one webhook's worker: no more than go in flight together,
+/// so no claimed row waits for others while its lease runs out.
+const CLAIM_BATCH: i64 = IN_FLIGHT_PER_WEBHOOK as i64;
 /// How long a worker sleeps when nothing is due and nothing wakes it.
 const IDLE_POLL: Duration = Duration::from_secs(30);
 /// The longest wait a `Retry-After` header can impose: a receiver cannot park an alert
@@ -164,10 +165,13 @@ impl Notifier {
     /// parallel. `wirewatch poll` and tests use it; the daemon runs [`Notifier::run`].
     pub async fn drain_outbox(&self) -> Result<DrainReport, StoreError> {
         let stop = CancellationToken::new();
+        // Rows that fail during this pass come due again later; the pass must not chase
+        // them, or a slow receiver would keep `poll` from ever exiting.
+        let due_by = Utc::now().timestamp();
         let mut tasks = JoinSet::new();
         for index in 0..self.config.webhooks.len() {
             let (this, stop) = (self.clone(), stop.clone());
-            tasks.spawn(async move { this.drain_webhook(index, &stop).await });
+            tasks.spawn(async move { this.drain_webhook(index, &stop, Some(due_by)).await });
         }
         let mut report = DrainReport::default();
         while let Some(done) = tasks.join_next().await {
@@ -179,13 +183,14 @@ impl Notifier {
         Ok(report)
     }
 
-    /// Sends the due rows of webhook `index`, batch after batch, until none is due or
-    /// `stop` is cancelled; the requests in flight then finish (each bounded by the
-    /// webhook's timeout).
+    /// Sends the due rows of webhook `index` (due by `due_by`, else by the moment of
+    /// each claim), batch after batch, until none is due or `stop` is cancelled; the
+    /// requests in flight then finish (each bounded by the webhook's timeout).
     async fn drain_webhook(
         &self,
         index: usize,
         stop: &CancellationToken,
+        due_by: Option<i64>,
     ) -> Result<DrainReport, StoreError> {
         let webhook = &self.config.webhooks[index];
         let lease = (webhook.timeout + Duration::from_secs(10)).as_secs() as i64;
@@ -194,7 +199,12 @@ impl Notifier {
             let now = Utc::now().timestamp();
             let claimed = self
                 .store
-                .claim_deliveries(&webhook.name, now, now + lease, CLAIM_BATCH)
+                .claim_deliveries(
+                    &webhook.name,
+                    due_by.unwrap_or(now),
+                    now + lease,
+                    CLAIM_BATCH,
+                )
                 .await?;
             if claimed.is_empty() {
                 break;
@@ -391,7 +401,7 @@ impl Notifier {
     ) {
         let name = &self.config.webhooks[index].name;
         loop {
-            if let Err(err) = self.drain_webhook(index, &shutdown).await {
+            if let Err(err) = self.drain_webhook(index, &shutdown, None).await {
                 tracing::error!(webhook = %name, error = %error_chain(&err), "outbox pass failed");
             }
             let sleep = match self.store.next_delivery_due(name).await {

@@ -153,6 +153,20 @@ const BROKEN: &[(&str, &str, &str, &str, &str)] = &[
         "not a duration",
     ),
     (
+        "duration beyond a year",
+        "allow_private_networks = true",
+        "allow_private_networks = true\ntimeout = \"400d\"",
+        "9:11",
+        "timeout `400d` is longer than a year",
+    ),
+    (
+        "zero timeout",
+        "allow_private_networks = true",
+        "allow_private_networks = true\ntimeout = \"0s\"",
+        "9:11",
+        "timeout must be longer than 0s",
+    ),
+    (
         "bad size",
         "allow_private_networks = true",
         "allow_private_networks = true\nmax_body = \"lots\"",
