@@ -625,6 +625,12 @@ impl<'a> Item<'a> {
     }
 }
 
+/// A port nothing listens on right now, for a daemon's `listen`.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }

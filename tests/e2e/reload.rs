@@ -3,12 +3,7 @@
 
 use std::time::Duration;
 
-use crate::helpers::{FeedServer, Item, Receiver, TestDir, rss};
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
+use crate::helpers::{FeedServer, Item, Receiver, TestDir, free_port, rss};
 
 async fn get_json(url: &str) -> serde_json::Value {
     wirewatch::fetch::init_tls();

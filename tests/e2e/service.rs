@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::net::UnixDatagram;
 
-use crate::helpers::{BIN, Daemon, FeedServer, Item, Receiver, TestDir, rss};
+use crate::helpers::{BIN, Daemon, FeedServer, Item, Receiver, TestDir, free_port, rss};
 
 /// systemd's end of `NOTIFY_SOCKET`: every datagram received, in order, with its time.
 struct NotifySocket {
@@ -102,11 +102,6 @@ impl NotifySocket {
     fn count(&self, line: &str) -> usize {
         self.lines().iter().filter(|(_, l)| l == line).count()
     }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 /// Starts `wirewatch run` as systemd would with `WatchdogSec=400ms`: `NOTIFY_SOCKET`,
