@@ -226,8 +226,12 @@ fn store(c: &mut Criterion) {
             .iter()
             .map(|(n, u)| (n.as_str(), u.as_str()))
             .collect();
-        let states = store.sync_feeds(&pairs).await.expect("sync_feeds");
-        let ids: Vec<i64> = states.iter().map(|s| s.id).collect();
+        store.sync_feeds(&pairs).await.expect("sync_feeds");
+        let mut ids = Vec::with_capacity(pairs.len());
+        for (name, _) in &pairs {
+            let state = store.feed_state(name).await.expect("feed_state");
+            ids.push(state.expect("the feed was just synced").id);
+        }
         (store, ids)
     });
 

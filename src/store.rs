@@ -246,9 +246,8 @@ impl Store {
     }
 
     /// Makes sure every configured feed has a row, keyed by name. A changed URL starts
-    /// afresh: the old URL's validators, redirect target and 410 are forgotten. Returns
-    /// the rows of the given feeds.
-    pub async fn sync_feeds(&self, feeds: &[(&str, &str)]) -> Result<Vec<FeedState>> {
+    /// afresh: the old URL's validators, redirect target and 410 are forgotten.
+    pub async fn sync_feeds(&self, feeds: &[(&str, &str)]) -> Result<()> {
         let mut tx = self.begin().await?;
         for (name, url) in feeds {
             sqlx::query(
@@ -264,14 +263,7 @@ impl Store {
             .execute(&mut *tx.tx)
             .await?;
         }
-        tx.commit().await?;
-        let mut states = Vec::with_capacity(feeds.len());
-        for (name, _) in feeds {
-            if let Some(state) = self.feed_state(name).await? {
-                states.push(state);
-            }
-        }
-        Ok(states)
+        tx.commit().await
     }
 
     pub async fn feed_state(&self, name: &str) -> Result<Option<FeedState>> {
@@ -295,6 +287,23 @@ impl Store {
             disabled_reason: row.get("disabled_reason"),
             moved_to: row.get("moved_to"),
         }))
+    }
+
+    /// The failing feeds' last errors, newest first (for systemd's `STATUS=`): a cheap
+    /// query, unlike [`Store::feed_statuses`], which counts every feed's items.
+    pub async fn recent_feed_errors(&self, limit: i64) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT name, last_error FROM feeds
+             WHERE failure_count > 0 AND last_error IS NOT NULL
+             ORDER BY last_error_at DESC LIMIT ?1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.get("name"), row.get("last_error")))
+            .collect())
     }
 
     /// Every feed's health, for `wirewatch feeds`.

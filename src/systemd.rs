@@ -138,14 +138,13 @@ pub fn spawn_status(
 /// recent error of a configured feed that is still failing.
 async fn current_status(store: &Store, config: &Config) -> crate::store::Result<String> {
     let pending = store.pending_deliveries().await?;
+    // A few rows: a feed removed from the config keeps its row and may be among them.
     let last_error = store
-        .feed_statuses()
+        .recent_feed_errors(16)
         .await?
         .into_iter()
-        .filter(|feed| config.feed_index(&feed.name).is_some())
-        .filter_map(|feed| Some((feed.last_error_at?, feed.name, feed.last_error?)))
-        .max_by_key(|(at, _, _)| *at)
-        .map(|(_, name, error)| format!("{name}: {error}"));
+        .find(|(name, _)| config.feed_index(name).is_some())
+        .map(|(name, error)| format!("{name}: {error}"));
     Ok(status_line(
         config.feeds.len(),
         pending,

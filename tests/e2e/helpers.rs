@@ -410,6 +410,19 @@ impl TestDir {
         std::fs::write(&path, edit(text)).unwrap();
     }
 
+    /// Points the config's `daemon.listen` at a free port on 127.0.0.1 and returns it.
+    pub fn listen_on_free_port(&self) -> u16 {
+        let port = free_port();
+        self.edit_config(|t| {
+            t.replacen(
+                "listen = \"\"",
+                &format!("listen = \"127.0.0.1:{port}\""),
+                1,
+            )
+        });
+        port
+    }
+
     /// Adds lines to the `[poll]` table.
     pub fn poll_settings(&self, lines: &str) {
         self.edit_config(|text| text.replacen("[poll]\n", &format!("[poll]\n{lines}\n"), 1));
@@ -626,9 +639,17 @@ impl<'a> Item<'a> {
 }
 
 /// A port nothing listens on right now, for a daemon's `listen`.
-pub fn free_port() -> u16 {
+fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
+}
+
+/// GETs `url`: the status, or `None` when nothing answers, and the body.
+pub async fn http_get(url: &str) -> Option<(u16, String)> {
+    wirewatch::fetch::init_tls();
+    let response = reqwest::get(url).await.ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.text().await.unwrap_or_default()))
 }
 
 pub fn stdout(output: &Output) -> String {

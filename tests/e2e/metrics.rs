@@ -3,12 +3,10 @@
 
 use std::time::Duration;
 
-use crate::helpers::{FeedServer, Item, Receiver, TestDir, free_port, rss};
+use crate::helpers::{FeedServer, Item, Receiver, TestDir, http_get, rss};
 
 async fn get(url: &str) -> (u16, String) {
-    wirewatch::fetch::init_tls();
-    let response = reqwest::get(url).await.unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
+    http_get(url).await.expect("the listener answers")
 }
 
 fn sample(scrape: &prometheus_parse::Scrape, metric: &str, label: (&str, &str)) -> f64 {
@@ -51,14 +49,7 @@ async fn metrics_count_fetch_outcomes_matches_and_deliveries() {
         &hook.url(),
         "every 1s",
     );
-    let port = free_port();
-    dir.edit_config(|t| {
-        t.replacen(
-            "listen = \"\"",
-            &format!("listen = \"127.0.0.1:{port}\""),
-            1,
-        )
-    });
+    let port = dir.listen_on_free_port();
 
     let daemon = dir.spawn_daemon();
     hook.wait_for(1, Duration::from_secs(15)).await;
@@ -132,20 +123,12 @@ async fn readyz_fails_while_the_database_is_write_locked_and_recovers() {
         rss(&[Item::new("1", "A quiet day", "https://news.example.org/1")]),
     );
     dir.standard_config(&[("good", feeds.url("good"))], &hook.url(), "*/5 * * * *");
-    let port = free_port();
-    dir.edit_config(|t| {
-        t.replacen(
-            "listen = \"\"",
-            &format!("listen = \"127.0.0.1:{port}\""),
-            1,
-        )
-    });
+    let port = dir.listen_on_free_port();
     let daemon = dir.spawn_daemon();
     let base = format!("http://127.0.0.1:{port}");
-    wirewatch::fetch::init_tls();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while std::time::Instant::now() < deadline
-        && reqwest::get(format!("{base}/healthz")).await.is_err()
+        && http_get(&format!("{base}/healthz")).await.is_none()
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use crate::helpers::{FeedServer, Item, Receiver, TestDir, free_port, rss};
+use crate::helpers::{FeedServer, Item, Receiver, TestDir, http_get, rss};
 
 async fn get_json(url: &str) -> serde_json::Value {
-    wirewatch::fetch::init_tls();
-    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+    let (_, text) = http_get(url).await.expect("the API answers");
     serde_json::from_str(&text).unwrap()
 }
 
@@ -35,14 +34,7 @@ async fn sighup_applies_added_feeds_and_watchlists_and_refuses_a_broken_file() {
         )]),
     );
     dir.standard_config(&[("wire", feeds.url("wire"))], &hook.url(), "every 1s");
-    let port = free_port();
-    dir.edit_config(|t| {
-        t.replacen(
-            "listen = \"\"",
-            &format!("listen = \"127.0.0.1:{port}\""),
-            1,
-        )
-    });
+    let port = dir.listen_on_free_port();
     let api = format!("http://127.0.0.1:{port}/api/v1");
 
     let daemon = dir.spawn_daemon();
@@ -110,11 +102,10 @@ async fn sighup_applies_added_feeds_and_watchlists_and_refuses_a_broken_file() {
     assert_eq!(found[0]["terms"], serde_json::json!(["JCPOA"]));
     let all = get_json(&format!("{api}/matches?limit=10")).await;
     assert_eq!(all.as_array().unwrap().len(), 4, "{all}");
-    wirewatch::fetch::init_tls();
-    let bad = reqwest::get(format!("{api}/matches?since=yesterday"))
+    let bad = http_get(&format!("{api}/matches?since=yesterday"))
         .await
         .unwrap();
-    assert_eq!(bad.status(), 400);
+    assert_eq!(bad.0, 400);
 
     assert_eq!(daemon.terminate().await, Some(0));
 }

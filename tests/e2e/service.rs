@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::net::UnixDatagram;
 
-use crate::helpers::{BIN, Daemon, FeedServer, Item, Receiver, TestDir, free_port, rss};
+use crate::helpers::{BIN, Daemon, FeedServer, Item, Receiver, TestDir, http_get, rss};
 
 /// systemd's end of `NOTIFY_SOCKET`: every datagram received, in order, with its time.
 struct NotifySocket {
@@ -132,14 +132,7 @@ async fn rig(dir: &TestDir) -> (FeedServer, Receiver, u16) {
         )]),
     );
     dir.standard_config(&[("wire", feeds.url("wire"))], &hook.url(), "every 1s");
-    let port = free_port();
-    dir.edit_config(|t| {
-        t.replacen(
-            "listen = \"\"",
-            &format!("listen = \"127.0.0.1:{port}\""),
-            1,
-        )
-    });
+    let port = dir.listen_on_free_port();
     (feeds, hook, port)
 }
 
@@ -153,11 +146,10 @@ async fn daemon_reports_ready_status_and_watchdog_then_stopping_on_sigterm() {
 
     // READY=1 means it serves: the listener answers at once.
     let ready_at = notify.wait_for(Duration::from_secs(15), "READY=1").await;
-    wirewatch::fetch::init_tls();
-    let health = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+    let health = http_get(&format!("http://127.0.0.1:{port}/healthz"))
         .await
         .expect("/healthz answers once READY=1 is sent");
-    assert_eq!(health.status(), 200);
+    assert_eq!(health.0, 200);
 
     // STATUS= says what it does, on one line.
     notify
