@@ -1,32 +1,37 @@
-//! Store throughput: items/s written with de-duplication, one transaction per polled feed.
+//! Store throughput: items/s written with de-duplication by the commit stage, with one
+//! feed per transaction and with many (group commit).
 //!
 //! Input: generated items shaped like wire copy (URL guid, tracking parameters on the link,
 //! a 300-byte summary, an author, two categories), keyed with `dedup::item_key` and
-//! `dedup::canonical_link` as the pipeline keys them. Output: criterion's elements/s, one
-//! element = one item.
+//! `dedup::canonical_link` as the pipeline keys them; 10% of them match a watch-list with
+//! one webhook. Output: criterion's elements/s, one element = one item.
 //!
-//! One iteration is one poll of a feed of 50 items, the way `refresh` stores it: one
-//! `known_items` look-up for the document's keys, then one `BEGIN IMMEDIATE` transaction
-//! with `stories_for` + `insert_items` (multi-row), and for 10% of the items a match and an
-//! outbox row (the body rendered beforehand: rendering is the notify stage's cost), then
-//! `update_feed` and `commit`. `store/new_items` writes 50 items never seen; `store/duplicates` polls a feed
-//! already stored, so every item stops at `known_items` and the transaction only moves
-//! the feed's schedule. The database is a real SQLite file (WAL, synchronous=NORMAL, as
+//! One poll is a feed of 50 items, stored the way `refresh` stores it: one `known_items`
+//! look-up for the document's keys, then `commit::write` of the new ones (stories, items,
+//! matches, outbox bodies rendered as JSON, the feed's new state: multi-row statements in
+//! one `BEGIN IMMEDIATE` transaction). `store/new_items/1` writes each poll in its own
+//! transaction, as when the daemon is quiet; `store/new_items/16` writes 16 polls per
+//! transaction, as the commit stage does under load. `store/duplicates` polls a feed
+//! already stored, so every item stops at `known_items` and the transaction only moves the
+//! feed's schedule. The database is a real SQLite file (WAL, synchronous=NORMAL, as
 //! `Store::open` sets it) in a temp dir, seeded with 10,000 items over 100 feeds first so
 //! the indexes are not trivially small.
 //!
 //! Run: `cargo bench --bench store -- --warm-up-time 1 --measurement-time 5`
 
 use std::hint::black_box;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use chrono::{TimeZone, Utc};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use chrono::{DateTime, TimeZone, Utc};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use url::Url;
+use wirewatch::commit::{self, Candidate, FeedResult, Fetched};
+use wirewatch::config::Config;
 use wirewatch::dedup::{canonical_link, item_key};
-use wirewatch::matcher::{Field, Highlight};
+use wirewatch::matcher::{Field, Highlight, WatchlistMatch};
 use wirewatch::parse::Item;
-use wirewatch::store::{FeedUpdate, NewItem, NewMatch, Store};
+use wirewatch::store::{FeedUpdate, Store};
 
 const ITEMS_PER_FEED: usize = 50;
 const FEEDS: usize = 100;
@@ -34,19 +39,11 @@ const FEEDS: usize = 100;
 const SEED_POLLS: usize = 200;
 const NOW: i64 = 1_795_000_000;
 
-/// One item as the pipeline holds it between dedup and store.
-struct Prepared {
-    item: Item,
-    key: String,
-    canonical: Option<String>,
-    /// Set for 10% of the items: (terms JSON, highlights JSON, outbox body).
-    matched: Option<(String, String, String)>,
-}
-
-/// One poll: a feed and its document's items.
+/// One poll: a feed (index in the config, row id) and its document's items.
 struct Poll {
+    feed: usize,
     feed_id: i64,
-    items: Vec<Prepared>,
+    items: Vec<(Item, Option<WatchlistMatch>)>,
 }
 
 const SUMMARY: &str = "Negotiators from both sides met behind closed doors for a third day on \
@@ -54,7 +51,7 @@ const SUMMARY: &str = "Negotiators from both sides met behind closed doors for a
     officials familiar with the talks said, adding that several technical issues remained \
     unresolved and that a further round could be scheduled for next week if progress is made.";
 
-fn item(n: u64) -> Prepared {
+fn item(n: u64) -> (Item, Option<WatchlistMatch>) {
     let url = format!("https://www.example-wire.com/world/2026/11/28/story-{n}-talks-resume/");
     let link = Url::parse(&format!("{url}?utm_source=rss&utm_medium=feed")).expect("valid URL");
     let item = Item {
@@ -68,141 +65,105 @@ fn item(n: u64) -> Prepared {
         categories: vec!["World".to_owned(), "Middle East".to_owned()],
         language: Some("en".to_owned()),
     };
-    let key = item_key(&item);
-    let canonical = item.link.as_ref().map(canonical_link);
-    let matched = n.is_multiple_of(10).then(|| {
-        let terms = vec!["Iran".to_owned()];
-        let highlights = vec![Highlight {
+    let matched = n.is_multiple_of(10).then(|| WatchlistMatch {
+        watchlist: 0,
+        terms: vec!["Iran".to_owned()],
+        highlights: vec![Highlight {
             field: Field::Summary,
             term: "Iran".to_owned(),
             snippet: SUMMARY[..120].to_owned(),
             start: 40,
             end: 44,
-        }];
-        let body = serde_json::json!({
-            "type": "watchlist.match",
-            "timestamp": "2026-11-28T01:00:00Z",
-            "data": {
-                "watchlist": "iran-china",
-                "terms": terms,
-                "item": { "id": key, "title": item.title, "url": canonical, "summary": SUMMARY,
-                          "authors": item.authors, "categories": item.categories },
-                "highlights": highlights,
-            }
-        })
-        .to_string();
-        (
-            serde_json::to_string(&terms).expect("serializable"),
-            serde_json::to_string(&highlights).expect("serializable"),
-            body,
-        )
+        }],
     });
-    Prepared {
-        item,
-        key,
-        canonical,
-        matched,
-    }
+    (item, matched)
 }
 
 /// Items numbered from `*next` on, `polls` feeds' worth, spread over the feeds.
 fn polls(feed_ids: &[i64], next: &mut u64, polls: u64) -> Vec<Poll> {
     (0..polls)
-        .map(|p| Poll {
-            feed_id: feed_ids[(p as usize) % feed_ids.len()],
-            items: (0..ITEMS_PER_FEED)
-                .map(|_| {
-                    *next += 1;
-                    item(*next)
-                })
-                .collect(),
+        .map(|p| {
+            let feed = (p as usize) % feed_ids.len();
+            Poll {
+                feed,
+                feed_id: feed_ids[feed],
+                items: (0..ITEMS_PER_FEED)
+                    .map(|_| {
+                        *next += 1;
+                        item(*next)
+                    })
+                    .collect(),
+            }
         })
         .collect()
 }
 
-/// Stores one poll as `refresh` does; returns how many items were new.
-async fn store_poll(store: &Store, poll: &Poll) -> usize {
-    let keys: Vec<String> = poll.items.iter().map(|p| p.key.clone()).collect();
+/// The new items of a poll, as `refresh` hands them to the commit stage.
+async fn result(store: &Store, poll: &Poll) -> FeedResult {
+    let keys: Vec<String> = poll.items.iter().map(|(item, _)| item_key(item)).collect();
     let known = store
         .known_items(poll.feed_id, &keys)
         .await
         .expect("known_items");
-    let fresh: Vec<_> = poll
+    let candidates = poll
         .items
         .iter()
-        .filter(|p| !known.contains(&p.key))
+        .zip(keys)
+        .filter(|(_, key)| !known.contains(key))
+        .map(|((item, matched), key)| Candidate {
+            canonical: item.link.as_ref().map(canonical_link),
+            item: item.clone(),
+            key,
+            matches: matched.iter().cloned().collect(),
+        })
         .collect();
-    let mut tx = store.begin().await.expect("begin");
-    let urls: Vec<&str> = fresh
-        .iter()
-        .filter_map(|p| p.canonical.as_deref())
-        .collect();
-    let stories = tx.stories_for(&urls, NOW).await.expect("stories_for");
-    let mut rows = Vec::with_capacity(fresh.len());
-    for p in &fresh {
-        let story_id = match p.canonical.as_deref().and_then(|u| stories.get(u)) {
-            Some(id) => *id,
-            None => tx.story_for(None, NOW).await.expect("story_for"),
-        };
-        rows.push((
-            story_id,
-            NewItem {
-                item_key: &p.key,
-                title: &p.item.title,
-                url: p.item.link.as_ref().map(Url::as_str),
-                published_at: p.item.published.map(|t| t.timestamp()),
-                summary: &p.item.summary,
-                authors: &p.item.authors,
-                categories: &p.item.categories,
-                language: p.item.language.as_deref(),
-            },
-        ));
-    }
-    let item_ids = tx
-        .insert_items(poll.feed_id, &rows, NOW)
-        .await
-        .expect("insert_items");
+    let at: DateTime<Utc> = Utc.timestamp_opt(NOW, 0).single().expect("a valid time");
+    FeedResult::Fetched(Box::new(Fetched {
+        feed: poll.feed,
+        feed_id: poll.feed_id,
+        at,
+        candidates,
+        first_fetch: false,
+        update: FeedUpdate {
+            title: Some("Example Wire: World".to_owned()),
+            etag: Some("\"5f2a-61c8\"".to_owned()),
+            last_modified: None,
+            next_due_at: NOW + 300,
+            fetched_at: NOW,
+        },
+    }))
+}
+
+/// Stores `polls` in transactions of `per_tx`; returns how many items were new.
+async fn store_polls(store: &Store, config: &Config, polls: &[Poll], per_tx: usize) -> usize {
     let mut stored = 0;
-    for (p, (story_id, _)) in fresh.iter().zip(&rows) {
-        let story_id = *story_id;
-        let Some(&item_id) = item_ids.get(&p.key) else {
-            continue;
-        };
-        stored += 1;
-        if let Some((terms, highlights, body)) = &p.matched {
-            let alert_id = uuid::Uuid::now_v7().to_string();
-            let inserted = tx
-                .insert_match(&NewMatch {
-                    id: &alert_id,
-                    story_id,
-                    watchlist: "iran-china",
-                    item_id,
-                    terms_json: terms,
-                    highlights_json: highlights,
-                    created_at: NOW,
-                })
-                .await
-                .expect("insert_match");
-            if inserted {
-                let outbox_id = format!("msg_{}", uuid::Uuid::now_v7().simple());
-                tx.insert_outbox(&outbox_id, &alert_id, "ops", body, NOW)
-                    .await
-                    .expect("insert_outbox");
+    for group in polls.chunks(per_tx) {
+        let mut results = Vec::with_capacity(group.len());
+        for poll in group {
+            results.push(result(store, poll).await);
+        }
+        for result in &results {
+            if let FeedResult::Fetched(fetched) = result {
+                stored += fetched.candidates.len();
             }
         }
+        let refs: Vec<&FeedResult> = results.iter().collect();
+        commit::write(store, config, &refs).await.expect("commit");
     }
-    let update = FeedUpdate {
-        title: Some("Example Wire: World".to_owned()),
-        etag: Some("\"5f2a-61c8\"".to_owned()),
-        last_modified: None,
-        next_due_at: NOW + 300,
-        fetched_at: NOW,
-    };
-    tx.update_feed(poll.feed_id, &update)
-        .await
-        .expect("update_feed");
-    tx.commit().await.expect("commit");
     stored
+}
+
+fn config() -> Config {
+    let mut text = String::from("[poll]\nbackfill = \"all\"\n");
+    for i in 0..FEEDS {
+        text.push_str(&format!(
+            "\n[[feeds]]\nname = \"feed-{i:03}\"\nurl = \"https://feeds.example.com/{i}.xml\"\n"
+        ));
+    }
+    text.push_str(
+        "\n[[watchlists]]\nname = \"iran-china\"\nterms = [\"Iran\", \"China\"]\nwebhooks = [\"ops\"]\n\n[[webhooks]]\nname = \"ops\"\nurl = \"https://hooks.example.com/wirewatch\"\n",
+    );
+    Config::from_source(Path::new("bench.toml"), &text).expect("a valid bench config")
 }
 
 fn store(c: &mut Criterion) {
@@ -212,19 +173,13 @@ fn store(c: &mut Criterion) {
         .expect("a tokio runtime");
     let dir = tempfile::tempdir().expect("a temp dir");
     let path = dir.path().join("wirewatch.db");
+    let config = config();
     let (store, feed_ids) = rt.block_on(async {
         let store = Store::open(&path).await.expect("open the store");
-        let names: Vec<(String, String)> = (0..FEEDS)
-            .map(|i| {
-                (
-                    format!("feed-{i:03}"),
-                    format!("https://feeds.example.com/{i}.xml"),
-                )
-            })
-            .collect();
-        let pairs: Vec<(&str, &str)> = names
+        let pairs: Vec<(&str, &str)> = config
+            .feeds
             .iter()
-            .map(|(n, u)| (n.as_str(), u.as_str()))
+            .map(|f| (f.name.as_str(), f.url.as_str()))
             .collect();
         store.sync_feeds(&pairs).await.expect("sync_feeds");
         let mut ids = Vec::with_capacity(pairs.len());
@@ -239,9 +194,8 @@ fn store(c: &mut Criterion) {
     let seed = polls(&feed_ids, &mut next, SEED_POLLS as u64);
     let started = Instant::now();
     rt.block_on(async {
-        for poll in &seed {
-            assert_eq!(store_poll(&store, poll).await, ITEMS_PER_FEED);
-        }
+        let stored = store_polls(&store, &config, &seed, 1).await;
+        assert_eq!(stored, SEED_POLLS * ITEMS_PER_FEED);
     });
     eprintln!(
         "store: seeded {} items in {:.2} s ({} polls of {ITEMS_PER_FEED})",
@@ -254,25 +208,31 @@ fn store(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("store");
     group.throughput(Throughput::Elements(ITEMS_PER_FEED as u64));
-    group.bench_function("new_items", |b| {
-        b.iter_custom(|iters| {
-            let batch = polls(&feed_ids, &mut next, iters);
-            let started = Instant::now();
-            rt.block_on(async {
-                for poll in &batch {
-                    assert_eq!(store_poll(&store, poll).await, ITEMS_PER_FEED);
-                }
-            });
-            started.elapsed()
-        });
-    });
+    for per_tx in [1, 16] {
+        group.bench_with_input(
+            BenchmarkId::new("new_items", per_tx),
+            &per_tx,
+            |b, &per_tx| {
+                b.iter_custom(|iters| {
+                    let batch = polls(&feed_ids, &mut next, iters);
+                    let started = Instant::now();
+                    rt.block_on(async {
+                        let stored = store_polls(&store, &config, &batch, per_tx).await;
+                        assert_eq!(stored, batch.len() * ITEMS_PER_FEED);
+                    });
+                    started.elapsed()
+                });
+            },
+        );
+    }
     group.bench_function("duplicates", |b| {
         b.iter_custom(|iters| {
             let mut elapsed = Duration::ZERO;
             rt.block_on(async {
                 let started = Instant::now();
                 for i in 0..iters as usize {
-                    let stored = store_poll(&store, &again[i % again.len()]).await;
+                    let poll = std::slice::from_ref(&again[i % again.len()]);
+                    let stored = store_polls(&store, &config, poll, 1).await;
                     assert_eq!(black_box(stored), 0);
                 }
                 elapsed = started.elapsed();

@@ -20,6 +20,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::commit::Committer;
 use crate::config::Config;
 use crate::fetch::{Fetcher, error_chain};
 use crate::notify::{Notifier, Wake};
@@ -66,6 +67,7 @@ async fn prepare(config: &Arc<Config>, store: &Store) -> anyhow::Result<Pipeline
         config: config.clone(),
         store: store.clone(),
         fetcher,
+        committer: Committer::start(store.clone(), config.clone()),
     })
 }
 

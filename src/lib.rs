@@ -3,13 +3,16 @@
 //! The pipeline, one module per stage, wired together for one feed in [`refresh`]:
 //!
 //! ```text
-//! schedule ─► fetch ─► parse ─► dedup ─► matcher ─► store ─► notify
+//! schedule ─► fetch ─► parse ─► dedup ─► matcher ─► commit ─► store ─► notify
 //! ```
+//!
+//! [`commit`] is the one writer: it stores many feeds' results per transaction.
 //!
 //! [`config`] turns the TOML file into validated types, [`cli`] holds the commands and
 //! [`daemon`] runs the scheduler and the outbox worker until a signal stops them.
 
 pub mod cli;
+pub mod commit;
 pub mod config;
 pub mod daemon;
 pub mod dedup;

@@ -8,18 +8,37 @@
 
 use std::time::Duration;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Histogram buckets for request durations, in seconds.
 const DURATION_BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
+/// Buckets for the feeds per group commit (at most `commit::MAX_BATCH`).
+const BATCH_BUCKETS: [f64; 7] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
+
+/// Buckets for scheduler lateness, in seconds: fine below a second, where it should be.
+const LATENESS_BUCKETS: [f64; 12] = [
+    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+
 /// Installs the process-wide recorder and returns the handle that renders it.
 pub fn install() -> Result<PrometheusHandle, String> {
+    let configure = |err| format!("cannot configure metrics: {err}");
     PrometheusBuilder::new()
         .set_buckets(&DURATION_BUCKETS)
-        .map_err(|err| format!("cannot configure metrics: {err}"))?
+        .map_err(configure)?
+        .set_buckets_for_metric(
+            Matcher::Full("wirewatch_commit_batch_feeds".into()),
+            &BATCH_BUCKETS,
+        )
+        .map_err(configure)?
+        .set_buckets_for_metric(
+            Matcher::Full("wirewatch_schedule_lateness_seconds".into()),
+            &LATENESS_BUCKETS,
+        )
+        .map_err(configure)?
         .install_recorder()
         .map_err(|err| format!("cannot install the metrics recorder: {err}"))
 }
@@ -37,6 +56,19 @@ pub fn fetch(outcome: &'static str, took: Duration) {
 pub fn refreshed(new_items: usize, alerts: usize) {
     metrics::counter!("wirewatch_items_new_total").increment(new_items as u64);
     metrics::counter!("wirewatch_alerts_queued_total").increment(alerts as u64);
+}
+
+/// One group commit: how many refreshes' results it wrote, and how long the transaction
+/// took from `BEGIN` to `COMMIT`.
+pub fn commit(feeds: usize, took: Duration) {
+    metrics::histogram!("wirewatch_commit_batch_feeds").record(feeds as f64);
+    metrics::histogram!("wirewatch_commit_duration_seconds").record(took.as_secs_f64());
+}
+
+/// How late the scheduler started a due feed: from its due time (jitter included) to the
+/// moment it had its fetch slots.
+pub fn schedule_lateness(late: Duration) {
+    metrics::histogram!("wirewatch_schedule_lateness_seconds").record(late.as_secs_f64());
 }
 
 pub fn matched(watchlist: &str) {

@@ -1,29 +1,26 @@
-//! One feed through the whole pipeline: fetch → parse → dedup → match → store. This is the
-//! only place the stages meet (as miniflux's `RefreshFeed`); each stage knows nothing of
-//! the others.
+//! One feed through the whole pipeline: fetch → parse → dedup → match → commit. This is
+//! the only place the stages meet (as miniflux's `RefreshFeed`); each stage knows nothing
+//! of the others.
 //!
-//! Input: a configured feed and its stored poll state. Output: one committed transaction
-//! holding the feed's new items, their matches, the outbox rows of those matches and the
-//! feed's new validators and due time — or, on failure, the classified error on the feed's
-//! row. Either the whole fetch is recorded or none of it.
+//! Input: a configured feed and its stored poll state. Output: the feed's new items, their
+//! matches and the feed's new validators and due time — or, on failure, the classified
+//! error — handed to the commit stage, which stores them in one transaction (shared with
+//! other feeds' results). Either the whole fetch is recorded or none of it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::commit::{Candidate, Committed, Committer, FeedResult, Fetched};
 use crate::config::Config;
 use crate::dedup;
 use crate::fetch::{self, FetchError, FetchOutcome, Fetcher};
-use crate::matcher::{Document, WatchlistMatch};
+use crate::matcher::Document;
 use crate::metrics;
-use crate::notify::{
-    self,
-    payload::{self, Alert, FeedPayload, ItemPayload},
-};
 use crate::parse::{self, Item, ParsedFeed};
 use crate::schedule;
-use crate::store::{FeedFailure, FeedState, FeedUpdate, NewItem, NewMatch, Store, StoreError};
+use crate::store::{FeedFailure, FeedState, FeedUpdate, Store, StoreError};
 
 /// What refreshing one feed did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +59,7 @@ pub struct Pipeline {
     pub config: Arc<Config>,
     pub store: Store,
     pub fetcher: Fetcher,
+    pub committer: Committer,
 }
 
 /// The fields of a parsed item the matcher searches.
@@ -72,14 +70,6 @@ pub fn document(item: &Item) -> Document<'_> {
         content: &item.content,
         categories: &item.categories,
     }
-}
-
-/// A new item with its matches, ready to store.
-struct Candidate {
-    item: Item,
-    key: String,
-    canonical: Option<String>,
-    matches: Vec<WatchlistMatch>,
 }
 
 impl Pipeline {
@@ -127,8 +117,12 @@ impl Pipeline {
         let body = match fetched {
             Ok(FetchOutcome::NotModified { fresh_for }) => {
                 let next_due = schedule::after_success(feed, poll, started, fresh_for);
-                self.store
-                    .record_not_modified(state.id, now, next_due.timestamp())
+                self.committer
+                    .commit(FeedResult::NotModified {
+                        feed_id: state.id,
+                        fetched_at: now,
+                        next_due_at: next_due.timestamp(),
+                    })
                     .await?;
                 metrics::fetch("not_modified", clock.elapsed());
                 tracing::debug!("not modified");
@@ -169,9 +163,14 @@ impl Pipeline {
             fetched_at: now,
         };
         let fresh_for = body.fresh_for;
-        if let Some(moved) = &body.moved_to {
-            tracing::info!(moved_to = %fetch::redact(moved), "feed moved permanently");
-            self.store.record_moved(state.id, moved.as_str()).await?;
+        if let Some(moved) = body.moved_to {
+            tracing::info!(moved_to = %fetch::redact(&moved), "feed moved permanently");
+            self.committer
+                .commit(FeedResult::Moved {
+                    feed_id: state.id,
+                    url: moved.to_string(),
+                })
+                .await?;
         }
         let (bytes, base, content_type) = (body.body, body.final_url, body.content_type);
         // Parsing is CPU-bound: keep it off the runtime's I/O threads.
@@ -214,27 +213,28 @@ impl Pipeline {
         let ParsedFeed { title, items, .. } = parsed;
         let total = items.len();
         let candidates = self.new_candidates(index, state.id, items).await?;
-        let update = FeedUpdate { title, ..update };
-        // On a feed's first fetch only recent items alert (`poll.backfill`); the rest are
-        // stored so they are never "new" again.
-        let first_fetch = state.last_success_at.is_none();
-        let (matches, alerts) = self
-            .store_candidates(index, state.id, &candidates, first_fetch, &update, started)
+        let new_items = candidates.len();
+        let Committed { matches, alerts } = self
+            .committer
+            .commit(FeedResult::Fetched(Box::new(Fetched {
+                feed: index,
+                feed_id: state.id,
+                at: started,
+                candidates,
+                // On a feed's first fetch only recent items alert (`poll.backfill`); the
+                // rest are stored so they are never "new" again.
+                first_fetch: state.last_success_at.is_none(),
+                update: FeedUpdate { title, ..update },
+            })))
             .await?;
         metrics::fetch("ok", clock.elapsed());
-        metrics::refreshed(candidates.len(), alerts);
-        tracing::info!(
-            items = total,
-            new_items = candidates.len(),
-            matches,
-            alerts,
-            "feed refreshed"
-        );
+        metrics::refreshed(new_items, alerts);
+        tracing::info!(items = total, new_items, matches, alerts, "feed refreshed");
         Ok(Report {
             feed: feed.name.clone(),
             outcome: Outcome::Updated {
                 items: total,
-                new_items: candidates.len(),
+                new_items,
                 matches,
                 alerts,
             },
@@ -254,17 +254,17 @@ impl Pipeline {
         retry_after: Option<Duration>,
         now: i64,
     ) -> Result<Report, StoreError> {
-        self.store
-            .record_failure(
-                state.id,
-                &FeedFailure {
-                    error: &error,
+        self.committer
+            .commit(FeedResult::Failed {
+                feed_id: state.id,
+                failure: FeedFailure {
+                    error: error.clone(),
                     class,
                     at: now,
                     next_due_at: next_due.timestamp(),
                     disable,
                 },
-            )
+            })
             .await?;
         tracing::warn!(class, error = %error, failures = state.failure_count + 1, next_due = %next_due, "refresh failed");
         Ok(Report {
@@ -309,126 +309,5 @@ impl Pipeline {
             });
         }
         Ok(candidates)
-    }
-
-    /// Writes the candidates, their matches and outbox rows and the feed's new state in
-    /// one transaction. Returns (new matches, outbox rows written).
-    async fn store_candidates(
-        &self,
-        index: usize,
-        feed_id: i64,
-        candidates: &[Candidate],
-        first_fetch: bool,
-        update: &FeedUpdate,
-        now: DateTime<Utc>,
-    ) -> Result<(usize, usize), StoreError> {
-        let feed = &self.config.feeds[index];
-        let feed_url = fetch::without_credentials(&feed.url);
-        let at = now.timestamp();
-        let (mut matches, mut alerts) = (0, 0);
-        let mut matched = Vec::new();
-        let mut tx = self.store.begin().await?;
-        let urls: Vec<&str> = candidates
-            .iter()
-            .filter_map(|c| c.canonical.as_deref())
-            .collect();
-        let stories = tx.stories_for(&urls, at).await?;
-        let mut rows = Vec::with_capacity(candidates.len());
-        for candidate in candidates {
-            let item = &candidate.item;
-            let story_id = match candidate.canonical.as_deref() {
-                Some(url) => match stories.get(url) {
-                    Some(id) => *id,
-                    None => tx.story_for(Some(url), at).await?,
-                },
-                // Without a link an item is a story of its own.
-                None => tx.story_for(None, at).await?,
-            };
-            rows.push((
-                story_id,
-                NewItem {
-                    item_key: &candidate.key,
-                    title: &item.title,
-                    url: item.link.as_ref().map(url::Url::as_str),
-                    published_at: item.published.map(|p| p.timestamp()),
-                    summary: &item.summary,
-                    authors: &item.authors,
-                    categories: &item.categories,
-                    language: item.language.as_deref(),
-                },
-            ));
-        }
-        let item_ids = tx.insert_items(feed_id, &rows, at).await?;
-        for (candidate, (story_id, new_item)) in candidates.iter().zip(&rows) {
-            let story_id = *story_id;
-            let item = &candidate.item;
-            let Some(&item_id) = item_ids.get(&candidate.key) else {
-                continue; // stored meanwhile by another writer
-            };
-            let alerting = !first_fetch || self.config.poll.backfill.admits(item.published, now);
-            for found in &candidate.matches {
-                let watchlist = &self.config.watchlists[found.watchlist];
-                let alert_id = uuid::Uuid::now_v7().to_string();
-                let terms_json = serde_json::to_string(&found.terms)?;
-                let highlights_json = serde_json::to_string(&found.highlights)?;
-                let inserted = tx
-                    .insert_match(&NewMatch {
-                        id: &alert_id,
-                        story_id,
-                        watchlist: &watchlist.name,
-                        item_id,
-                        terms_json: &terms_json,
-                        highlights_json: &highlights_json,
-                        created_at: at,
-                    })
-                    .await?;
-                if !inserted {
-                    continue; // the story already alerted this watch-list
-                }
-                matches += 1;
-                matched.push(watchlist.name.as_str());
-                if !alerting || watchlist.webhooks.is_empty() {
-                    continue;
-                }
-                let alert = Alert {
-                    alert_id: &alert_id,
-                    watchlist: &watchlist.name,
-                    terms: &found.terms,
-                    story_id: story_id.to_string(),
-                    item: ItemPayload {
-                        id: &candidate.key,
-                        title: &item.title,
-                        url: new_item.url,
-                        published: item.published.map(payload::rfc3339),
-                        summary: payload::short_summary(&item.summary),
-                        authors: &item.authors,
-                        categories: &item.categories,
-                        language: item.language.as_deref(),
-                    },
-                    feed: FeedPayload {
-                        name: &feed.name,
-                        url: feed_url.as_str(),
-                        title: update.title.as_deref(),
-                    },
-                    highlights: &found.highlights,
-                };
-                // The body is rendered once, in the webhook's format, and frozen in the
-                // outbox row: every retry sends (and signs) the same bytes.
-                for &hook in &watchlist.webhooks {
-                    let webhook = &self.config.webhooks[hook];
-                    let body = notify::render(webhook.format, &alert, now)?;
-                    let outbox_id = format!("msg_{}", uuid::Uuid::now_v7().simple());
-                    tx.insert_outbox(&outbox_id, &alert_id, &webhook.name, &body, at)
-                        .await?;
-                    alerts += 1;
-                }
-            }
-        }
-        tx.update_feed(feed_id, update).await?;
-        tx.commit().await?;
-        for watchlist in matched {
-            metrics::matched(watchlist);
-        }
-        Ok((matches, alerts))
     }
 }

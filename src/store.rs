@@ -8,7 +8,7 @@
 //! read-then-write transaction can fail with SQLITE_BUSY in WAL mode when another writer
 //! got there first, instead of waiting for the busy timeout.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -41,6 +41,8 @@ pub enum StoreError {
     Sql(#[from] sqlx::Error),
     #[error("database row has invalid JSON: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("the database writer has stopped")]
+    WriterStopped,
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -74,9 +76,9 @@ pub struct FeedState {
 
 /// A failed refresh, as recorded on the feed's row.
 #[derive(Debug, Clone)]
-pub struct FeedFailure<'a> {
-    pub error: &'a str,
-    pub class: &'a str,
+pub struct FeedFailure {
+    pub error: String,
+    pub class: &'static str,
     pub at: i64,
     pub next_due_at: i64,
     pub disable: bool,
@@ -112,7 +114,7 @@ pub struct FeedUpdate {
     pub fetched_at: i64,
 }
 
-/// An item to store, with the id of its story (see [`StoreTx::stories_for`]).
+/// An item's fields as stored (see [`ItemRow`]).
 #[derive(Debug, Clone)]
 pub struct NewItem<'a> {
     pub item_key: &'a str,
@@ -125,16 +127,15 @@ pub struct NewItem<'a> {
     pub language: Option<&'a str>,
 }
 
-/// A match to store; `false` from [`StoreTx::insert_match`] means the story already has
-/// one for that watch-list.
+/// A match to store (see [`StoreTx::insert_matches`]).
 #[derive(Debug, Clone)]
 pub struct NewMatch<'a> {
     pub id: &'a str,
     pub story_id: i64,
     pub watchlist: &'a str,
     pub item_id: i64,
-    pub terms_json: &'a str,
-    pub highlights_json: &'a str,
+    pub terms_json: String,
+    pub highlights_json: String,
     pub created_at: i64,
 }
 
@@ -338,16 +339,6 @@ impl Store {
             .collect())
     }
 
-    /// A permanent redirect moved the feed (its target already passed the network guard).
-    pub async fn record_moved(&self, feed_id: i64, url: &str) -> Result<()> {
-        sqlx::query("UPDATE feeds SET moved_to = ?2 WHERE id = ?1")
-            .bind(feed_id)
-            .bind(url)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     /// Which of `keys` the feed already holds: one query per few hundred keys rather
     /// than one per item, since most items of most fetches are already known.
     pub async fn known_items(&self, feed_id: i64, keys: &[String]) -> Result<HashSet<String>> {
@@ -369,47 +360,6 @@ impl Store {
             }
         }
         Ok(known)
-    }
-
-    /// A fetch that changed nothing (304): only the schedule moves.
-    pub async fn record_not_modified(
-        &self,
-        feed_id: i64,
-        fetched_at: i64,
-        next_due_at: i64,
-    ) -> Result<()> {
-        sqlx::query(
-            "UPDATE feeds SET last_fetch_at = ?2, last_success_at = ?2, next_due_at = ?3,
-                failure_count = 0, last_error = NULL, last_error_class = NULL
-             WHERE id = ?1",
-        )
-        .bind(feed_id)
-        .bind(fetched_at)
-        .bind(next_due_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// A failed fetch or parse: the error and its class are kept on the feed's row with
-    /// the time. `disable` (a 410) stops polling the feed, with the error as the reason.
-    pub async fn record_failure(&self, feed_id: i64, failure: &FeedFailure<'_>) -> Result<()> {
-        sqlx::query(
-            "UPDATE feeds SET last_fetch_at = ?4, last_error = ?2, last_error_class = ?3,
-                last_error_at = ?4, failure_count = failure_count + 1, next_due_at = ?5,
-                disabled_at = CASE WHEN ?6 THEN ?4 ELSE disabled_at END,
-                disabled_reason = CASE WHEN ?6 THEN ?2 ELSE disabled_reason END
-             WHERE id = ?1",
-        )
-        .bind(feed_id)
-        .bind(failure.error)
-        .bind(failure.class)
-        .bind(failure.at)
-        .bind(failure.next_due_at)
-        .bind(failure.disable)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     /// Claims up to `limit` pending deliveries of one webhook due at `now`, leasing them
@@ -742,58 +692,70 @@ impl Store {
     }
 }
 
-/// A write transaction over the pipeline's tables: one per processed feed, so its items,
-/// matches, outbox rows and new validators commit together or not at all.
+/// A write transaction over the pipeline's tables. The commit stage writes the results of
+/// many refreshes in one, so each feed's items, matches, outbox rows and new validators
+/// commit together or not at all. The inserts take many rows per statement: statements,
+/// not SQLite's own work, are what a refresh waits for while the one write lock is held
+/// (each costs two hand-offs to sqlx's SQLite thread, see BENCHMARKS.md).
 pub struct StoreTx {
     tx: Transaction<'static, Sqlite>,
     _writer: tokio::sync::OwnedMutexGuard<()>,
 }
 
+/// `rows` groups of `columns` placeholders, `(?, ?), (?, ?)`, for a multi-row statement.
+/// Only placeholders are ever spliced into SQL; every value is bound.
+fn values(rows: usize, columns: usize) -> String {
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    vec![row; rows].join(", ")
+}
+
+/// Rows per multi-row statement: SQLite binds at most 32,766 parameters, and smaller
+/// statements keep the prepared-statement cache small.
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// An item to insert: its feed, its story and its fields.
+#[derive(Debug, Clone)]
+pub struct ItemRow<'a> {
+    pub feed_id: i64,
+    pub story_id: i64,
+    pub item: NewItem<'a>,
+}
+
+/// An outbox row: one alert rendered for one webhook.
+#[derive(Debug, Clone)]
+pub struct OutboxRow<'a> {
+    pub id: String,
+    pub match_id: &'a str,
+    pub webhook: &'a str,
+    pub body: String,
+}
+
 impl StoreTx {
-    /// The story of an item: the existing one for its canonical link, else a new one.
-    pub async fn story_for(&mut self, canonical_url: Option<&str>, now: i64) -> Result<i64> {
-        // Most stories are new: try the insert first, and look the story up only when its
-        // link is already known.
-        let inserted = sqlx::query(
-            "INSERT INTO stories (canonical_url, first_seen_at) VALUES (?1, ?2)
-             ON CONFLICT (canonical_url) DO NOTHING
-             RETURNING id",
+    /// A story of its own, for an item without a link.
+    pub async fn new_story(&mut self, now: i64) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO stories (canonical_url, first_seen_at) VALUES (NULL, ?1) RETURNING id",
         )
-        .bind(canonical_url)
         .bind(now)
-        .fetch_optional(&mut *self.tx)
+        .fetch_one(&mut *self.tx)
         .await?;
-        if let Some(row) = inserted {
-            return Ok(row.get("id"));
-        }
-        let row = sqlx::query("SELECT id FROM stories WHERE canonical_url = ?1")
-            .bind(canonical_url)
-            .fetch_one(&mut *self.tx)
-            .await?;
         Ok(row.get("id"))
     }
 
     /// The stories of many canonical links at once: existing ones found, missing ones
-    /// created. A feed's new items are written with a handful of statements rather than
-    /// a few per item, because statements, not SQLite's own work, are what a refresh
-    /// waits for while it holds the one write lock.
-    pub async fn stories_for(
-        &mut self,
-        urls: &[&str],
-        now: i64,
-    ) -> Result<std::collections::HashMap<String, i64>> {
-        const CHUNK: usize = 400;
+    /// created.
+    pub async fn stories_for(&mut self, urls: &[&str], now: i64) -> Result<HashMap<String, i64>> {
         let mut unique: Vec<&str> = urls.to_vec();
         unique.sort_unstable();
         unique.dedup();
-        let mut ids = std::collections::HashMap::with_capacity(unique.len());
-        for chunk in unique.chunks(CHUNK) {
-            // Only placeholders are spliced in; every value is bound.
-            let values = vec!["(?, ?)"; chunk.len()].join(", ");
+        let mut ids = HashMap::with_capacity(unique.len());
+        for chunk in unique.chunks(ROWS_PER_STATEMENT) {
+            // Most stories are new: insert first, then look up those already known.
             let sql = format!(
-                "INSERT INTO stories (canonical_url, first_seen_at) VALUES {values}
+                "INSERT INTO stories (canonical_url, first_seen_at) VALUES {}
                  ON CONFLICT (canonical_url) DO NOTHING
-                 RETURNING id, canonical_url"
+                 RETURNING id, canonical_url",
+                values(chunk.len(), 2)
             );
             let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
             for url in chunk {
@@ -813,9 +775,9 @@ impl StoreTx {
             if known.is_empty() {
                 continue;
             }
-            let placeholders = vec!["?"; known.len()].join(", ");
             let sql = format!(
-                "SELECT id, canonical_url FROM stories WHERE canonical_url IN ({placeholders})"
+                "SELECT id, canonical_url FROM stories WHERE canonical_url IN {}",
+                values(1, known.len())
             );
             let mut select = sqlx::query(sqlx::AssertSqlSafe(sql));
             for url in &known {
@@ -831,31 +793,30 @@ impl StoreTx {
         Ok(ids)
     }
 
-    /// Inserts many items of one feed, each with its story; returns the ids of those
-    /// inserted, by item key (an item the feed already holds is left out).
+    /// Inserts items of any number of feeds; returns the ids of those inserted, by
+    /// (feed id, item key). An item its feed already holds is left out.
     pub async fn insert_items(
         &mut self,
-        feed_id: i64,
-        items: &[(i64, NewItem<'_>)],
+        rows: &[ItemRow<'_>],
         now: i64,
-    ) -> Result<std::collections::HashMap<String, i64>> {
-        const CHUNK: usize = 200;
-        let mut ids = std::collections::HashMap::with_capacity(items.len());
-        for chunk in items.chunks(CHUNK) {
-            let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+    ) -> Result<HashMap<(i64, String), i64>> {
+        let mut ids = HashMap::with_capacity(rows.len());
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO items (feed_id, item_key, story_id, title, url, published_at,
                                     summary, authors, categories, language, first_seen_at)
-                 VALUES {values}
+                 VALUES {}
                  ON CONFLICT (feed_id, item_key) DO NOTHING
-                 RETURNING id, item_key"
+                 RETURNING id, feed_id, item_key",
+                values(chunk.len(), 11)
             );
             let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (story_id, item) in chunk {
+            for row in chunk {
+                let item = &row.item;
                 insert = insert
-                    .bind(feed_id)
+                    .bind(row.feed_id)
                     .bind(item.item_key)
-                    .bind(*story_id)
+                    .bind(row.story_id)
                     .bind(item.title)
                     .bind(item.url)
                     .bind(item.published_at)
@@ -866,70 +827,150 @@ impl StoreTx {
                     .bind(now);
             }
             for row in insert.fetch_all(&mut *self.tx).await? {
-                ids.insert(row.get::<String, _>("item_key"), row.get::<i64, _>("id"));
+                ids.insert(
+                    (
+                        row.get::<i64, _>("feed_id"),
+                        row.get::<String, _>("item_key"),
+                    ),
+                    row.get::<i64, _>("id"),
+                );
             }
         }
         Ok(ids)
     }
 
-    /// Inserts a match; `false` when the story already has one for this watch-list.
-    pub async fn insert_match(&mut self, m: &NewMatch<'_>) -> Result<bool> {
-        let done = sqlx::query(
-            "INSERT INTO matches (id, story_id, watchlist, item_id, terms, highlights, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT (story_id, watchlist) DO NOTHING",
-        )
-        .bind(m.id)
-        .bind(m.story_id)
-        .bind(m.watchlist)
-        .bind(m.item_id)
-        .bind(m.terms_json)
-        .bind(m.highlights_json)
-        .bind(m.created_at)
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(done.rows_affected() == 1)
+    /// Inserts matches; returns the ids of those inserted. A match is left out when its
+    /// story already has one for that watch-list, whether from an earlier transaction or
+    /// from an earlier row of `matches`.
+    pub async fn insert_matches(&mut self, matches: &[NewMatch<'_>]) -> Result<HashSet<String>> {
+        let mut inserted = HashSet::with_capacity(matches.len());
+        for chunk in matches.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO matches (id, story_id, watchlist, item_id, terms, highlights,
+                                      created_at)
+                 VALUES {}
+                 ON CONFLICT (story_id, watchlist) DO NOTHING
+                 RETURNING id",
+                values(chunk.len(), 7)
+            );
+            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for m in chunk {
+                insert = insert
+                    .bind(m.id)
+                    .bind(m.story_id)
+                    .bind(m.watchlist)
+                    .bind(m.item_id)
+                    .bind(m.terms_json.as_str())
+                    .bind(m.highlights_json.as_str())
+                    .bind(m.created_at);
+            }
+            for row in insert.fetch_all(&mut *self.tx).await? {
+                inserted.insert(row.get::<String, _>("id"));
+            }
+        }
+        Ok(inserted)
     }
 
-    pub async fn insert_outbox(
-        &mut self,
-        id: &str,
-        match_id: &str,
-        webhook: &str,
-        body: &str,
-        now: i64,
-    ) -> Result<()> {
+    /// Queues rendered alerts for delivery, due at once.
+    pub async fn insert_outbox(&mut self, rows: &[OutboxRow<'_>], now: i64) -> Result<()> {
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO outbox (id, match_id, webhook, body, next_attempt_at, created_at)
+                 VALUES {}
+                 ON CONFLICT (match_id, webhook) DO NOTHING",
+                values(chunk.len(), 6)
+            );
+            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for row in chunk {
+                insert = insert
+                    .bind(row.id.as_str())
+                    .bind(row.match_id)
+                    .bind(row.webhook)
+                    .bind(row.body.as_str())
+                    .bind(now)
+                    .bind(now);
+            }
+            insert.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Successful fetches: each feed's new validators, title and due time.
+    pub async fn update_feeds(&mut self, updates: &[(i64, &FeedUpdate)]) -> Result<()> {
+        for chunk in updates.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "WITH v (id, title, etag, last_modified, next_due_at, fetched_at) AS (VALUES {})
+                 UPDATE feeds SET title = COALESCE(v.title, feeds.title), etag = v.etag,
+                    last_modified = v.last_modified, next_due_at = v.next_due_at,
+                    last_fetch_at = v.fetched_at, last_success_at = v.fetched_at,
+                    failure_count = 0, last_error = NULL, last_error_class = NULL
+                 FROM v WHERE feeds.id = v.id",
+                values(chunk.len(), 6)
+            );
+            let mut update = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (feed_id, u) in chunk {
+                update = update
+                    .bind(*feed_id)
+                    .bind(u.title.as_deref())
+                    .bind(u.etag.as_deref())
+                    .bind(u.last_modified.as_deref())
+                    .bind(u.next_due_at)
+                    .bind(u.fetched_at);
+            }
+            update.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Fetches that changed nothing (304): only each feed's schedule moves. Takes
+    /// (feed id, fetched at, next due at).
+    pub async fn record_not_modified(&mut self, feeds: &[(i64, i64, i64)]) -> Result<()> {
+        for chunk in feeds.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "WITH v (id, fetched_at, next_due_at) AS (VALUES {})
+                 UPDATE feeds SET last_fetch_at = v.fetched_at, last_success_at = v.fetched_at,
+                    next_due_at = v.next_due_at, failure_count = 0, last_error = NULL,
+                    last_error_class = NULL
+                 FROM v WHERE feeds.id = v.id",
+                values(chunk.len(), 3)
+            );
+            let mut update = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (feed_id, fetched_at, next_due_at) in chunk {
+                update = update.bind(*feed_id).bind(*fetched_at).bind(*next_due_at);
+            }
+            update.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// A failed fetch or parse: the error and its class are kept on the feed's row with
+    /// the time. `disable` (a 410) stops polling the feed, with the error as the reason.
+    pub async fn record_failure(&mut self, feed_id: i64, failure: &FeedFailure) -> Result<()> {
         sqlx::query(
-            "INSERT INTO outbox (id, match_id, webhook, body, next_attempt_at, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5)
-             ON CONFLICT (match_id, webhook) DO NOTHING",
+            "UPDATE feeds SET last_fetch_at = ?4, last_error = ?2, last_error_class = ?3,
+                last_error_at = ?4, failure_count = failure_count + 1, next_due_at = ?5,
+                disabled_at = CASE WHEN ?6 THEN ?4 ELSE disabled_at END,
+                disabled_reason = CASE WHEN ?6 THEN ?2 ELSE disabled_reason END
+             WHERE id = ?1",
         )
-        .bind(id)
-        .bind(match_id)
-        .bind(webhook)
-        .bind(body)
-        .bind(now)
+        .bind(feed_id)
+        .bind(failure.error.as_str())
+        .bind(failure.class)
+        .bind(failure.at)
+        .bind(failure.next_due_at)
+        .bind(failure.disable)
         .execute(&mut *self.tx)
         .await?;
         Ok(())
     }
 
-    /// The fetch succeeded: new validators, title and due time.
-    pub async fn update_feed(&mut self, feed_id: i64, update: &FeedUpdate) -> Result<()> {
-        sqlx::query(
-            "UPDATE feeds SET title = COALESCE(?2, title), etag = ?3, last_modified = ?4,
-                next_due_at = ?5, last_fetch_at = ?6, last_success_at = ?6,
-                failure_count = 0, last_error = NULL, last_error_class = NULL
-             WHERE id = ?1",
-        )
-        .bind(feed_id)
-        .bind(update.title.as_deref())
-        .bind(update.etag.as_deref())
-        .bind(update.last_modified.as_deref())
-        .bind(update.next_due_at)
-        .bind(update.fetched_at)
-        .execute(&mut *self.tx)
-        .await?;
+    /// A permanent redirect moved the feed (its target already passed the network guard).
+    pub async fn record_moved(&mut self, feed_id: i64, url: &str) -> Result<()> {
+        sqlx::query("UPDATE feeds SET moved_to = ?2 WHERE id = ?1")
+            .bind(feed_id)
+            .bind(url)
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 

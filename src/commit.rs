@@ -1,0 +1,698 @@
+//! The commit stage: one writer that stores what the refreshes found, many feeds per
+//! transaction (group commit).
+//!
+//! Input: each refresh's result ([`FeedResult`]): a 304, a failure, or new items with their
+//! matches. Output: committed rows (stories, items, matches, outbox rows rendered for each
+//! webhook, every feed's new validators and due time) and, for each refresh, what it added
+//! ([`Committed`]).
+//!
+//! Why one writer: SQLite has one write lock, and what a write waits for is statements
+//! (each one two hand-offs to sqlx's SQLite thread) and commits, not SQLite's own work. The
+//! writer takes every result waiting in its queue, up to [`MAX_BATCH`], and writes them all
+//! with a few multi-row statements in one transaction. Under load, dozens of feeds share
+//! each statement and each commit; when the daemon is quiet, a lone result is written at
+//! once, without waiting for company.
+//!
+//! Guarantees:
+//! - a refresh hears "committed" only once the transaction holding its rows has committed;
+//! - a batch is all or nothing: a crash mid-batch loses only uncommitted work, and those
+//!   feeds keep their old validators, so they are fetched again and nothing is skipped;
+//! - if a batch fails, each of its results is written again in a transaction of its own,
+//!   so one bad result fails alone;
+//! - the queue is bounded: when the writer falls behind, refreshes wait to hand over their
+//!   results while still holding their fetch slots, so fetching slows to the writer's pace
+//!   and memory stays bounded (backpressure).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::Config;
+use crate::fetch::{self, error_chain};
+use crate::matcher::WatchlistMatch;
+use crate::metrics;
+use crate::notify::{
+    self,
+    payload::{self, Alert, FeedPayload, ItemPayload},
+};
+use crate::parse::Item;
+use crate::store::{
+    FeedFailure, FeedUpdate, ItemRow, NewItem, NewMatch, OutboxRow, Result, Store, StoreError,
+    StoreTx,
+};
+
+/// The most refresh results written in one transaction. Large enough that a cold start's
+/// statements carry hundreds of rows; small enough that one transaction holds the write
+/// lock for tens of milliseconds, not seconds.
+pub const MAX_BATCH: usize = 64;
+
+/// Results waiting for the writer before refreshes have to wait to hand theirs over.
+const QUEUE: usize = 2 * MAX_BATCH;
+
+/// What one refresh found, to be stored.
+#[derive(Debug)]
+pub enum FeedResult {
+    /// 304: only the feed's schedule moves.
+    NotModified {
+        feed_id: i64,
+        fetched_at: i64,
+        next_due_at: i64,
+    },
+    /// The fetch or parse failed.
+    Failed { feed_id: i64, failure: FeedFailure },
+    /// A chain of permanent redirects moved the feed (the target passed the network
+    /// guard). Stored as soon as it is known, whatever the new place serves.
+    Moved { feed_id: i64, url: String },
+    /// A document was fetched and parsed.
+    Fetched(Box<Fetched>),
+}
+
+/// A fetched document's new items and the feed's new state.
+#[derive(Debug)]
+pub struct Fetched {
+    /// Index of the feed in the config.
+    pub feed: usize,
+    pub feed_id: i64,
+    /// When the refresh started: the time alerts are stamped with and backfill counts from.
+    pub at: DateTime<Utc>,
+    /// Items the feed did not hold when the document was read, each with its matches.
+    pub candidates: Vec<Candidate>,
+    /// The feed's first successful fetch: only items within `poll.backfill` alert.
+    pub first_fetch: bool,
+    pub update: FeedUpdate,
+}
+
+/// A new item with its matches, ready to store.
+#[derive(Debug)]
+pub struct Candidate {
+    pub item: Item,
+    /// [`crate::dedup::item_key`].
+    pub key: String,
+    /// [`crate::dedup::canonical_link`], which decides the item's story.
+    pub canonical: Option<String>,
+    pub matches: Vec<WatchlistMatch>,
+}
+
+/// What one refresh's result added once committed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    /// Matches stored: a story matches each watch-list once, across all feeds.
+    pub matches: usize,
+    /// Outbox rows queued.
+    pub alerts: usize,
+}
+
+struct Job {
+    result: FeedResult,
+    reply: oneshot::Sender<Result<Committed>>,
+}
+
+/// The handle refreshes hand their results to; cheap to clone. The writer task stops once
+/// every handle is dropped and the queue is empty.
+#[derive(Debug, Clone)]
+pub struct Committer {
+    queue: mpsc::Sender<Job>,
+}
+
+impl Committer {
+    /// Starts the writer on the current tokio runtime.
+    pub fn start(store: Store, config: Arc<Config>) -> Committer {
+        let (queue, jobs) = mpsc::channel(QUEUE);
+        tokio::spawn(run(store, config, jobs));
+        Committer { queue }
+    }
+
+    /// Stores `result`; returns once it is committed.
+    pub async fn commit(&self, result: FeedResult) -> Result<Committed> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job { result, reply })
+            .await
+            .map_err(|_| StoreError::WriterStopped)?;
+        answer.await.map_err(|_| StoreError::WriterStopped)?
+    }
+}
+
+async fn run(store: Store, config: Arc<Config>, mut queue: mpsc::Receiver<Job>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let batch = std::mem::replace(&mut jobs, Vec::with_capacity(MAX_BATCH));
+        // A panic while writing fails this batch (its refreshes hear "writer stopped" and
+        // are retried), not every batch after it.
+        let written = tokio::spawn(write_batch(store.clone(), config.clone(), batch)).await;
+        if let Err(err) = written {
+            tracing::error!(error = %err, "the database writer failed a batch");
+        }
+    }
+}
+
+async fn write_batch(store: Store, config: Arc<Config>, batch: Vec<Job>) {
+    let started = std::time::Instant::now();
+    let results: Vec<&FeedResult> = batch.iter().map(|job| &job.result).collect();
+    match write(&store, &config, &results).await {
+        Ok(committed) => {
+            metrics::commit(batch.len(), started.elapsed());
+            for (job, committed) in batch.into_iter().zip(committed) {
+                // A refresh abandoned at shutdown no longer listens; its rows are stored.
+                let _ = job.reply.send(Ok(committed));
+            }
+        }
+        Err(err) if batch.len() == 1 => {
+            if let Some(job) = batch.into_iter().next() {
+                let _ = job.reply.send(Err(err));
+            }
+        }
+        Err(err) => {
+            tracing::warn!(feeds = batch.len(), error = %error_chain(&err), "a batch of refreshes failed to commit; writing them one by one");
+            for job in batch {
+                let alone = write(&store, &config, &[&job.result])
+                    .await
+                    .map(|committed| committed.first().copied().unwrap_or_default());
+                let _ = job.reply.send(alone);
+            }
+        }
+    }
+}
+
+/// Writes `results` in one transaction; returns what each added, in order.
+pub async fn write(
+    store: &Store,
+    config: &Config,
+    results: &[&FeedResult],
+) -> Result<Vec<Committed>> {
+    let mut tx = store.begin().await?;
+    let mut not_modified = Vec::new();
+    let mut fetched = Vec::new();
+    for result in results {
+        match result {
+            FeedResult::NotModified {
+                feed_id,
+                fetched_at,
+                next_due_at,
+            } => not_modified.push((*feed_id, *fetched_at, *next_due_at)),
+            FeedResult::Failed { feed_id, failure } => {
+                tx.record_failure(*feed_id, failure).await?;
+            }
+            FeedResult::Moved { feed_id, url } => tx.record_moved(*feed_id, url).await?,
+            FeedResult::Fetched(found) => fetched.push(found.as_ref()),
+        }
+    }
+    tx.record_not_modified(&not_modified).await?;
+    let (added, matched) = write_fetched(&mut tx, config, &fetched).await?;
+    tx.commit().await?;
+
+    for watchlist in matched {
+        metrics::matched(watchlist);
+    }
+    let mut added = added.into_iter();
+    Ok(results
+        .iter()
+        .map(|result| match result {
+            FeedResult::Fetched(_) => added.next().unwrap_or_default(),
+            _ => Committed::default(),
+        })
+        .collect())
+}
+
+/// A match found in a new item, waiting for its row.
+struct Found<'a> {
+    /// Index into the `fetched` of [`write_fetched`].
+    feed: usize,
+    candidate: &'a Candidate,
+    story_id: i64,
+    item_id: i64,
+    found: &'a WatchlistMatch,
+    alert_id: String,
+}
+
+/// Writes the fetched documents' stories, items, matches and outbox rows and the feeds'
+/// new state. Returns what each document added, and the watch-list of every new match.
+async fn write_fetched<'c>(
+    tx: &mut StoreTx,
+    config: &'c Config,
+    fetched: &[&Fetched],
+) -> Result<(Vec<Committed>, Vec<&'c str>)> {
+    let mut added = vec![Committed::default(); fetched.len()];
+    let mut matched = Vec::new();
+    if fetched.is_empty() {
+        return Ok((added, matched));
+    }
+    let at = Utc::now().timestamp();
+
+    // Stories: one per canonical link, shared by every feed that carries it.
+    let urls: Vec<&str> = fetched
+        .iter()
+        .flat_map(|f| f.candidates.iter())
+        .filter_map(|c| c.canonical.as_deref())
+        .collect();
+    let stories = tx.stories_for(&urls, at).await?;
+    let mut rows = Vec::new();
+    let mut owners = Vec::new();
+    for (index, f) in fetched.iter().enumerate() {
+        for candidate in &f.candidates {
+            let story_id = match candidate.canonical.as_deref().and_then(|u| stories.get(u)) {
+                Some(id) => *id,
+                // Without a link an item is a story of its own.
+                None => tx.new_story(at).await?,
+            };
+            let item = &candidate.item;
+            rows.push(ItemRow {
+                feed_id: f.feed_id,
+                story_id,
+                item: NewItem {
+                    item_key: &candidate.key,
+                    title: &item.title,
+                    url: item.link.as_ref().map(url::Url::as_str),
+                    published_at: item.published.map(|p| p.timestamp()),
+                    summary: &item.summary,
+                    authors: &item.authors,
+                    categories: &item.categories,
+                    language: item.language.as_deref(),
+                },
+            });
+            owners.push((index, candidate));
+        }
+    }
+    let item_ids = tx.insert_items(&rows, at).await?;
+
+    // Matches: a story matches a watch-list once, whichever feed brought it first.
+    let mut found = Vec::new();
+    for (row, (index, candidate)) in rows.iter().zip(&owners) {
+        let Some(&item_id) = item_ids.get(&(row.feed_id, candidate.key.clone())) else {
+            continue; // stored meanwhile by another writer
+        };
+        for hit in &candidate.matches {
+            found.push(Found {
+                feed: *index,
+                candidate,
+                story_id: row.story_id,
+                item_id,
+                found: hit,
+                alert_id: uuid::Uuid::now_v7().to_string(),
+            });
+        }
+    }
+    let new_matches = found
+        .iter()
+        .map(|f| {
+            Ok(NewMatch {
+                id: &f.alert_id,
+                story_id: f.story_id,
+                watchlist: &config.watchlists[f.found.watchlist].name,
+                item_id: f.item_id,
+                terms_json: serde_json::to_string(&f.found.terms)?,
+                highlights_json: serde_json::to_string(&f.found.highlights)?,
+                created_at: at,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let inserted = tx.insert_matches(&new_matches).await?;
+
+    // Alerts: the body is rendered once, in each webhook's format, and frozen in the
+    // outbox row, so every retry sends (and signs) the same bytes.
+    let mut outbox = Vec::new();
+    for f in found.iter().filter(|f| inserted.contains(&f.alert_id)) {
+        let document = fetched[f.feed];
+        let watchlist = &config.watchlists[f.found.watchlist];
+        added[f.feed].matches += 1;
+        matched.push(watchlist.name.as_str());
+        let item = &f.candidate.item;
+        let alerting =
+            !document.first_fetch || config.poll.backfill.admits(item.published, document.at);
+        if !alerting || watchlist.webhooks.is_empty() {
+            continue;
+        }
+        let feed = &config.feeds[document.feed];
+        let feed_url = fetch::without_credentials(&feed.url);
+        let alert = Alert {
+            alert_id: &f.alert_id,
+            watchlist: &watchlist.name,
+            terms: &f.found.terms,
+            story_id: f.story_id.to_string(),
+            item: ItemPayload {
+                id: &f.candidate.key,
+                title: &item.title,
+                url: item.link.as_ref().map(url::Url::as_str),
+                published: item.published.map(payload::rfc3339),
+                summary: payload::short_summary(&item.summary),
+                authors: &item.authors,
+                categories: &item.categories,
+                language: item.language.as_deref(),
+            },
+            feed: FeedPayload {
+                name: &feed.name,
+                url: feed_url.as_str(),
+                title: document.update.title.as_deref(),
+            },
+            highlights: &f.found.highlights,
+        };
+        for &hook in &watchlist.webhooks {
+            let webhook = &config.webhooks[hook];
+            outbox.push(OutboxRow {
+                id: format!("msg_{}", uuid::Uuid::now_v7().simple()),
+                match_id: &f.alert_id,
+                webhook: &webhook.name,
+                body: notify::render(webhook.format, &alert, document.at)?,
+            });
+            added[f.feed].alerts += 1;
+        }
+    }
+    tx.insert_outbox(&outbox, at).await?;
+
+    let updates: Vec<(i64, &FeedUpdate)> = fetched.iter().map(|f| (f.feed_id, &f.update)).collect();
+    tx.update_feeds(&updates).await?;
+    Ok((added, matched))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use sqlx::Row as _;
+
+    use super::*;
+    use crate::dedup;
+    use crate::refresh::document;
+
+    const CONFIG: &str = r#"
+[poll]
+backfill = "all"
+
+[[feeds]]
+name = "wire-a"
+url = "https://a.example.com/rss"
+
+[[feeds]]
+name = "wire-b"
+url = "https://b.example.com/rss"
+
+[[feeds]]
+name = "wire-c"
+url = "https://c.example.com/rss"
+
+[[feeds]]
+name = "wire-d"
+url = "https://d.example.com/rss"
+
+[[watchlists]]
+name = "iran-china"
+terms = ["Iran", "China"]
+webhooks = ["ops", "desk"]
+
+[[watchlists]]
+name = "sco"
+terms = ["SCO"]
+webhooks = ["ops"]
+
+[[webhooks]]
+name = "ops"
+url = "https://hooks.example.com/ops"
+
+[[webhooks]]
+name = "desk"
+url = "https://hooks.example.com/desk"
+format = "slack"
+"#;
+
+    struct Db {
+        _dir: tempfile::TempDir,
+        store: Store,
+        config: Arc<Config>,
+        feed_ids: Vec<i64>,
+    }
+
+    async fn db() -> Db {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("wirewatch.db")).await.unwrap();
+        let config =
+            Arc::new(Config::from_source(&dir.path().join("wirewatch.toml"), CONFIG).unwrap());
+        let pairs: Vec<(&str, &str)> = config
+            .feeds
+            .iter()
+            .map(|f| (f.name.as_str(), f.url.as_str()))
+            .collect();
+        store.sync_feeds(&pairs).await.unwrap();
+        let mut feed_ids = Vec::new();
+        for feed in &config.feeds {
+            feed_ids.push(store.feed_state(&feed.name).await.unwrap().unwrap().id);
+        }
+        Db {
+            _dir: dir,
+            store,
+            config,
+            feed_ids,
+        }
+    }
+
+    /// A fetched document of feed `feed` with items `(guid, title, link)`, matched the way
+    /// `refresh` matches them.
+    fn fetched(db: &Db, feed: usize, items: &[(&str, &str, &str)]) -> FeedResult {
+        let candidates = items
+            .iter()
+            .map(|(guid, title, link)| {
+                let item = Item {
+                    guid: Some((*guid).to_owned()),
+                    title: (*title).to_owned(),
+                    link: Some(url::Url::parse(link).unwrap()),
+                    ..Item::default()
+                };
+                Candidate {
+                    key: dedup::item_key(&item),
+                    canonical: item.link.as_ref().map(dedup::canonical_link),
+                    matches: db.config.matcher.match_item(&document(&item), &|_| true),
+                    item,
+                }
+            })
+            .collect();
+        FeedResult::Fetched(Box::new(Fetched {
+            feed,
+            feed_id: db.feed_ids[feed],
+            at: Utc::now(),
+            candidates,
+            first_fetch: false,
+            update: FeedUpdate {
+                title: Some(format!("Wire {feed}")),
+                etag: Some(format!("\"{feed}\"")),
+                next_due_at: 1,
+                fetched_at: 1,
+                ..FeedUpdate::default()
+            },
+        }))
+    }
+
+    /// What the database holds, keyed by what users see: items by feed and key, matches
+    /// by story link and watch-list, outbox rows by story link, watch-list and webhook.
+    async fn contents(db: &Db) -> [BTreeSet<String>; 3] {
+        let pool = sqlx::SqlitePool::connect_with(
+            sqlx::sqlite::SqliteConnectOptions::new().filename(db._dir.path().join("wirewatch.db")),
+        )
+        .await
+        .unwrap();
+        let column = |sql: &'static str| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query(sql)
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|row| row.get::<String, _>(0))
+                    .collect::<BTreeSet<String>>()
+            }
+        };
+        let items = column(
+            "SELECT f.name || ' ' || i.item_key FROM items i JOIN feeds f ON f.id = i.feed_id",
+        )
+        .await;
+        let matches = column(
+            "SELECT s.canonical_url || ' ' || m.watchlist FROM matches m
+             JOIN stories s ON s.id = m.story_id",
+        )
+        .await;
+        let outbox = column(
+            "SELECT s.canonical_url || ' ' || m.watchlist || ' ' || o.webhook FROM outbox o
+             JOIN matches m ON m.id = o.match_id JOIN stories s ON s.id = m.story_id",
+        )
+        .await;
+        pool.close().await;
+        [items, matches, outbox]
+    }
+
+    /// Three feeds whose documents share stories (the same link with and without tracking
+    /// parameters), with matches for both watch-lists.
+    fn documents(db: &Db) -> Vec<FeedResult> {
+        vec![
+            fetched(
+                db,
+                0,
+                &[
+                    (
+                        "a1",
+                        "Iran and China sign accord",
+                        "https://news.example/accord",
+                    ),
+                    (
+                        "a2",
+                        "SCO summit opens",
+                        "https://news.example/sco?utm_source=rss",
+                    ),
+                    ("a3", "Weather: sunny", "https://news.example/weather"),
+                ],
+            ),
+            fetched(
+                db,
+                1,
+                &[
+                    (
+                        "b1",
+                        "China, Iran sign accord",
+                        "https://NEWS.example/accord#top",
+                    ),
+                    (
+                        "b2",
+                        "SCO summit opens in Tianjin",
+                        "https://news.example/sco",
+                    ),
+                ],
+            ),
+            fetched(
+                db,
+                2,
+                &[(
+                    "c1",
+                    "China Iran SCO all at once",
+                    "https://other.example/all",
+                )],
+            ),
+        ]
+    }
+
+    #[tokio::test]
+    async fn a_batch_stores_the_same_as_one_transaction_per_feed() {
+        let batched = db().await;
+        let results = documents(&batched);
+        let refs: Vec<&FeedResult> = results.iter().collect();
+        let added = write(&batched.store, &batched.config, &refs).await.unwrap();
+
+        let alone = db().await;
+        let mut added_alone = Vec::new();
+        for result in documents(&alone) {
+            added_alone.extend(
+                write(&alone.store, &alone.config, &[&result])
+                    .await
+                    .unwrap(),
+            );
+        }
+
+        assert_eq!(added, added_alone);
+        // The shared stories matched once, for the feed that came first.
+        assert_eq!(
+            added,
+            vec![
+                Committed {
+                    matches: 2,
+                    alerts: 3
+                },
+                Committed {
+                    matches: 0,
+                    alerts: 0
+                },
+                Committed {
+                    matches: 2,
+                    alerts: 3
+                },
+            ]
+        );
+        let [items, matches, outbox] = contents(&batched).await;
+        assert_eq!(
+            [items.clone(), matches.clone(), outbox.clone()],
+            contents(&alone).await
+        );
+        assert_eq!(items.len(), 6, "{items:?}");
+        assert_eq!(
+            matches.into_iter().collect::<Vec<_>>(),
+            [
+                "https://news.example/accord iran-china",
+                "https://news.example/sco sco",
+                "https://other.example/all iran-china",
+                "https://other.example/all sco",
+            ]
+        );
+        assert_eq!(outbox.len(), 6, "{outbox:?}");
+    }
+
+    #[tokio::test]
+    async fn a_failing_result_fails_alone_and_its_batch_still_commits() {
+        let db = db().await;
+        let mut results = documents(&db);
+        // A feed row that does not exist: its items break the foreign key.
+        if let FeedResult::Fetched(fetched) = &mut results[1] {
+            fetched.feed_id = 999_999;
+        }
+        let mut answers = Vec::new();
+        let mut batch = Vec::new();
+        for result in results {
+            let (reply, answer) = oneshot::channel();
+            batch.push(Job { result, reply });
+            answers.push(answer);
+        }
+        write_batch(db.store.clone(), db.config.clone(), batch).await;
+
+        let mut outcomes = Vec::new();
+        for answer in answers {
+            outcomes.push(answer.await.unwrap());
+        }
+        assert!(outcomes[0].is_ok() && outcomes[2].is_ok(), "{outcomes:?}");
+        assert!(
+            matches!(outcomes[1], Err(StoreError::Sql(_))),
+            "{:?}",
+            outcomes[1]
+        );
+        let [items, matches, _] = contents(&db).await;
+        assert_eq!(items.len(), 4, "{items:?}");
+        assert_eq!(matches.len(), 4, "{matches:?}");
+    }
+
+    #[tokio::test]
+    async fn the_committer_answers_every_refresh_it_is_handed() {
+        let db = db().await;
+        let committer = Committer::start(db.store.clone(), db.config.clone());
+        let mut tasks = tokio::task::JoinSet::new();
+        for result in documents(&db) {
+            let committer = committer.clone();
+            tasks.spawn(async move { committer.commit(result).await });
+        }
+        tasks.spawn({
+            let committer = committer.clone();
+            let feed_id = db.feed_ids[3];
+            async move {
+                committer
+                    .commit(FeedResult::NotModified {
+                        feed_id,
+                        fetched_at: 7,
+                        next_due_at: 8,
+                    })
+                    .await
+            }
+        });
+        let mut total = Committed::default();
+        while let Some(done) = tasks.join_next().await {
+            let added = done.unwrap().unwrap();
+            total.matches += added.matches;
+            total.alerts += added.alerts;
+        }
+        assert_eq!(
+            total,
+            Committed {
+                matches: 4,
+                alerts: 6
+            }
+        );
+        drop(committer);
+        let state = db.store.feed_state("wire-d").await.unwrap().unwrap();
+        assert_eq!(state.next_due_at, Some(8));
+        let state = db.store.feed_state("wire-a").await.unwrap().unwrap();
+        assert_eq!(state.etag.as_deref(), Some("\"0\""));
+    }
+}
