@@ -1,10 +1,21 @@
 //! Poll load: serves N feeds from a local HTTP server (with ETags, so unchanged feeds
-//! answer 304) and runs real poll cycles through wirewatch's pipeline — fetch, parse,
-//! de-duplication, matching, the SQLite store and the outbox — reporting feeds/s, items/s,
-//! CPU seconds and peak RSS for a cold cycle (everything new), a warm one (everything
-//! 304) and one with a share of the feeds changed.
+//! answer 304) and measures wirewatch's pipeline against them. Two modes:
 //!
 //!     cargo run --release --example load -- [FEEDS] [CHANGED_PERCENT]
+//!     cargo build --release && cargo run --release --example load -- steady [FEEDS] [MINUTES] [CHANGED_PERCENT]
+//!
+//! The first runs poll cycles in this process with `schedule::poll_once` (fetch, parse,
+//! de-duplication, matching, the commit stage and the outbox), reporting feeds/s, items/s,
+//! CPU seconds and peak RSS for a cold cycle (everything new), a warm one (everything 304)
+//! and one with a share of the feeds changed.
+//!
+//! `steady` runs the real daemon (`target/release/wirewatch run`, built beforehand) on the
+//! default schedule, `*/5 * * * *`, with `jitter = "4m"` so the feeds spread over each
+//! five minutes. It waits for the cold start (every feed fetched once), then measures
+//! MINUTES (default 15) of steady state, changing CHANGED_PERCENT (default 1) of the feeds
+//! at the start of each five minutes, and reports the daemon's average CPU share of the
+//! machine, its peak RSS, and the p99 of `wirewatch_schedule_lateness_seconds` over the
+//! window, read from its `/metrics`. Alerts go to a receiver in this process.
 //!
 //! Feed bodies are the real-world feeds of `../shared/corpus` (round-robin, so 2,000 feeds
 //! are about 130 MB), or generated documents when the corpus is missing. Every feed is on
@@ -12,83 +23,415 @@
 //! feeds over many hosts.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use axum::Router;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use wirewatch::config::Config;
 use wirewatch::refresh::Outcome;
 
+/// The documents served, by feed number: (ETag, body).
 type Docs = Arc<RwLock<HashMap<usize, (String, Arc<Vec<u8>>)>>>;
+
+/// What the local server serves and counts.
+#[derive(Clone)]
+struct Served {
+    docs: Docs,
+    /// Alerts POSTed to `/hook`.
+    alerts: Arc<AtomicUsize>,
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let feeds: usize = args.next().map_or(Ok(2000), |a| a.parse())?;
-    let changed_percent: f64 = args.next().map_or(Ok(1.0), |a| a.parse())?;
-
-    let bodies = corpus_bodies().unwrap_or_else(generated_bodies);
-    let docs: Docs = Arc::new(RwLock::new(HashMap::new()));
-    let mut total_bytes = 0usize;
-    {
-        let mut map = docs.write().map_err(|_| anyhow::anyhow!("lock"))?;
-        for i in 0..feeds {
-            let body = bodies[i % bodies.len()].clone();
-            total_bytes += body.len();
-            map.insert(i, (etag(i, 0), body));
-        }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("steady") => steady(&args[1..]).await,
+        _ => cycles(&args).await,
     }
+}
+
+/// The `n`-th argument, or `default` when it is absent.
+fn arg<T: std::str::FromStr>(args: &[String], n: usize, default: T) -> anyhow::Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match args.get(n) {
+        None => Ok(default),
+        Some(text) => text
+            .parse()
+            .map_err(|err| anyhow::anyhow!("argument {}: {text:?}: {err}", n + 1)),
+    }
+}
+
+/// Starts the feed server (with an alert receiver at `/hook`) for `feeds` feeds; returns
+/// its address, what it serves and the bytes of all feed documents.
+async fn serve_feeds(feeds: usize) -> anyhow::Result<(std::net::SocketAddr, Served, usize)> {
+    let bodies = corpus_bodies().unwrap_or_else(generated_bodies);
+    let mut map = HashMap::with_capacity(feeds);
+    let mut total_bytes = 0usize;
+    for i in 0..feeds {
+        let body = bodies[i % bodies.len()].clone();
+        total_bytes += body.len();
+        map.insert(i, (etag(i, 0), body));
+    }
+    let served = Served {
+        docs: Arc::new(RwLock::new(map)),
+        alerts: Arc::new(AtomicUsize::new(0)),
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let app = Router::new()
         .route("/f/{id}", get(serve))
-        .with_state(docs.clone());
+        .route("/hook", post(receive))
+        .with_state(served.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
-
-    let dir = tempfile::tempdir()?;
-    let config_path = dir.path().join("load.toml");
-    std::fs::write(&config_path, config_text(feeds, &addr.to_string()))?;
-    let config = Arc::new(Config::load(&config_path)?);
-    let (store, pipeline) = wirewatch::daemon::open(&config).await?;
-    let all: Vec<usize> = (0..feeds).collect();
-
     println!(
         "{feeds} feeds, {:.1} MB of feed documents, {} distinct bodies",
         total_bytes as f64 / 1e6,
         bodies.len()
     );
+    Ok((addr, served, total_bytes))
+}
+
+/// Gives feeds `range` a new ETag and a new item at the top: a story about Iran and
+/// China, so that it matches and alerts.
+fn change(docs: &Docs, range: std::ops::Range<usize>, version: usize) -> anyhow::Result<()> {
+    let mut map = docs.write().map_err(|_| anyhow::anyhow!("lock"))?;
+    for i in range {
+        let Some((_, body)) = map.get(&i) else {
+            continue;
+        };
+        let story = format!("load-{version}-{i}");
+        let (at, entry) = if let Some(at) = find(body, b"<item>") {
+            (
+                at,
+                format!(
+                    "<item><title>Update {story}: Iran and China talks</title><guid>{story}</guid><link>https://load.example/{story}</link></item>"
+                ),
+            )
+        } else if let Some(at) = find(body, b"<entry>") {
+            (
+                at,
+                format!(
+                    "<entry><title>Update {story}: Iran and China talks</title><id>urn:{story}</id><link href=\"https://load.example/{story}\"/><updated>2026-11-28T00:00:00Z</updated></entry>"
+                ),
+            )
+        } else {
+            (body.len(), String::new())
+        };
+        let mut changed = Vec::with_capacity(body.len() + entry.len());
+        changed.extend_from_slice(&body[..at]);
+        changed.extend_from_slice(entry.as_bytes());
+        changed.extend_from_slice(&body[at..]);
+        map.insert(i, (etag(i, version), Arc::new(changed)));
+    }
+    Ok(())
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Poll cycles in this process: cold, warm, then a share of the feeds changed.
+async fn cycles(args: &[String]) -> anyhow::Result<()> {
+    let feeds: usize = arg(args, 0, 2000)?;
+    let changed_percent: f64 = arg(args, 1, 1.0)?;
+    let (addr, served, total_bytes) = serve_feeds(feeds).await?;
+
+    let dir = tempfile::tempdir()?;
+    let config_path = dir.path().join("load.toml");
+    std::fs::write(
+        &config_path,
+        config_text(
+            feeds,
+            &addr.to_string(),
+            "listen = \"\"",
+            "backfill = \"all\"",
+        ),
+    )?;
+    let config = Arc::new(Config::load(&config_path)?);
+    let (store, pipeline) = wirewatch::daemon::open(&config).await?;
+    let all: Vec<usize> = (0..feeds).collect();
+
     let cold = cycle("cold (all new)", &pipeline, &all, total_bytes).await;
     let warm = cycle("warm (all 304)", &pipeline, &all, 0).await;
-    // Change a share of the feeds: a new ETag and one new item each.
     let changed = ((feeds as f64) * changed_percent / 100.0).ceil() as usize;
-    {
-        let mut map = docs.write().map_err(|_| anyhow::anyhow!("lock"))?;
-        for i in 0..changed {
-            let (_, body) = &map[&i];
-            let text = String::from_utf8_lossy(body).replacen(
-                "<item>",
-                &format!("<item><title>Update {i}: Iran and China talks</title><guid>load-update-{i}</guid><link>https://load.example/u/{i}</link></item><item>"),
-                1,
-            );
-            map.insert(i, (etag(i, 1), Arc::new(text.into_bytes())));
-        }
-    }
+    change(&served.docs, 0..changed, 1)?;
     let label = format!("{changed_percent}% changed ({changed} feeds)");
     let some = cycle(&label, &pipeline, &all, 0).await;
     println!(
         "peak RSS {:.1} MiB; new items {} / {} / {}",
-        peak_rss_kib() as f64 / 1024.0,
+        peak_rss_kib(std::process::id()) as f64 / 1024.0,
         cold,
         warm,
         some
     );
+    drop(pipeline);
     store.close().await;
     Ok(())
+}
+
+/// The real daemon on a five-minute schedule: cold start, then MINUTES of steady state.
+async fn steady(args: &[String]) -> anyhow::Result<()> {
+    let feeds: usize = arg(args, 0, 100_000)?;
+    let minutes: u64 = arg(args, 1, 15)?;
+    let changed_percent: f64 = arg(args, 2, 1.0)?;
+    let daemon = daemon_binary()?;
+    let (addr, served, _) = serve_feeds(feeds).await?;
+
+    let dir = tempfile::tempdir()?;
+    let listen = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+        probe.local_addr()?
+    };
+    let config_path = dir.path().join("load.toml");
+    std::fs::write(
+        &config_path,
+        config_text(
+            feeds,
+            &addr.to_string(),
+            &format!("listen = \"{listen}\""),
+            "schedule = \"*/5 * * * *\"\njitter = \"4m\"",
+        ),
+    )?;
+    let log = std::fs::File::create(dir.path().join("daemon.log"))?;
+    let mut child = tokio::process::Command::new(&daemon)
+        .arg("run")
+        .arg("--config")
+        .arg(&config_path)
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {}", daemon.display()))?;
+    let pid = child.id().context("the daemon exited at once")?;
+    println!(
+        "daemon pid {pid}, log {}",
+        dir.path().join("daemon.log").display()
+    );
+
+    // Cold start: until every feed has been fetched once.
+    let started = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        if let Some(status) = child.try_wait()? {
+            anyhow::bail!("the daemon exited during the cold start: {status}");
+        }
+        let Ok(metrics) = scrape(listen).await else {
+            continue;
+        };
+        let fetched = sum(&metrics, "wirewatch_fetches_total");
+        println!(
+            "cold start: {fetched:.0} of {feeds} feeds after {:.0} s, RSS {:.0} MiB",
+            started.elapsed().as_secs_f64(),
+            rss_kib(pid) as f64 / 1024.0
+        );
+        if fetched >= feeds as f64 {
+            break;
+        }
+    }
+    let cold = started.elapsed().as_secs_f64();
+    println!(
+        "cold start done: {cold:.0} s, {:.0} feeds/s, {:.0} CPU s, peak RSS {:.0} MiB",
+        feeds as f64 / cold,
+        cpu_seconds(pid),
+        peak_rss_kib(pid) as f64 / 1024.0
+    );
+
+    // Steady state, measured from the next five-minute boundary, when the feeds that the
+    // cold start polled fall due again.
+    let changed = ((feeds as f64) * changed_percent / 100.0).ceil() as usize;
+    let cycles = minutes.div_ceil(5).max(1);
+    let mut before = None;
+    let mut peak_steady_rss = 0;
+    for cycle in 0..=cycles {
+        let boundary = next_five_minutes();
+        // Change this cycle's share just before its feeds fall due.
+        let until_change = boundary.saturating_sub(Duration::from_secs(2));
+        sample_until(pid, until_change, &mut peak_steady_rss, before.is_some()).await;
+        if cycle < cycles {
+            let first = (cycle as usize * changed) % feeds.max(1);
+            change(
+                &served.docs,
+                first..(first + changed).min(feeds),
+                cycle as usize + 1,
+            )?;
+        }
+        sample_until(pid, boundary, &mut peak_steady_rss, before.is_some()).await;
+        let metrics = scrape(listen).await?;
+        let now = (Instant::now(), cpu_seconds(pid), metrics);
+        match &before {
+            None => {
+                println!("steady state: measuring {cycles} × 5 minutes from now");
+                before = Some(now);
+            }
+            Some(_) if cycle < cycles => println!(
+                "cycle {cycle} done; RSS {:.0} MiB",
+                rss_kib(pid) as f64 / 1024.0
+            ),
+            Some((at, cpu, metrics)) => {
+                let wall = now.0.duration_since(*at).as_secs_f64();
+                let cpu = now.1 - cpu;
+                report_steady(
+                    changed,
+                    wall,
+                    cpu,
+                    metrics,
+                    &now.2,
+                    peak_steady_rss,
+                    peak_rss_kib(pid),
+                    served.alerts.load(Ordering::Relaxed),
+                );
+            }
+        }
+    }
+    child.start_kill()?;
+    child.wait().await?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report_steady(
+    changed: usize,
+    wall: f64,
+    cpu: f64,
+    before: &str,
+    after: &str,
+    peak_steady_rss: u64,
+    peak_rss: u64,
+    alerts: usize,
+) {
+    let fetched = sum(after, "wirewatch_fetches_total") - sum(before, "wirewatch_fetches_total");
+    let not_modified = value(after, "wirewatch_fetches_total{outcome=\"not_modified\"}")
+        - value(before, "wirewatch_fetches_total{outcome=\"not_modified\"}");
+    let lateness: Vec<(f64, f64)> = buckets(after, "wirewatch_schedule_lateness_seconds")
+        .into_iter()
+        .zip(buckets(before, "wirewatch_schedule_lateness_seconds"))
+        .map(|((le, a), (_, b))| (le, a - b))
+        .collect();
+    let total = lateness.last().map_or(0.0, |(_, n)| *n);
+    let quantile = |q: f64| {
+        lateness
+            .iter()
+            .find(|(_, n)| *n >= q * total)
+            .map_or(f64::INFINITY, |(le, _)| *le)
+    };
+    println!(
+        "steady state over {wall:.0} s: {fetched:.0} fetches ({not_modified:.0} not modified; {:.0} feeds/s), {changed} feeds changed per cycle, {alerts} alerts received in all",
+        fetched / wall
+    );
+    println!(
+        "  CPU {cpu:.1} s = {:.1}% of the machine (2 cores), {:.1}% of one core",
+        cpu / wall / 2.0 * 100.0,
+        cpu / wall * 100.0
+    );
+    println!(
+        "  RSS: peak {:.0} MiB during the steady state, {:.0} MiB over the whole run (cold start included)",
+        peak_steady_rss as f64 / 1024.0,
+        peak_rss as f64 / 1024.0
+    );
+    println!(
+        "  scheduler lateness over {total:.0} starts: p50 <= {} s, p99 <= {} s, p99.9 <= {} s (histogram bucket bounds)",
+        quantile(0.5),
+        quantile(0.99),
+        quantile(0.999)
+    );
+    println!("  buckets (le, starts): {lateness:?}");
+}
+
+/// Samples the daemon's RSS each second until `until` (an offset from now), keeping the
+/// peak when `measuring`.
+async fn sample_until(pid: u32, until: Duration, peak: &mut u64, measuring: bool) {
+    let end = Instant::now() + until;
+    while Instant::now() < end {
+        tokio::time::sleep(Duration::from_secs(1).min(end - Instant::now())).await;
+        if measuring {
+            *peak = (*peak).max(rss_kib(pid));
+        }
+    }
+}
+
+/// Time from now to the next wall-clock multiple of five minutes (cron's `*/5`, UTC).
+fn next_five_minutes() -> Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let period = 300_000u128;
+    let into = now.as_millis() % period;
+    Duration::from_millis((period - into) as u64)
+}
+
+/// `target/release/wirewatch`, next to this example's directory.
+fn daemon_binary() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join("wirewatch"))
+        .context("cannot find the target directory")?;
+    anyhow::ensure!(
+        path.exists(),
+        "{} is missing: run `cargo build --release` first",
+        path.display()
+    );
+    Ok(path)
+}
+
+/// `GET /metrics` of the daemon, over plain HTTP/1.0.
+async fn scrape(listen: std::net::SocketAddr) -> anyhow::Result<String> {
+    let mut stream = tokio::net::TcpStream::connect(listen).await?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    Ok(response)
+}
+
+/// The value of the sample named exactly `series` (labels included).
+fn value(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The sum of every sample of `family` (all label sets).
+fn sum(metrics: &str, family: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|line| {
+            line.strip_prefix(family)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A histogram's cumulative buckets: (upper bound, count), `+Inf` last.
+fn buckets(metrics: &str, family: &str) -> Vec<(f64, f64)> {
+    let prefix = format!("{family}_bucket{{le=\"");
+    metrics
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(&prefix)?;
+            let (le, count) = rest.split_once("\"} ")?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, count.trim().parse().ok()?))
+        })
+        .collect()
 }
 
 /// One poll cycle over `feeds`; prints its numbers and returns the new items.
@@ -98,11 +441,11 @@ async fn cycle(
     feeds: &[usize],
     bytes: usize,
 ) -> usize {
-    let cpu_before = cpu_seconds();
+    let cpu_before = cpu_seconds(std::process::id());
     let started = Instant::now();
     let reports = wirewatch::schedule::poll_once(pipeline, feeds).await;
     let wall = started.elapsed();
-    let cpu = cpu_seconds() - cpu_before;
+    let cpu = cpu_seconds(std::process::id()) - cpu_before;
     let (mut new_items, mut failed, mut not_modified) = (0, 0, 0);
     for report in reports.iter().flatten() {
         match &report.outcome {
@@ -125,11 +468,11 @@ async fn cycle(
 }
 
 async fn serve(
-    State(docs): State<Docs>,
+    State(served): State<Served>,
     UrlPath(id): UrlPath<usize>,
     headers: HeaderMap,
 ) -> Response {
-    let Some((tag, body)) = docs.read().ok().and_then(|d| d.get(&id).cloned()) else {
+    let Some((tag, body)) = served.docs.read().ok().and_then(|d| d.get(&id).cloned()) else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let fresh = headers
@@ -150,22 +493,29 @@ async fn serve(
         .into_response()
 }
 
+async fn receive(State(served): State<Served>) -> StatusCode {
+    served.alerts.fetch_add(1, Ordering::Relaxed);
+    StatusCode::NO_CONTENT
+}
+
 fn etag(feed: usize, version: usize) -> String {
     format!("\"{feed}-{version}\"")
 }
 
-fn config_text(feeds: usize, addr: &str) -> String {
-    let mut text = String::from(
-        "[daemon]\nstate_dir = \"state\"\nlisten = \"\"\n\n[poll]\nallow_private_networks = true\nconcurrency = 64\nper_host = 64\nbackfill = \"all\"\n",
+/// A config of `feeds` feeds served at `addr`, with `daemon` and `poll` lines added, one
+/// watch-list of eight terms, and alerts sent to `/hook` on the same server.
+fn config_text(feeds: usize, addr: &str, daemon: &str, poll: &str) -> String {
+    let mut text = format!(
+        "[daemon]\nstate_dir = \"state\"\n{daemon}\n\n[poll]\nallow_private_networks = true\nconcurrency = 64\nper_host = 64\n{poll}\n"
     );
     for i in 0..feeds {
         text.push_str(&format!(
             "\n[[feeds]]\nname = \"feed-{i}\"\nurl = \"http://{addr}/f/{i}\"\n"
         ));
     }
-    text.push_str(
-        "\n[[watchlists]]\nname = \"iran-china\"\nterms = [\"Iran\", \"China\", \"SCO\", \"JCPOA\", \"Russia\", \"Ukraine\", \"Trump\", \"Biden\"]\nwebhooks = [\"sink\"]\n\n[[webhooks]]\nname = \"sink\"\nurl = \"http://127.0.0.1:9/never-called\"\n",
-    );
+    text.push_str(&format!(
+        "\n[[watchlists]]\nname = \"iran-china\"\nterms = [\"Iran\", \"China\", \"SCO\", \"JCPOA\", \"Russia\", \"Ukraine\", \"Trump\", \"Biden\"]\nwebhooks = [\"sink\"]\n\n[[webhooks]]\nname = \"sink\"\nurl = \"http://{addr}/hook\"\n"
+    ));
     text
 }
 
@@ -206,9 +556,9 @@ fn generated_bodies() -> Vec<Arc<Vec<u8>>> {
         .collect()
 }
 
-/// User + system CPU seconds of this process so far.
-fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+/// User + system CPU seconds of process `pid` so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0.0;
     };
     // Fields after the command name (which may contain spaces) start at ") ".
@@ -227,14 +577,23 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+/// A `kB` line of `/proc/PID/status`: `VmRSS` (now) or `VmHWM` (peak).
+fn status_kib(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(key))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM:")
 }

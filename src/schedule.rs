@@ -5,7 +5,8 @@
 //! flight overall nor `poll.per_host` per host, each feed again at its next due time (plus
 //! jitter). Due times live in the database, so a restart resumes the schedule.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Feed, Poll, Schedule};
 use crate::fetch::error_chain;
+use crate::metrics;
 use crate::notify::Wake;
 use crate::refresh::{Outcome, Pipeline, Report};
 use crate::store::StoreError;
@@ -127,8 +129,14 @@ impl Limits {
         });
     }
 
-    /// Refreshes feed `index` once a global and a per-host slot are free.
-    async fn refresh(&self, pipeline: &Pipeline, index: usize) -> Result<Report, StoreError> {
+    /// Refreshes feed `index` once a global and a per-host slot are free. `due` is when
+    /// the schedule wanted it, to measure how late it starts.
+    async fn refresh(
+        &self,
+        pipeline: &Pipeline,
+        index: usize,
+        due: Option<DateTime<Utc>>,
+    ) -> Result<Report, StoreError> {
         let host = pipeline.config.feeds[index]
             .url
             .host_str()
@@ -146,7 +154,12 @@ impl Limits {
             tokio::time::sleep_until(until).await;
         }
         let _global = self.global.clone().acquire_owned().await.ok();
-        let report = pipeline.refresh(index).await?;
+        if let Some(due) = due {
+            metrics::schedule_lateness((Utc::now() - due).to_std().unwrap_or_default());
+        }
+        // Boxed: until here a task only waits for slots, and a cold start of 100,000 feeds
+        // keeps that many waiting; the refresh's own state is allocated once it runs.
+        let report = Box::pin(pipeline.refresh(index)).await?;
         if let Outcome::Failed {
             retry_after: Some(wait),
             ..
@@ -178,7 +191,7 @@ pub async fn poll_once_observed(
     let mut tasks = JoinSet::new();
     for &index in feeds {
         let (limits, pipeline) = (limits.clone(), pipeline.clone());
-        tasks.spawn(async move { (index, limits.refresh(&pipeline, index).await) });
+        tasks.spawn(async move { (index, limits.refresh(&pipeline, index, None).await) });
     }
     let mut reports: Vec<(usize, Result<Report, StoreError>)> = Vec::with_capacity(feeds.len());
     while let Some(finished) = tasks.join_next().await {
@@ -209,61 +222,62 @@ pub async fn run(
         pipeline.config.poll.concurrency,
         pipeline.config.poll.per_host,
     ));
-    let now = Utc::now();
-    // When each feed is due; `None` while it is in flight, and for good once it is
-    // disabled (410 Gone).
-    let mut due: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(feeds.len());
-    for feed in feeds {
-        let state = match pipeline.store.feed_state(&feed.name).await {
-            Ok(state) => state,
-            Err(err) => {
-                tracing::error!(feed = %feed.name, error = %error_chain(&err), "cannot read the feed's state");
-                None
-            }
-        };
-        if let Some(reason) = state.as_ref().and_then(|s| s.disabled_reason.as_deref()) {
+    let started = Utc::now();
+    // The feeds waiting for their due time, soonest first. A feed is out of the queue
+    // while it is in flight, and for good once it is disabled (410 Gone).
+    let mut due = BinaryHeap::with_capacity(feeds.len());
+    let stored = match pipeline.store.feed_schedules().await {
+        Ok(stored) => stored,
+        Err(err) => {
+            tracing::error!(error = %error_chain(&err), "cannot read the feeds' schedules; polling every feed now");
+            HashMap::new()
+        }
+    };
+    for (index, feed) in feeds.iter().enumerate() {
+        let (next_due_at, disabled_reason) = stored.get(&feed.name).cloned().unwrap_or_default();
+        if let Some(reason) = disabled_reason {
             tracing::warn!(feed = %feed.name, reason, "feed is disabled; not polling it");
-            due.push(None);
             continue;
         }
-        due.push(Some(
-            state
-                .and_then(|s| s.next_due_at)
-                .and_then(|at| DateTime::from_timestamp(at, 0))
-                .unwrap_or(now),
-        ));
+        let at = next_due_at
+            .and_then(|at| DateTime::from_timestamp(at, 0))
+            .unwrap_or(started);
+        due.push(Reverse((at, index)));
     }
+    drop(stored);
 
     let mut tasks: JoinSet<Option<DateTime<Utc>>> = JoinSet::new();
     let mut in_flight: HashMap<tokio::task::Id, usize> = HashMap::new();
     loop {
         let now = Utc::now();
-        for (index, slot) in due.iter_mut().enumerate() {
-            if slot.is_some_and(|at| at <= now) {
-                *slot = None;
-                let (limits, pipeline, committed) =
-                    (limits.clone(), pipeline.clone(), committed.clone());
-                let handle = tasks.spawn(async move {
-                    match limits.refresh(&pipeline, index).await {
-                        Ok(report) => {
-                            if matches!(report.outcome, Outcome::Updated { alerts, .. } if alerts > 0) {
-                                committed.notify();
-                            }
-                            report.next_due
-                        }
-                        // The store failed (disk full, locked too long): try again soon
-                        // rather than waiting for the next scheduled time.
-                        Err(_) => Some(Utc::now() + chrono::Duration::seconds(60)),
-                    }
-                });
-                in_flight.insert(handle.id(), index);
+        while let Some(&Reverse((at, index))) = due.peek() {
+            if at > now {
+                break;
             }
+            due.pop();
+            // Lateness counts from the due time, or from start-up for a feed that fell due
+            // while the daemon was not running.
+            let late_from = at.max(started);
+            let (limits, pipeline, committed) =
+                (limits.clone(), pipeline.clone(), committed.clone());
+            let handle = tasks.spawn(async move {
+                match limits.refresh(&pipeline, index, Some(late_from)).await {
+                    Ok(report) => {
+                        if matches!(report.outcome, Outcome::Updated { alerts, .. } if alerts > 0) {
+                            committed.notify();
+                        }
+                        report.next_due
+                    }
+                    // The store failed (disk full, locked too long): try again soon
+                    // rather than waiting for the next scheduled time.
+                    Err(_) => Some(Utc::now() + chrono::Duration::seconds(60)),
+                }
+            });
+            in_flight.insert(handle.id(), index);
         }
         let wait = due
-            .iter()
-            .flatten()
-            .min()
-            .map(|at| (*at - now).to_std().unwrap_or(Duration::ZERO))
+            .peek()
+            .map(|Reverse((at, _))| (*at - now).to_std().unwrap_or(Duration::ZERO))
             .unwrap_or(Duration::from_secs(3600));
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -275,8 +289,8 @@ pub async fn run(
                         (err.id(), Some(Utc::now() + chrono::Duration::seconds(60)))
                     }
                 };
-                if let Some(index) = in_flight.remove(&id) {
-                    due[index] = next;
+                if let (Some(index), Some(next)) = (in_flight.remove(&id), next) {
+                    due.push(Reverse((next, index)));
                 }
             }
             _ = tokio::time::sleep(wait) => {}

@@ -290,6 +290,23 @@ impl Store {
         }))
     }
 
+    /// Every feed's next due time and, if it is no longer polled, why: what the scheduler
+    /// starts from, in one query however many feeds there are.
+    pub async fn feed_schedules(&self) -> Result<HashMap<String, (Option<i64>, Option<String>)>> {
+        let rows = sqlx::query("SELECT name, next_due_at, disabled_reason FROM feeds")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                (
+                    row.get("name"),
+                    (row.get("next_due_at"), row.get("disabled_reason")),
+                )
+            })
+            .collect())
+    }
+
     /// The failing feeds' last errors, newest first (for systemd's `STATUS=`): a cheap
     /// query, unlike [`Store::feed_statuses`], which counts every feed's items.
     pub async fn recent_feed_errors(&self, limit: i64) -> Result<Vec<(String, String)>> {
