@@ -40,15 +40,16 @@ fn publishers(n: usize) -> [(usize, String, String); 2] {
     ]
 }
 
+fn title(n: usize) -> String {
+    format!("China and Iran: desk story {n}")
+}
+
 /// Every feed's document with stories `0..count`.
 fn documents(count: usize) -> Vec<String> {
-    let titles: Vec<String> = (0..count)
-        .map(|n| format!("China and Iran: desk story {n}"))
-        .collect();
     let mut items: Vec<Vec<(String, String, String)>> = vec![Vec::new(); FEEDS];
     for n in 0..count {
         for (feed, guid, link) in publishers(n) {
-            items[feed].push((guid, titles[n].clone(), link));
+            items[feed].push((guid, title(n), link));
         }
     }
     items
@@ -179,7 +180,7 @@ async fn sigkill_during_group_commits_loses_nothing_and_alerts_each_story_once()
         ids.entry(title).or_default().insert(r.header("webhook-id"));
     }
     for n in 0..published {
-        let title = format!("China and Iran: desk story {n}");
+        let title = title(n);
         let story_ids = ids.get(&title);
         assert!(
             story_ids.is_some(),
