@@ -340,6 +340,41 @@ impl<'a> Problems<'a> {
     }
 }
 
+/// Where a feed name was taken: a `[[feeds]]` entry at this byte offset of the config, or
+/// an OPML outline, described.
+enum Place {
+    Feeds(usize),
+    Opml(String),
+}
+
+/// The line starts of a text, to place many offsets in it without rescanning it for each.
+struct Lines<'a> {
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> Lines<'a> {
+    fn new(text: &'a str) -> Lines<'a> {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Lines { text, starts }
+    }
+
+    /// As [`line_column`].
+    fn locate(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let line = self.starts.partition_point(|&start| start <= offset);
+        let start = self.starts[line.saturating_sub(1).min(self.starts.len() - 1)];
+        let column = self
+            .text
+            .get(start..offset)
+            .map_or(0, |t| t.chars().count())
+            + 1;
+        (line, column)
+    }
+}
+
 /// 1-based line and column (in characters) of a byte offset.
 fn line_column(source: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(source.len());
@@ -814,7 +849,9 @@ fn load_opml(
 ) -> Vec<Feed> {
     // Every name and URL taken so far, and where: a `[[feeds]]` entry (None) or the index
     // of an imported feed.
-    let mut names: HashMap<String, String> = HashMap::new();
+    // Places are rendered only for a message: turning every entry's offset into a line
+    // up front would scan the file once per feed.
+    let mut names: HashMap<String, Place> = HashMap::new();
     let mut urls: HashMap<Url, Option<usize>> = HashMap::new();
     for feed in hand_written {
         let url = Url::parse(feed.url.get_ref().trim()).ok();
@@ -825,10 +862,9 @@ fn load_opml(
                 .and_then(|u| u.host_str().map(str::to_string))
                 .unwrap_or_default(),
         };
-        let (line, _) = line_column(p.source, feed.url.span().start);
         names
             .entry(name)
-            .or_insert_with(|| format!("the [[feeds]] entry at line {line}"));
+            .or_insert(Place::Feeds(feed.url.span().start));
         if let Some(url) = url {
             urls.entry(url).or_insert(None);
         }
@@ -883,8 +919,9 @@ fn load_opml(
             );
             continue;
         }
+        let lines = Lines::new(&text);
         for outline in outlines {
-            let (line, column) = line_column(&text, outline.offset);
+            let (line, column) = lines.locate(outline.offset);
             let here = format!("{shown}:{line}:{column}");
             let what = outline
                 .title
@@ -917,6 +954,15 @@ fn load_opml(
                 continue;
             }
             if let Some(place) = names.get(&name) {
+                let place = match place {
+                    Place::Feeds(offset) => {
+                        format!(
+                            "the [[feeds]] entry at line {}",
+                            line_column(p.source, *offset).0
+                        )
+                    }
+                    Place::Opml(place) => place.clone(),
+                };
                 p.at(
                     span.clone(),
                     format!(
@@ -926,7 +972,7 @@ fn load_opml(
                 );
                 continue;
             }
-            names.insert(name.clone(), format!("{here} ({what})"));
+            names.insert(name.clone(), Place::Opml(format!("{here} ({what})")));
             // Positions in the OPML file, so that the feed path's messages can be placed.
             let at = outline.offset..outline.offset;
             let raw_feed = RawFeed {
@@ -1495,6 +1541,18 @@ mod tests {
 
     #[test]
     fn positions_are_one_based_lines_and_character_columns() {
+        for text in ["ab\ncdé f", "", "\n\nx\n", "é\n\né"] {
+            let lines = Lines::new(text);
+            for offset in 0..=text.len() + 1 {
+                if text.is_char_boundary(offset.min(text.len())) {
+                    assert_eq!(
+                        lines.locate(offset),
+                        line_column(text, offset),
+                        "{text:?} {offset}"
+                    );
+                }
+            }
+        }
         assert_eq!(line_column("ab\ncdé f", 0), (1, 1));
         assert_eq!(line_column("ab\ncdé f", 3), (2, 1));
         assert_eq!(line_column("ab\ncdé f", 8), (2, 5));
