@@ -221,7 +221,8 @@ async fn steady(args: &[String]) -> anyhow::Result<()> {
     // Cold start: until every feed has been fetched once.
     let started = Instant::now();
     loop {
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        // Not too often: each scrape renders a gauge per feed.
+        tokio::time::sleep(Duration::from_secs(15)).await;
         if let Some(status) = child.try_wait()? {
             anyhow::bail!("the daemon exited during the cold start: {status}");
         }
@@ -253,10 +254,10 @@ async fn steady(args: &[String]) -> anyhow::Result<()> {
     let mut before = None;
     let mut peak_steady_rss = 0;
     for cycle in 0..=cycles {
-        let boundary = next_five_minutes();
+        let boundary = Instant::now() + next_five_minutes();
         // Change this cycle's share just before its feeds fall due.
-        let until_change = boundary.saturating_sub(Duration::from_secs(2));
-        sample_until(pid, until_change, &mut peak_steady_rss, before.is_some()).await;
+        let change_at = boundary - Duration::from_secs(2);
+        sample_until(pid, change_at, &mut peak_steady_rss, before.is_some()).await;
         if cycle < cycles {
             let first = (cycle as usize * changed) % feeds.max(1);
             change(
@@ -347,12 +348,13 @@ fn report_steady(
     println!("  buckets (le, starts): {lateness:?}");
 }
 
-/// Samples the daemon's RSS each second until `until` (an offset from now), keeping the
-/// peak when `measuring`.
-async fn sample_until(pid: u32, until: Duration, peak: &mut u64, measuring: bool) {
-    let end = Instant::now() + until;
+/// Samples the daemon's RSS each second until `end`, keeping the peak when `measuring`.
+async fn sample_until(pid: u32, end: Instant, peak: &mut u64, measuring: bool) {
     while Instant::now() < end {
-        tokio::time::sleep(Duration::from_secs(1).min(end - Instant::now())).await;
+        tokio::time::sleep(
+            Duration::from_secs(1).min(end.saturating_duration_since(Instant::now())),
+        )
+        .await;
         if measuring {
             *peak = (*peak).max(rss_kib(pid));
         }

@@ -119,12 +119,9 @@ async fn render_metrics(State(app): State<App>) -> Result<impl IntoResponse, Api
     let pending = app.store.pending_deliveries().await.map_err(unavailable)?;
     metrics::gauge!("wirewatch_outbox_pending").set(pending as f64);
     let now = Utc::now().timestamp();
-    for feed in configured_feeds(&app.store, &config)
-        .await
-        .map_err(unavailable)?
-    {
-        if let Some(at) = feed.last_success_at {
-            metrics::gauge!("wirewatch_feed_last_success_age_seconds", "feed" => feed.name)
+    for (feed, at) in app.store.last_successes().await.map_err(unavailable)? {
+        if config.feed_index(&feed).is_some() {
+            metrics::gauge!("wirewatch_feed_last_success_age_seconds", "feed" => feed)
                 .set((now - at).max(0) as f64);
         }
     }
