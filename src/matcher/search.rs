@@ -22,7 +22,8 @@ use super::{Document, Field, Highlight, MAX_HIGHLIGHTS, Matcher, WatchlistMatch}
 /// Buffers reused across items on the same thread, so matching does not allocate per field.
 #[derive(Default)]
 struct Scratch {
-    norm: String,
+    /// Folded text: valid UTF-8, kept as bytes because the automaton searches bytes.
+    norm: Vec<u8>,
     map: Vec<u32>,
     pending: Vec<Pending>,
     /// Per watch-list: 0 = not asked yet, 1 = wanted, 2 = not wanted.
@@ -116,7 +117,7 @@ fn run(
     let matches = decide(m, doc, &mut candidates, &mut scratch.hits);
 
     if scratch.norm.capacity() > KEEP_BYTES {
-        scratch.norm = String::new();
+        scratch.norm = Vec::new();
     }
     if scratch.map.capacity() > KEEP_BYTES / 4 {
         scratch.map = Vec::new();
@@ -149,7 +150,7 @@ impl FieldScan<'_> {
         pending.clear();
         // Overlapping iteration needs standard match semantics, which the compiler sets; the
         // error case cannot happen, and would only mean "no hits".
-        let Ok(hits) = self.ac.try_find_overlapping_iter(norm.as_bytes()) else {
+        let Ok(hits) = self.ac.try_find_overlapping_iter(norm.as_slice()) else {
             return;
         };
         for hit in hits {
@@ -227,18 +228,47 @@ fn is_wanted(cache: &mut [u8], list: usize, wanted: &dyn Fn(usize) -> bool) -> b
 /// In folded text (word characters and single spaces), a hit starting at `start` is a whole
 /// word on the left if it starts the text, follows a space, or follows a character of a
 /// script written without spaces.
-fn left_boundary(norm: &str, start: usize) -> bool {
-    match norm.get(..start).and_then(|s| s.chars().next_back()) {
+fn left_boundary(norm: &[u8], start: usize) -> bool {
+    match start.checked_sub(1).and_then(|i| norm.get(i)) {
         None => true,
-        Some(c) => c == ' ' || is_unspaced_script(c),
+        Some(b' ') => true,
+        // Every other ASCII byte of folded text is a letter or digit: no boundary.
+        Some(b) if b.is_ascii() => false,
+        Some(_) => char_before(norm, start).is_some_and(is_unspaced_script),
     }
 }
 
-fn right_boundary(norm: &str, end: usize) -> bool {
-    match norm.get(end..).and_then(|s| s.chars().next()) {
+fn right_boundary(norm: &[u8], end: usize) -> bool {
+    match norm.get(end) {
         None => true,
-        Some(c) => c == ' ' || is_unspaced_script(c),
+        Some(b' ') => true,
+        Some(b) if b.is_ascii() => false,
+        Some(_) => char_at(norm, end).is_some_and(is_unspaced_script),
     }
+}
+
+/// The character that ends at byte `end` of folded text (`None` if `end` is not on a
+/// character boundary, which automaton hits always are).
+fn char_before(norm: &[u8], end: usize) -> Option<char> {
+    // A UTF-8 character is at most four bytes: step back over continuation bytes.
+    let head = norm.get(..end)?;
+    let start = (end.saturating_sub(4)..end)
+        .rev()
+        .find(|&i| head.get(i).is_some_and(|&b| (b & 0xC0) != 0x80))?;
+    std::str::from_utf8(head.get(start..)?).ok()?.chars().next()
+}
+
+/// The character that starts at byte `start` of folded text.
+fn char_at(norm: &[u8], start: usize) -> Option<char> {
+    let rest = norm.get(start..)?;
+    let len = rest.len().min(4);
+    let prefix = rest.get(..len)?;
+    // The prefix may cut a following character short: decode only what is valid.
+    let valid = match std::str::from_utf8(prefix) {
+        Ok(s) => s,
+        Err(e) => std::str::from_utf8(prefix.get(..e.valid_up_to())?).ok()?,
+    };
+    valid.chars().next()
 }
 
 /// Maps a folded span back to the original text: from the start of the character that
@@ -413,5 +443,31 @@ fn field_text<'a>(doc: &Document<'a>, field: Field, cat: u32) -> Option<&'a str>
         Field::Summary => Some(doc.summary),
         Field::Content => Some(doc.content),
         Field::Categories => doc.categories.get(cat as usize).map(String::as_str),
+    }
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn boundaries_decode_the_neighbouring_character() {
+        let text = "iran 伊朗x й中";
+        let norm = text.as_bytes();
+        let at = |s: &str| text.find(s).unwrap();
+        assert!(left_boundary(norm, 0));
+        assert!(right_boundary(norm, 4), "before a space");
+        assert!(!right_boundary(norm, 3), "before a letter");
+        assert!(left_boundary(norm, at("伊")), "after a space");
+        assert!(left_boundary(norm, at("x")), "after Han");
+        assert!(right_boundary(norm, at("朗")), "before Han");
+        assert!(!right_boundary(norm, at("x")), "before an ASCII letter");
+        assert!(!left_boundary(norm, at("中")), "after Cyrillic");
+        assert!(!right_boundary(norm, at("й")), "before Cyrillic");
+        assert!(right_boundary(norm, norm.len()));
+        assert_eq!(char_before(norm, at("x")), Some('朗'));
+        assert_eq!(char_before(norm, norm.len()), Some('中'));
+        assert_eq!(char_at(norm, at("й")), Some('й'));
+        assert_eq!(char_at(norm, at("中")), Some('中'));
     }
 }
