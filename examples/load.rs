@@ -38,6 +38,9 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use wirewatch::config::Config;
 use wirewatch::refresh::Outcome;
 
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// The documents served, by feed number: (ETag, body).
 type Docs = Arc<RwLock<HashMap<usize, (String, Arc<Vec<u8>>)>>>;
 
@@ -147,15 +150,12 @@ async fn cycles(args: &[String]) -> anyhow::Result<()> {
     let (addr, served, total_bytes) = serve_feeds(feeds).await?;
 
     let dir = tempfile::tempdir()?;
-    let config_path = dir.path().join("load.toml");
-    std::fs::write(
-        &config_path,
-        config_text(
-            feeds,
-            &addr.to_string(),
-            "listen = \"\"",
-            "backfill = \"all\"",
-        ),
+    let config_path = write_config(
+        dir.path(),
+        feeds,
+        &addr.to_string(),
+        "listen = \"\"",
+        "backfill = \"all\"",
     )?;
     let config = Arc::new(Config::load(&config_path)?);
     let (store, pipeline) = wirewatch::daemon::open(&config).await?;
@@ -192,15 +192,12 @@ async fn steady(args: &[String]) -> anyhow::Result<()> {
         let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
         probe.local_addr()?
     };
-    let config_path = dir.path().join("load.toml");
-    std::fs::write(
-        &config_path,
-        config_text(
-            feeds,
-            &addr.to_string(),
-            &format!("listen = \"{listen}\""),
-            "schedule = \"*/5 * * * *\"\njitter = \"4m\"",
-        ),
+    let config_path = write_config(
+        dir.path(),
+        feeds,
+        &addr.to_string(),
+        &format!("listen = \"{listen}\""),
+        "schedule = \"*/5 * * * *\"\njitter = \"4m\"",
     )?;
     let log = std::fs::File::create(dir.path().join("daemon.log"))?;
     let mut child = tokio::process::Command::new(&daemon)
@@ -213,6 +210,15 @@ async fn steady(args: &[String]) -> anyhow::Result<()> {
         .spawn()
         .with_context(|| format!("cannot start {}", daemon.display()))?;
     let pid = child.id().context("the daemon exited at once")?;
+    // Interrupted, this tool would otherwise leave the daemon polling a dead server.
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = std::process::Command::new("kill")
+                .arg(pid.to_string())
+                .status();
+            std::process::exit(130);
+        }
+    });
     println!(
         "daemon pid {pid}, log {}",
         dir.path().join("daemon.log").display()
@@ -268,6 +274,10 @@ async fn steady(args: &[String]) -> anyhow::Result<()> {
         }
         sample_until(pid, boundary, &mut peak_steady_rss, before.is_some()).await;
         let metrics = scrape(listen).await?;
+        if before.is_some() {
+            // Rendering a gauge per feed is the largest transient allocation: count it.
+            peak_steady_rss = peak_steady_rss.max(rss_kib(pid));
+        }
         let now = (Instant::now(), cpu_seconds(pid), metrics);
         match &before {
             None => {
@@ -504,21 +514,33 @@ fn etag(feed: usize, version: usize) -> String {
     format!("\"{feed}-{version}\"")
 }
 
-/// A config of `feeds` feeds served at `addr`, with `daemon` and `poll` lines added, one
+/// Writes `load.toml` in `dir`: `feeds` feeds served at `addr`, listed in `feeds.opml` (as
+/// large feed lists are kept: an OPML file takes less than half the memory to load that
+/// the same list as `[[feeds]]` tables does), with `daemon` and `poll` lines added, one
 /// watch-list of eight terms, and alerts sent to `/hook` on the same server.
-fn config_text(feeds: usize, addr: &str, daemon: &str, poll: &str) -> String {
-    let mut text = format!(
-        "[daemon]\nstate_dir = \"state\"\n{daemon}\n\n[poll]\nallow_private_networks = true\nconcurrency = 64\nper_host = 64\n{poll}\n"
+fn write_config(
+    dir: &Path,
+    feeds: usize,
+    addr: &str,
+    daemon: &str,
+    poll: &str,
+) -> anyhow::Result<PathBuf> {
+    let mut opml = String::from(
+        "<?xml version=\"1.0\"?>\n<opml version=\"2.0\"><head><title>load</title></head><body>\n",
     );
     for i in 0..feeds {
-        text.push_str(&format!(
-            "\n[[feeds]]\nname = \"feed-{i}\"\nurl = \"http://{addr}/f/{i}\"\n"
+        opml.push_str(&format!(
+            "<outline type=\"rss\" text=\"feed-{i}\" xmlUrl=\"http://{addr}/f/{i}\"/>\n"
         ));
     }
-    text.push_str(&format!(
-        "\n[[watchlists]]\nname = \"iran-china\"\nterms = [\"Iran\", \"China\", \"SCO\", \"JCPOA\", \"Russia\", \"Ukraine\", \"Trump\", \"Biden\"]\nwebhooks = [\"sink\"]\n\n[[webhooks]]\nname = \"sink\"\nurl = \"http://{addr}/hook\"\n"
-    ));
-    text
+    opml.push_str("</body></opml>\n");
+    std::fs::write(dir.join("feeds.opml"), opml)?;
+    let text = format!(
+        "[daemon]\nstate_dir = \"state\"\n{daemon}\n\n[poll]\nallow_private_networks = true\nconcurrency = 64\nper_host = 64\n{poll}\n\n[[opml]]\npath = \"feeds.opml\"\n\n[[watchlists]]\nname = \"iran-china\"\nterms = [\"Iran\", \"China\", \"SCO\", \"JCPOA\", \"Russia\", \"Ukraine\", \"Trump\", \"Biden\"]\nwebhooks = [\"sink\"]\n\n[[webhooks]]\nname = \"sink\"\nurl = \"http://{addr}/hook\"\n"
+    );
+    let path = dir.join("load.toml");
+    std::fs::write(&path, text)?;
+    Ok(path)
 }
 
 /// The real-world feeds of the shared corpus, when it is there.

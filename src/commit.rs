@@ -695,4 +695,42 @@ format = "slack"
         let state = db.store.feed_state("wire-a").await.unwrap().unwrap();
         assert_eq!(state.etag.as_deref(), Some("\"0\""));
     }
+
+    #[tokio::test]
+    async fn a_held_up_writer_makes_refreshes_wait_and_then_stores_everything() {
+        let db = db().await;
+        let committer = Committer::start(db.store.clone(), db.config.clone());
+        // Another writer holds the write lock: the commit stage cannot start a batch.
+        let hold = db.store.begin().await.unwrap();
+        let total = 2 * QUEUE + MAX_BATCH;
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..total {
+            let guid = format!("held-{n}");
+            let link = format!("https://held.example/{n}");
+            let result = fetched(&db, n % 4, &[(&guid, "Weather report", &link)]);
+            let committer = committer.clone();
+            tasks.spawn(async move { committer.commit(result).await });
+        }
+        // The writer took one batch and waits for the lock; the queue fills up, and the
+        // refreshes after it wait to hand their results over.
+        tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while committer.queue.capacity() > 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the queue fills up");
+        assert!(
+            tasks.try_join_next().is_none(),
+            "nothing commits while held up"
+        );
+        assert_eq!(tasks.len(), total);
+
+        hold.commit().await.unwrap();
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap().unwrap();
+        }
+        let [items, _, _] = contents(&db).await;
+        assert_eq!(items.len(), total);
+    }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::signal::unix::{Signal, SignalKind, signal};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -68,6 +68,9 @@ async fn prepare(config: &Arc<Config>, store: &Store) -> anyhow::Result<Pipeline
         store: store.clone(),
         fetcher,
         committer: Committer::start(store.clone(), config.clone()),
+        parse_slots: Arc::new(Semaphore::new(
+            std::thread::available_parallelism().map_or(2, usize::from),
+        )),
     })
 }
 

@@ -60,6 +60,8 @@ pub struct Pipeline {
     pub store: Store,
     pub fetcher: Fetcher,
     pub committer: Committer,
+    /// One per core: the parses that may run at once.
+    pub parse_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// The fields of a parsed item the matcher searches.
@@ -173,8 +175,12 @@ impl Pipeline {
                 .await?;
         }
         let (bytes, base, content_type) = (body.body, body.final_url, body.content_type);
-        // Parsing is CPU-bound: keep it off the runtime's I/O threads.
+        // Parsing is CPU-bound: keep it off the runtime's I/O threads, and run no more
+        // parses at once than there are cores. More would not finish sooner, and each one
+        // holds a document's worth of memory, which the allocator keeps once it has it.
+        let slot = self.parse_slots.clone().acquire_owned().await.ok();
         let parsed = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             parse::parse_document(&bytes, Some(&base), content_type.as_deref())
         })
         .await

@@ -382,7 +382,7 @@ impl Store {
             let sql = format!(
                 "SELECT item_key FROM items WHERE feed_id = ? AND item_key IN ({placeholders})"
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(feed_id);
+            let mut query = multi_row(sql, chunk.len()).bind(feed_id);
             for key in chunk {
                 query = query.bind(key);
             }
@@ -740,6 +740,19 @@ fn values(rows: usize, columns: usize) -> String {
     vec![row; rows].join(", ")
 }
 
+/// A statement whose text depends on how many rows or keys it carries. Only the small
+/// variants stay in the connection's statement cache: they are the common ones (a quiet
+/// daemon writes one feed at a time) and cheap to keep. Large ones are prepared each time:
+/// there are hundreds of them, each prepared one takes tens of KB, they would push each
+/// other out of the cache, and their preparing is shared by many rows.
+fn multi_row<'q>(
+    sql: String,
+    rows: usize,
+) -> sqlx::query::Query<'q, Sqlite, <Sqlite as sqlx::Database>::Arguments> {
+    const CACHED_ROWS: usize = 16;
+    sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(rows <= CACHED_ROWS)
+}
+
 /// Rows per multi-row statement: SQLite binds at most 32,766 parameters, and smaller
 /// statements keep the prepared-statement cache small.
 const ROWS_PER_STATEMENT: usize = 200;
@@ -788,7 +801,7 @@ impl StoreTx {
                  RETURNING id, canonical_url",
                 values(chunk.len(), 2)
             );
-            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut insert = multi_row(sql, chunk.len());
             for url in chunk {
                 insert = insert.bind(*url).bind(now);
             }
@@ -810,7 +823,7 @@ impl StoreTx {
                 "SELECT id, canonical_url FROM stories WHERE canonical_url IN {}",
                 values(1, known.len())
             );
-            let mut select = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut select = multi_row(sql, known.len());
             for url in &known {
                 select = select.bind(*url);
             }
@@ -841,7 +854,7 @@ impl StoreTx {
                  RETURNING id, feed_id, item_key",
                 values(chunk.len(), 11)
             );
-            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut insert = multi_row(sql, chunk.len());
             for row in chunk {
                 let item = &row.item;
                 insert = insert
@@ -884,7 +897,7 @@ impl StoreTx {
                  RETURNING id",
                 values(chunk.len(), 7)
             );
-            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut insert = multi_row(sql, chunk.len());
             for m in chunk {
                 insert = insert
                     .bind(m.id)
@@ -911,7 +924,7 @@ impl StoreTx {
                  ON CONFLICT (match_id, webhook) DO NOTHING",
                 values(chunk.len(), 6)
             );
-            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut insert = multi_row(sql, chunk.len());
             for row in chunk {
                 insert = insert
                     .bind(row.id.as_str())
@@ -938,7 +951,7 @@ impl StoreTx {
                  FROM v WHERE feeds.id = v.id",
                 values(chunk.len(), 6)
             );
-            let mut update = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut update = multi_row(sql, chunk.len());
             for (feed_id, u) in chunk {
                 update = update
                     .bind(*feed_id)
@@ -965,7 +978,7 @@ impl StoreTx {
                  FROM v WHERE feeds.id = v.id",
                 values(chunk.len(), 3)
             );
-            let mut update = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut update = multi_row(sql, chunk.len());
             for (feed_id, fetched_at, next_due_at) in chunk {
                 update = update.bind(*feed_id).bind(*fetched_at).bind(*next_due_at);
             }

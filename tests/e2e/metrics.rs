@@ -102,6 +102,10 @@ async fn metrics_count_fetch_outcomes_matches_and_deliveries() {
         "wirewatch_delivery_duration_seconds",
         "wirewatch_outbox_pending",
         "wirewatch_feed_last_success_age_seconds",
+        // And wirewatch's own: how late feeds start, and the group commits.
+        "wirewatch_schedule_lateness_seconds",
+        "wirewatch_commit_batch_feeds",
+        "wirewatch_commit_duration_seconds",
     ] {
         assert!(
             scrape.samples.iter().any(|s| s.metric.starts_with(family)),
