@@ -66,7 +66,8 @@ pub fn commit(feeds: usize, took: Duration) {
 }
 
 /// How late the scheduler started a due feed: from its due time (jitter included) to the
-/// moment it had its fetch slots.
+/// moment it had its fetch slots. Waiting for a free slot counts, and so does waiting for
+/// a host that asked to be left alone (`Retry-After`).
 pub fn schedule_lateness(late: Duration) {
     metrics::histogram!("wirewatch_schedule_lateness_seconds").record(late.as_secs_f64());
 }
