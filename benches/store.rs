@@ -181,7 +181,10 @@ fn store(c: &mut Criterion) {
             .iter()
             .map(|f| (f.name.as_str(), f.url.as_str()))
             .collect();
-        store.sync_feeds(&pairs).await.expect("sync_feeds");
+        store
+            .register(&pairs, &[])
+            .await
+            .expect("register the feeds");
         let mut ids = Vec::with_capacity(pairs.len());
         for (name, _) in &pairs {
             let state = store.feed_state(name).await.expect("feed_state");

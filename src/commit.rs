@@ -17,16 +17,22 @@
 //! - a refresh hears "committed" only once the transaction holding its rows has committed;
 //! - a batch is all or nothing: a crash mid-batch loses only uncommitted work, and those
 //!   feeds keep their old validators, so they are fetched again and nothing is skipped;
-//! - if a batch fails, each of its results is written again in a transaction of its own,
-//!   so one bad result fails alone;
+//! - if a batch fails for a reason one result can cause (a constraint, bad data), each of
+//!   its results is written again in a transaction of its own, so one bad result fails
+//!   alone; if the database itself failed (busy, I/O, full, closed), the whole batch fails
+//!   at once and its feeds are fetched again, rather than retried one slow write at a time;
+//! - a result whose refresh was abandoned (at shutdown or reload) before the writer took
+//!   it is not written: its feed keeps its old validators and is simply fetched again;
 //! - the queue is bounded: when the writer falls behind, refreshes wait to hand over their
 //!   results while still holding their fetch slots, so fetching slows to the writer's pace
 //!   and memory stays bounded (backpressure).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::fetch::{self, error_chain};
@@ -115,12 +121,31 @@ pub struct Committer {
     queue: mpsc::Sender<Job>,
 }
 
+/// The writer task behind a set of [`Committer`]s.
+#[must_use = "a writer left running may still write after its configuration is replaced"]
+pub struct Writer(JoinHandle<()>);
+
+impl Writer {
+    /// Waits until every [`Committer`] is dropped and every result handed over is written
+    /// (or skipped, its refresh having been abandoned), for at most `grace`. Past it, stops
+    /// the writer: the batch in hand rolls back, to be fetched again. Returns whether the
+    /// writer finished.
+    pub async fn finish_within(mut self, grace: Duration) -> bool {
+        if tokio::time::timeout(grace, &mut self.0).await.is_ok() {
+            return true;
+        }
+        self.0.abort();
+        let _ = (&mut self.0).await;
+        false
+    }
+}
+
 impl Committer {
     /// Starts the writer on the current tokio runtime.
-    pub fn start(store: Store, config: Arc<Config>) -> Committer {
+    pub fn start(store: Store, config: Arc<Config>) -> (Committer, Writer) {
         let (queue, jobs) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, config, jobs));
-        Committer { queue }
+        let writer = tokio::spawn(run(store, config, jobs));
+        (Committer { queue }, Writer(writer))
     }
 
     /// Stores `result`; returns once it is committed.
@@ -147,29 +172,38 @@ async fn run(store: Store, config: Arc<Config>, mut queue: mpsc::Receiver<Job>) 
     }
 }
 
-async fn write_batch(store: Store, config: Arc<Config>, batch: Vec<Job>) {
+async fn write_batch(store: Store, config: Arc<Config>, mut batch: Vec<Job>) {
+    batch.retain(|job| !job.reply.is_closed());
+    if batch.is_empty() {
+        return;
+    }
     let started = std::time::Instant::now();
     let results: Vec<&FeedResult> = batch.iter().map(|job| &job.result).collect();
     match write(&store, &config, &results).await {
         Ok(committed) => {
             metrics::commit(batch.len(), started.elapsed());
             for (job, committed) in batch.into_iter().zip(committed) {
-                // A refresh abandoned at shutdown no longer listens; its rows are stored.
+                // A refresh abandoned while its batch was written no longer listens; its
+                // rows are stored all the same.
                 let _ = job.reply.send(Ok(committed));
             }
         }
-        Err(err) if batch.len() == 1 => {
-            if let Some(job) = batch.into_iter().next() {
-                let _ = job.reply.send(Err(err));
-            }
-        }
-        Err(err) => {
+        Err(err) if batch.len() > 1 && err.is_about_the_data() => {
             tracing::warn!(feeds = batch.len(), error = %error_chain(&err), "a batch of refreshes failed to commit; writing them one by one");
             for job in batch {
                 let alone = write(&store, &config, &[&job.result])
                     .await
                     .map(|committed| committed.first().copied().unwrap_or_default());
                 let _ = job.reply.send(alone);
+            }
+        }
+        Err(err) => {
+            if batch.len() > 1 {
+                tracing::warn!(feeds = batch.len(), error = %error_chain(&err), "a batch of refreshes failed to commit; their feeds will be fetched again");
+            }
+            let err = Arc::new(err);
+            for job in batch {
+                let _ = job.reply.send(Err(StoreError::Shared(err.clone())));
             }
         }
     }
@@ -432,7 +466,7 @@ format = "slack"
             .iter()
             .map(|f| (f.name.as_str(), f.url.as_str()))
             .collect();
-        store.sync_feeds(&pairs).await.unwrap();
+        store.register(&pairs, &[]).await.unwrap();
         let mut feed_ids = Vec::new();
         for feed in &config.feeds {
             feed_ids.push(store.feed_state(&feed.name).await.unwrap().unwrap().id);
@@ -657,7 +691,7 @@ format = "slack"
     #[tokio::test]
     async fn the_committer_answers_every_refresh_it_is_handed() {
         let db = db().await;
-        let committer = Committer::start(db.store.clone(), db.config.clone());
+        let (committer, writer) = Committer::start(db.store.clone(), db.config.clone());
         let mut tasks = tokio::task::JoinSet::new();
         for result in documents(&db) {
             let committer = committer.clone();
@@ -690,6 +724,7 @@ format = "slack"
             }
         );
         drop(committer);
+        assert!(writer.finish_within(Duration::from_secs(10)).await);
         let state = db.store.feed_state("wire-d").await.unwrap().unwrap();
         assert_eq!(state.next_due_at, Some(8));
         let state = db.store.feed_state("wire-a").await.unwrap().unwrap();
@@ -699,7 +734,7 @@ format = "slack"
     #[tokio::test]
     async fn a_held_up_writer_makes_refreshes_wait_and_then_stores_everything() {
         let db = db().await;
-        let committer = Committer::start(db.store.clone(), db.config.clone());
+        let (committer, _writer) = Committer::start(db.store.clone(), db.config.clone());
         // Another writer holds the write lock: the commit stage cannot start a batch.
         let hold = db.store.begin().await.unwrap();
         let total = 2 * QUEUE + MAX_BATCH;
@@ -713,7 +748,7 @@ format = "slack"
         }
         // The writer took one batch and waits for the lock; the queue fills up, and the
         // refreshes after it wait to hand their results over.
-        tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        tokio::time::timeout(Duration::from_secs(10), async {
             while committer.queue.capacity() > 0 {
                 tokio::task::yield_now().await;
             }
@@ -732,5 +767,60 @@ format = "slack"
         }
         let [items, _, _] = contents(&db).await;
         assert_eq!(items.len(), total);
+    }
+
+    #[tokio::test]
+    async fn a_result_whose_refresh_was_abandoned_is_not_written() {
+        let db = db().await;
+        let (kept, kept_answer) = oneshot::channel();
+        let (gone, gone_answer) = oneshot::channel();
+        let batch = vec![
+            Job {
+                result: fetched(&db, 0, &[("kept-1", "Iran talks", "https://a.example/1")]),
+                reply: kept,
+            },
+            Job {
+                result: fetched(&db, 1, &[("gone-1", "China talks", "https://b.example/1")]),
+                reply: gone,
+            },
+        ];
+        // The second refresh was abandoned (killed at the end of a reload's grace period).
+        drop(gone_answer);
+        write_batch(db.store.clone(), db.config.clone(), batch).await;
+
+        kept_answer.await.unwrap().unwrap();
+        let [items, _, _] = contents(&db).await;
+        assert_eq!(items.len(), 1, "{items:?}");
+        let state = db.store.feed_state("wire-b").await.unwrap().unwrap();
+        assert_eq!(
+            state.etag, None,
+            "the abandoned feed keeps its old validators"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_batch_the_database_fails_fails_whole() {
+        let db = db().await;
+        let batch_of = |n: usize| {
+            (0..n)
+                .map(|i| {
+                    let guid = format!("closed-{i}");
+                    let (reply, answer) = oneshot::channel();
+                    let result =
+                        fetched(&db, i % 4, &[(&guid, "Iran talks", "https://c.example/")]);
+                    (Job { result, reply }, answer)
+                })
+                .unzip::<_, _, Vec<_>, Vec<_>>()
+        };
+        let (batch, answers) = batch_of(3);
+        db.store.close().await;
+        write_batch(db.store.clone(), db.config.clone(), batch).await;
+        for answer in answers {
+            let err = answer.await.unwrap().unwrap_err();
+            assert!(
+                matches!(&err, StoreError::Shared(inner) if !inner.is_about_the_data()),
+                "{err:?}"
+            );
+        }
     }
 }

@@ -4,11 +4,14 @@
 //! The scheduler and the workers of one configuration form a *generation*. Reload and
 //! shutdown stop a generation the same way, and the order matters for the delivery
 //! guarantee: the scheduler stops launching fetches and gives in-flight refreshes a grace
-//! period to commit (an abandoned refresh commits nothing, so it is simply fetched again);
-//! the workers stop claiming rows and finish the requests in flight. A row whose send was
+//! period to commit (a refresh abandoned before the database writer took its result
+//! commits nothing, so it is simply fetched again); the workers stop claiming rows and
+//! finish the requests in flight; then the writer finishes the batch in hand, so nothing of
+//! the old configuration is written after the new one is registered. A row whose send was
 //! interrupted stays pending, to be sent again. Nothing is marked delivered without a 2xx.
 //! An invalid file on reload is refused with a log line and the running generation goes
-//! on untouched.
+//! on untouched; so does a configuration the store cannot register (it is registered in
+//! one transaction, whole or not at all).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,7 +23,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::commit::Committer;
+use crate::commit::{Committer, Writer};
 use crate::config::Config;
 use crate::fetch::{Fetcher, error_chain};
 use crate::notify::{Notifier, Wake};
@@ -33,24 +36,22 @@ use crate::systemd;
 /// How long in-flight work may take to finish after SIGTERM or SIGHUP.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// Opens the store and prepares the pipeline: the start of `run` and `poll`.
+/// Opens the store and prepares the pipeline: the start of `run` and `poll`. The writer
+/// behind the pipeline runs until the pipeline is dropped.
 pub async fn open(config: &Arc<Config>) -> anyhow::Result<(Store, Pipeline)> {
     let store = Store::open(&config.daemon.database).await?;
-    let pipeline = prepare(config, &store).await?;
+    register(config, &store).await?;
+    let (pipeline, _writer) = pipeline(config, &store)?;
     Ok((store, pipeline))
 }
 
-/// Registers every configured feed and webhook with the store and builds the fetcher.
-async fn prepare(config: &Arc<Config>, store: &Store) -> anyhow::Result<Pipeline> {
+/// Registers every configured feed and webhook with the store, in one transaction.
+async fn register(config: &Config, store: &Store) -> anyhow::Result<()> {
     let feeds: Vec<(&str, &str)> = config
         .feeds
         .iter()
         .map(|f| (f.name.as_str(), f.url.as_str()))
         .collect();
-    store
-        .sync_feeds(&feeds)
-        .await
-        .context("cannot register the configured feeds")?;
     let fingerprints: Vec<String> = config.webhooks.iter().map(|w| w.fingerprint()).collect();
     let webhooks: Vec<(&str, &str)> = config
         .webhooks
@@ -59,29 +60,36 @@ async fn prepare(config: &Arc<Config>, store: &Store) -> anyhow::Result<Pipeline
         .map(|(w, f)| (w.name.as_str(), f.as_str()))
         .collect();
     store
-        .sync_webhooks(&webhooks)
+        .register(&feeds, &webhooks)
         .await
-        .context("cannot register the configured webhooks")?;
+        .context("cannot register the configured feeds and webhooks")
+}
+
+/// Builds the fetcher and starts the database writer for a registered configuration.
+fn pipeline(config: &Arc<Config>, store: &Store) -> anyhow::Result<(Pipeline, Writer)> {
     let fetcher = Fetcher::new(&config.poll).context("cannot build the HTTP client")?;
-    Ok(Pipeline {
+    let (committer, writer) = Committer::start(store.clone(), config.clone());
+    let pipeline = Pipeline {
         config: config.clone(),
         store: store.clone(),
         fetcher,
-        committer: Committer::start(store.clone(), config.clone()),
+        committer,
         parse_slots: Arc::new(Semaphore::new(
             std::thread::available_parallelism().map_or(2, usize::from),
         )),
-    })
+    };
+    Ok((pipeline, writer))
 }
 
-/// The scheduler and the outbox workers of one configuration.
+/// The scheduler, the outbox workers and the database writer of one configuration.
 struct Generation {
     stop: CancellationToken,
     tasks: [JoinHandle<()>; 2],
+    writer: Writer,
 }
 
 impl Generation {
-    fn start(pipeline: Pipeline) -> anyhow::Result<Generation> {
+    fn start((pipeline, writer): (Pipeline, Writer)) -> anyhow::Result<Generation> {
         let notifier = Notifier::new(pipeline.store.clone(), pipeline.config.clone())
             .context("cannot build the HTTP client")?;
         let stop = CancellationToken::new();
@@ -96,24 +104,38 @@ impl Generation {
         Ok(Generation {
             stop,
             tasks: [scheduler, workers],
+            writer,
         })
     }
 
     /// Stops launching work, lets work in flight finish within the grace period, and
-    /// abandons what is left (it stays queued, or unfetched, and is done again).
+    /// abandons what is left (it stays queued, or unfetched, and is done again). Returns
+    /// once the database writer has finished, so nothing of this generation is written
+    /// afterwards.
     async fn stop(self) {
-        let Generation { stop, mut tasks } = self;
+        let Generation {
+            stop,
+            mut tasks,
+            writer,
+        } = self;
         stop.cancel();
-        let stopped = async {
-            for task in &mut tasks {
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        let mut abandoned = false;
+        for task in &mut tasks {
+            if tokio::time::timeout_at(deadline, &mut *task).await.is_err() {
+                abandoned = true;
+                task.abort();
+                // An aborted task drops its future when it next runs, not at `abort`.
                 let _ = task.await;
             }
-        };
-        if tokio::time::timeout(SHUTDOWN_GRACE, stopped).await.is_err() {
+        }
+        if abandoned {
             tracing::warn!("work still in flight at the deadline is abandoned; it stays queued");
-            for task in &tasks {
-                task.abort();
-            }
+        }
+        // Every committer is gone with the scheduler: the writer finishes the batch in
+        // hand and skips the results of abandoned refreshes.
+        if !writer.finish_within(SHUTDOWN_GRACE).await {
+            tracing::warn!("the database writer did not finish in time; its batch rolls back");
         }
     }
 }
@@ -153,7 +175,9 @@ impl Signals {
 /// re-reads the file at `path`.
 pub async fn run(path: PathBuf, config: Arc<Config>) -> anyhow::Result<()> {
     let mut signals = Signals::register()?;
-    let (store, pipeline) = open(&config).await?;
+    let store = Store::open(&config.daemon.database).await?;
+    register(&config, &store).await?;
+    let first = pipeline(&config, &store)?;
     let released = store
         .release_leases()
         .await
@@ -176,7 +200,7 @@ pub async fn run(path: PathBuf, config: Arc<Config>) -> anyhow::Result<()> {
         None => None,
     };
 
-    let mut generation = Generation::start(pipeline)?;
+    let mut generation = Generation::start(first)?;
     announce(&config, "wirewatch started");
     systemd::ready();
     let status = systemd::spawn_status(store.clone(), current.subscribe(), shutdown.clone());
@@ -201,14 +225,14 @@ pub async fn run(path: PathBuf, config: Arc<Config>) -> anyhow::Result<()> {
                         // and webhooks, so no refresh of the old config writes onto a
                         // feed whose URL just changed.
                         generation.stop().await;
-                        let (pipeline, applied) = match prepare(&new, &store).await {
-                            Ok(pipeline) => (pipeline, new),
+                        let applied = match register(&new, &store).await {
+                            Ok(()) => new,
                             Err(err) => {
                                 tracing::error!(error = %error_chain(err.as_ref()), "cannot apply the new configuration: the old one goes on");
-                                (prepare(&old, &store).await?, old)
+                                old
                             }
                         };
-                        generation = Generation::start(pipeline)?;
+                        generation = Generation::start(pipeline(&applied, &store)?)?;
                         current.send_replace(applied.clone());
                         announce(&applied, "configuration applied");
                     }

@@ -58,8 +58,8 @@ pub fn refreshed(new_items: usize, alerts: usize) {
     metrics::counter!("wirewatch_alerts_queued_total").increment(alerts as u64);
 }
 
-/// One group commit: how many refreshes' results it wrote, and how long the transaction
-/// took from `BEGIN` to `COMMIT`.
+/// One group commit: how many refreshes' results it wrote, and how long it took from the
+/// writer taking the batch to `COMMIT`, waiting for the write lock included.
 pub fn commit(feeds: usize, took: Duration) {
     metrics::histogram!("wirewatch_commit_batch_feeds").record(feeds as f64);
     metrics::histogram!("wirewatch_commit_duration_seconds").record(took.as_secs_f64());

@@ -85,7 +85,7 @@ impl Pipeline {
         let started = Utc::now();
         let now = started.timestamp();
         let Some(state) = self.store.feed_state(&feed.name).await? else {
-            // `sync_feeds` runs before any refresh; a missing row means the config changed
+            // `Store::register` runs before any refresh; a missing row means the config changed
             // under us, and the next cycle will create it.
             return Ok(Report {
                 feed: feed.name.clone(),

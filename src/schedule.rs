@@ -209,8 +209,9 @@ pub async fn poll_once_observed(
 
 /// Runs the schedule until `shutdown`: each feed is refreshed when due; `committed` is
 /// notified whenever a refresh wrote outbox rows. In-flight refreshes get `grace` to finish
-/// after shutdown; whatever has not committed by then is dropped, uncommitted, to be
-/// fetched again on the next start.
+/// after shutdown; those still running then are dropped, and unless the database writer
+/// had already taken their results, nothing of them is committed: they are fetched again
+/// on the next start.
 pub async fn run(
     pipeline: Pipeline,
     committed: Wake,

@@ -43,6 +43,34 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
     #[error("the database writer has stopped")]
     WriterStopped,
+    /// One failure shared by every result of a batch.
+    #[error(transparent)]
+    Shared(Arc<StoreError>),
+}
+
+impl StoreError {
+    /// Whether the data written could have caused this (a constraint, a value SQLite or
+    /// serde refuses), rather than the database itself failing (busy, locked, I/O, full,
+    /// read-only, corrupt, closed), which fails every write alike.
+    pub fn is_about_the_data(&self) -> bool {
+        match self {
+            StoreError::Json(_) => true,
+            StoreError::Sql(sqlx::Error::Database(db)) => {
+                let primary = db
+                    .code()
+                    .and_then(|code| code.parse::<i32>().ok())
+                    .map(|code| code & 0xff);
+                // SQLITE_NOMEM, READONLY, BUSY, LOCKED, IOERR, CORRUPT, FULL, CANTOPEN,
+                // NOTADB: the database, not this row.
+                !matches!(primary, Some(5 | 6 | 7 | 8 | 10 | 11 | 13 | 14 | 26))
+            }
+            StoreError::Sql(
+                sqlx::Error::Encode(_) | sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. },
+            ) => true,
+            StoreError::Shared(err) => err.is_about_the_data(),
+            _ => false,
+        }
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -246,9 +274,13 @@ impl Store {
         })
     }
 
-    /// Makes sure every configured feed has a row, keyed by name. A changed URL starts
-    /// afresh: the old URL's validators, redirect target and 410 are forgotten.
-    pub async fn sync_feeds(&self, feeds: &[(&str, &str)]) -> Result<()> {
+    /// Records the configured feeds and webhooks, keyed by name, in one transaction: a
+    /// configuration is registered whole or not at all, so a failed reload leaves the
+    /// running one's rows as they were. A feed whose URL changed starts afresh (the old
+    /// URL's validators, redirect target and 410 are forgotten); a webhook whose
+    /// configuration changed since a 410 disabled it is enabled again, as its owner has
+    /// evidently fixed it. `webhooks` pairs a name with [`crate::config::Webhook::fingerprint`].
+    pub async fn register(&self, feeds: &[(&str, &str)], webhooks: &[(&str, &str)]) -> Result<()> {
         let mut tx = self.begin().await?;
         for (name, url) in feeds {
             sqlx::query(
@@ -261,6 +293,19 @@ impl Store {
             )
             .bind(name)
             .bind(url)
+            .execute(&mut *tx.tx)
+            .await?;
+        }
+        for (name, fingerprint) in webhooks {
+            sqlx::query(
+                "INSERT INTO webhooks (name, config_fingerprint) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET
+                    config_fingerprint = excluded.config_fingerprint,
+                    disabled_at = NULL, disabled_reason = NULL
+                 WHERE webhooks.config_fingerprint <> excluded.config_fingerprint",
+            )
+            .bind(name)
+            .bind(fingerprint)
             .execute(&mut *tx.tx)
             .await?;
         }
@@ -503,26 +548,6 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         Ok(row.get("due"))
-    }
-
-    /// Records the configured webhooks. A webhook whose configuration changed since it
-    /// was disabled (by a 410) is enabled again: its owner has evidently fixed it.
-    pub async fn sync_webhooks(&self, webhooks: &[(&str, &str)]) -> Result<()> {
-        let mut tx = self.begin().await?;
-        for (name, fingerprint) in webhooks {
-            sqlx::query(
-                "INSERT INTO webhooks (name, config_fingerprint) VALUES (?1, ?2)
-                 ON CONFLICT (name) DO UPDATE SET
-                    config_fingerprint = excluded.config_fingerprint,
-                    disabled_at = NULL, disabled_reason = NULL
-                 WHERE webhooks.config_fingerprint <> excluded.config_fingerprint",
-            )
-            .bind(name)
-            .bind(fingerprint)
-            .execute(&mut *tx.tx)
-            .await?;
-        }
-        tx.commit().await
     }
 
     pub async fn disable_webhook(&self, name: &str, reason: &str, at: i64) -> Result<()> {

@@ -133,9 +133,13 @@ async fn sigkill_during_group_commits_loses_nothing_and_alerts_each_story_once()
     receiver.wait_until(Duration::from_secs(60), all).await;
     // Let this life commit one more round of every feed before stopping it.
     let polled = server.all_hits().len();
-    while server.all_hits().len() < polled + FEEDS {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while server.all_hits().len() < polled + FEEDS {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the daemon polls every feed again within a minute");
     multi_feed_batches += batches(port).await.1;
     assert_eq!(daemon.terminate().await, Some(0));
     eprintln!("{published} stories, {multi_feed_batches} commits of more than one feed");
