@@ -1,11 +1,13 @@
 //! Configuration: the TOML file of SPEC §2, turned into types that cannot be invalid.
 //!
 //! Loading happens in two steps. The raw file deserializes into plain `Raw*` structs that
-//! keep the position of every value (`toml::Spanned`) and refuse unknown keys. Those are
-//! then converted into [`Config`]: URLs parsed, schedules compiled, watch-lists compiled
-//! into one [`Matcher`], names resolved to indices, secrets read. Every problem found on the
-//! way is collected, so `wirewatch check` can report all of them at once, each with file,
-//! line and column. Nothing downstream re-checks what is validated here.
+//! keep the position of every value (`toml::Spanned`) and refuse unknown keys; its
+//! `[[feeds]]` entries are parsed a chunk at a time ([`chunked`]), as 100,000 of them
+//! would make the toml parser hold 300 MB. Those are then converted into [`Config`]: URLs
+//! parsed, schedules compiled, watch-lists compiled into one [`Matcher`], names resolved to
+//! indices, secrets read. Every problem found on the way is collected, so `wirewatch check`
+//! can report all of them at once, each with file, line and column. Nothing downstream
+//! re-checks what is validated here.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -24,6 +26,7 @@ use url::Url;
 use crate::guard;
 use crate::matcher::{self, Field, Matcher, WatchlistSpec};
 
+mod chunked;
 mod opml;
 
 pub use opml::export as export_opml;
@@ -330,13 +333,20 @@ impl std::error::Error for ConfigError {}
 
 /// Collects problems while converting, turning byte spans into lines and columns.
 struct Problems<'a> {
-    source: &'a str,
+    lines: Lines<'a>,
     list: Vec<Problem>,
 }
 
 impl<'a> Problems<'a> {
+    fn new(source: &'a str) -> Problems<'a> {
+        Problems {
+            lines: Lines::new(source),
+            list: Vec::new(),
+        }
+    }
+
     fn at(&mut self, span: Range<usize>, message: impl Into<String>) {
-        let (line, column) = line_column(self.source, span.start);
+        let (line, column) = self.lines.locate(span.start);
         self.list.push(Problem {
             line: Some(line),
             column: Some(column),
@@ -352,25 +362,36 @@ enum Place {
     Opml(String),
 }
 
-/// The line starts of a text, to place many offsets in it without rescanning it for each.
+/// The line starts of a text, to place many offsets in it without rescanning it for each
+/// (a file with 100,000 problems would otherwise be scanned 100,000 times). They are
+/// found on the first offset placed: a valid file never needs them.
 struct Lines<'a> {
     text: &'a str,
-    starts: Vec<usize>,
+    starts: std::cell::OnceCell<Vec<usize>>,
 }
 
 impl<'a> Lines<'a> {
     fn new(text: &'a str) -> Lines<'a> {
-        let starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
-        Lines { text, starts }
+        Lines {
+            text,
+            starts: std::cell::OnceCell::new(),
+        }
     }
 
     /// As [`line_column`].
     fn locate(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
-        let line = self.starts.partition_point(|&start| start <= offset);
-        let start = self.starts[line.saturating_sub(1).min(self.starts.len() - 1)];
+        if !self.text.is_char_boundary(offset) {
+            // Not a position in the text; placed as `line_column` places it.
+            return line_column(self.text, offset);
+        }
+        let starts = self.starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        });
+        let line = starts.partition_point(|&start| start <= offset);
+        let start = starts[line.saturating_sub(1).min(starts.len() - 1)];
         let column = self
             .text
             .get(start..offset)
@@ -396,15 +417,17 @@ fn line_column(source: &str, offset: usize) -> (usize, usize) {
 
 type S<T> = Spanned<T>;
 
+/// The whole file. `F` is what `feeds` is read as: [`chunked`] reads the file without its
+/// `[[feeds]]` entries with `F` only noting whether `feeds` appears at all.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawConfig {
+struct RawConfig<F = Vec<RawFeed>> {
     #[serde(default)]
     daemon: RawDaemon,
     #[serde(default)]
     poll: RawPoll,
     #[serde(default)]
-    feeds: Vec<RawFeed>,
+    feeds: F,
     #[serde(default)]
     opml: Vec<RawOpml>,
     #[serde(default)]
@@ -515,11 +538,8 @@ impl Config {
     /// Parses and validates `source`, the text of the file at `path` (relative paths in
     /// it are resolved against that file's directory).
     pub fn from_source(path: &Path, source: &str) -> Result<Config, ConfigError> {
-        let mut problems = Problems {
-            source,
-            list: Vec::new(),
-        };
-        let raw: RawConfig = match toml::from_str(source) {
+        let mut problems = Problems::new(source);
+        let raw = match chunked::parse(source) {
             Ok(raw) => raw,
             Err(err) => {
                 let span = err.span().unwrap_or(0..0);
@@ -858,6 +878,11 @@ fn load_opml(
     declared: &mut Declared,
     p: &mut Problems<'_>,
 ) -> Vec<Feed> {
+    if raw.is_empty() {
+        // Nothing to import: no need to index the hand-written feeds (100,000 of them
+        // can take 30 MB).
+        return Vec::new();
+    }
     // Every name and URL taken so far, and where: a `[[feeds]]` entry (None) or the index
     // of an imported feed.
     // Places are rendered only for a message: turning every entry's offset into a line
@@ -930,9 +955,10 @@ fn load_opml(
             );
             continue;
         }
-        let lines = Lines::new(&text);
+        // The feeds' own problems are placed in the OPML file, by the outline.
+        let mut local = Problems::new(&text);
         for outline in outlines {
-            let (line, column) = lines.locate(outline.offset);
+            let (line, column) = local.lines.locate(outline.offset);
             let here = format!("{shown}:{line}:{column}");
             let what = outline
                 .title
@@ -967,10 +993,7 @@ fn load_opml(
             if let Some(place) = names.get(&name) {
                 let place = match place {
                     Place::Feeds(offset) => {
-                        format!(
-                            "the [[feeds]] entry at line {}",
-                            line_column(p.source, *offset).0
-                        )
+                        format!("the [[feeds]] entry at line {}", p.lines.locate(*offset).0)
                     }
                     Place::Opml(place) => place.clone(),
                 };
@@ -995,12 +1018,8 @@ fn load_opml(
                     .map(|tag| Spanned::new(at.clone(), tag))
                     .collect(),
             };
-            let mut local = Problems {
-                source: &text,
-                list: Vec::new(),
-            };
             let built = build_feeds(vec![raw_feed], poll, &mut local);
-            for problem in local.list {
+            for problem in local.list.drain(..) {
                 p.at(
                     span.clone(),
                     format!("opml {here}: {what}: {}", problem.message),
@@ -1567,6 +1586,28 @@ mod tests {
         assert_eq!(line_column("ab\ncdé f", 0), (1, 1));
         assert_eq!(line_column("ab\ncdé f", 3), (2, 1));
         assert_eq!(line_column("ab\ncdé f", 8), (2, 5));
+    }
+
+    #[test]
+    fn every_refused_feed_is_reported_at_its_own_line_in_file_order() {
+        let source: String = (0..2000)
+            .map(|i| format!("[[feeds]]\nname = \"f{i}\"\nurl = \"http://127.0.0.1/{i}\"\n\n"))
+            .collect();
+        let err = load(&source).unwrap_err();
+        assert_eq!(err.problems.len(), 2000);
+        for (i, problem) in err.problems.iter().enumerate() {
+            assert_eq!(
+                (problem.line, problem.column),
+                (Some(4 * i + 3), Some(7)),
+                "{}",
+                problem.message
+            );
+            assert!(
+                problem
+                    .message
+                    .starts_with("feed url: refused: 127.0.0.1 is a loopback address")
+            );
+        }
     }
 
     #[test]
