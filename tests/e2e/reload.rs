@@ -1,5 +1,6 @@
-//! SIGHUP reloads the configuration without a restart; a broken file is refused and the
-//! running configuration goes on. The JSON API reports what the daemon holds.
+//! SIGHUP reloads the configuration without a restart; a broken file, or one the database
+//! refuses to register, is refused and the running configuration goes on. The JSON API
+//! reports what the daemon holds.
 
 use std::time::Duration;
 
@@ -107,5 +108,134 @@ async fn sighup_applies_added_feeds_and_watchlists_and_refuses_a_broken_file() {
         .unwrap();
     assert_eq!(bad.0, 400);
 
+    assert_eq!(daemon.terminate().await, Some(0));
+}
+
+/// The names in the database's `feeds` and `webhooks` tables.
+async fn registered(dir: &TestDir) -> (Vec<String>, Vec<String>) {
+    use sqlx::Connection as _;
+    let db = dir.path().join("state").join("wirewatch.db");
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let feeds = sqlx::query_scalar("SELECT name FROM feeds ORDER BY name")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    let webhooks = sqlx::query_scalar("SELECT name FROM webhooks ORDER BY name")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    (feeds, webhooks)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_the_database_refuses_is_not_half_applied() {
+    use sqlx::Connection as _;
+    let (feeds, siem, audit, dir) = (
+        FeedServer::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+        TestDir::new(),
+    );
+    feeds.set(
+        "wire",
+        rss(&[Item::new(
+            "1",
+            "Iran and China sign a pact",
+            "https://news.example.org/1",
+        )]),
+    );
+    feeds.set(
+        "steppe",
+        rss(&[Item::new(
+            "k1",
+            "SCO summit opens in Astana",
+            "https://steppe.example.kz/1",
+        )]),
+    );
+    dir.standard_config(&[("wire", feeds.url("wire"))], &siem.url(), "every 1s");
+    let daemon = dir.spawn_daemon();
+    assert_eq!(siem.wait_for(1, Duration::from_secs(15)).await.len(), 1);
+
+    // The database refuses the new webhook's row, as a full disk might refuse a write.
+    let db = dir.path().join("state").join("wirewatch.db");
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER refuse_audit BEFORE INSERT ON webhooks WHEN NEW.name = 'audit'
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+
+    // The new file adds a feed (registered before the webhooks) and the refused webhook.
+    dir.edit_config(|t| {
+        let t = t
+            .replacen(
+                "\n[[watchlists]]",
+                &format!(
+                    "\n[[feeds]]\nname = \"steppe\"\nurl = \"{}\"\n\n[[watchlists]]",
+                    feeds.url("steppe")
+                ),
+                1,
+            )
+            .replace("webhooks = [\"siem\"]", "webhooks = [\"siem\", \"audit\"]");
+        format!(
+            "{t}\n[[webhooks]]\nname = \"audit\"\nurl = \"{}\"\n",
+            audit.url()
+        )
+    });
+    let polled = feeds.hits("wire").len();
+    daemon.hangup();
+    // The old configuration goes on: `wire` is polled again after the refused reload...
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while feeds.hits("wire").len() < polled + 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon stopped polling"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // ...and nothing of the new one was registered or polled: not even the feed, which
+    // the database accepted before it refused the webhook.
+    assert_eq!(
+        registered(&dir).await,
+        (vec!["wire".to_string()], vec!["siem".to_string()])
+    );
+    assert!(feeds.hits("steppe").is_empty());
+    feeds.set(
+        "wire",
+        rss(&[
+            Item::new(
+                "1",
+                "Iran and China sign a pact",
+                "https://news.example.org/1",
+            ),
+            Item::new("2", "JCPOA talks resume", "https://news.example.org/2"),
+        ]),
+    );
+    assert_eq!(siem.wait_for(2, Duration::from_secs(15)).await.len(), 2);
+
+    // Once the database takes it, the same file applies whole.
+    sqlx::query("DROP TRIGGER refuse_audit")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    daemon.hangup();
+    let received = audit.wait_for(1, Duration::from_secs(15)).await;
+    assert_eq!(
+        received[0].json()["data"]["item"]["title"],
+        "SCO summit opens in Astana"
+    );
+    assert_eq!(
+        registered(&dir).await,
+        (
+            vec!["steppe".to_string(), "wire".to_string()],
+            vec!["audit".to_string(), "siem".to_string()]
+        )
+    );
     assert_eq!(daemon.terminate().await, Some(0));
 }
