@@ -342,7 +342,9 @@ async fn poll(config: Arc<Config>, args: &PollArgs) -> Result<(), CliError> {
     if args.dry_run {
         return dry_run(&config, &indices).await;
     }
-    let (store, pipeline) = daemon::open(&config).await?;
+    // Every refresh below waits for its commit, so the writer has nothing left to do
+    // when they are done.
+    let (store, pipeline, _writer) = daemon::open(&config).await?;
     let progress = progress_bar(indices.len() as u64, "polling");
     let reports = schedule::poll_once_observed(&pipeline, &indices, |feed| {
         progress.set_message(feed.to_string());

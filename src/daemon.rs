@@ -36,13 +36,13 @@ use crate::systemd;
 /// How long in-flight work may take to finish after SIGTERM or SIGHUP.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// Opens the store and prepares the pipeline: the start of `run` and `poll`. The writer
-/// behind the pipeline runs until the pipeline is dropped.
-pub async fn open(config: &Arc<Config>) -> anyhow::Result<(Store, Pipeline)> {
+/// Opens the store, registers the configuration and prepares the pipeline: the start of
+/// `run` and `poll`. The writer behind the pipeline runs until the pipeline is dropped.
+pub async fn open(config: &Arc<Config>) -> anyhow::Result<(Store, Pipeline, Writer)> {
     let store = Store::open(&config.daemon.database).await?;
     register(config, &store).await?;
-    let (pipeline, _writer) = pipeline(config, &store)?;
-    Ok((store, pipeline))
+    let (pipeline, writer) = build_pipeline(config, &store)?;
+    Ok((store, pipeline, writer))
 }
 
 /// Registers every configured feed and webhook with the store, in one transaction.
@@ -66,7 +66,7 @@ async fn register(config: &Config, store: &Store) -> anyhow::Result<()> {
 }
 
 /// Builds the fetcher and starts the database writer for a registered configuration.
-fn pipeline(config: &Arc<Config>, store: &Store) -> anyhow::Result<(Pipeline, Writer)> {
+fn build_pipeline(config: &Arc<Config>, store: &Store) -> anyhow::Result<(Pipeline, Writer)> {
     let fetcher = Fetcher::new(&config.poll).context("cannot build the HTTP client")?;
     let (committer, writer) = Committer::start(store.clone(), config.clone());
     let pipeline = Pipeline {
@@ -89,7 +89,7 @@ struct Generation {
 }
 
 impl Generation {
-    fn start((pipeline, writer): (Pipeline, Writer)) -> anyhow::Result<Generation> {
+    fn start(pipeline: Pipeline, writer: Writer) -> anyhow::Result<Generation> {
         let notifier = Notifier::new(pipeline.store.clone(), pipeline.config.clone())
             .context("cannot build the HTTP client")?;
         let stop = CancellationToken::new();
@@ -175,9 +175,7 @@ impl Signals {
 /// re-reads the file at `path`.
 pub async fn run(path: PathBuf, config: Arc<Config>) -> anyhow::Result<()> {
     let mut signals = Signals::register()?;
-    let store = Store::open(&config.daemon.database).await?;
-    register(&config, &store).await?;
-    let first = pipeline(&config, &store)?;
+    let (store, pipeline, writer) = open(&config).await?;
     let released = store
         .release_leases()
         .await
@@ -200,7 +198,7 @@ pub async fn run(path: PathBuf, config: Arc<Config>) -> anyhow::Result<()> {
         None => None,
     };
 
-    let mut generation = Generation::start(first)?;
+    let mut generation = Generation::start(pipeline, writer)?;
     announce(&config, "wirewatch started");
     systemd::ready();
     let status = systemd::spawn_status(store.clone(), current.subscribe(), shutdown.clone());
@@ -232,7 +230,8 @@ pub async fn run(path: PathBuf, config: Arc<Config>) -> anyhow::Result<()> {
                                 old
                             }
                         };
-                        generation = Generation::start(pipeline(&applied, &store)?)?;
+                        let (next, writer) = build_pipeline(&applied, &store)?;
+                        generation = Generation::start(next, writer)?;
                         current.send_replace(applied.clone());
                         announce(&applied, "configuration applied");
                     }

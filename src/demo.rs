@@ -275,7 +275,7 @@ async fn cycles(
     let _ = writeln!(out, "  query     (Iran OR JCPOA) AND (China OR SCO)");
     let _ = writeln!(out, "  exclude   football\n");
 
-    let (store, pipeline) = daemon::open(&config)
+    let (store, pipeline, _writer) = daemon::open(&config)
         .await
         .context("cannot open the demo's store")?;
     let notifier =

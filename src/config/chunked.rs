@@ -91,22 +91,15 @@ fn assemble(source: &str, entries: &[Range<usize>], chunk_bytes: usize) -> Optio
     })
 }
 
-/// The text with every run of entries replaced by one comment line of the same length.
+/// The text with every entry replaced by one comment line of the same length.
 fn blank(source: &str, entries: &[Range<usize>]) -> Option<String> {
     let mut bytes = source.as_bytes().to_vec();
-    let mut runs: Vec<Range<usize>> = Vec::new();
     for entry in entries {
-        match runs.last_mut() {
-            Some(run) if run.end == entry.start => run.end = entry.end,
-            _ => runs.push(entry.clone()),
-        }
-    }
-    for run in runs {
-        bytes[run.clone()].fill(b' ');
-        bytes[run.start] = b'#';
+        bytes[entry.clone()].fill(b' ');
+        bytes[entry.start] = b'#';
         // An entry ends where the next header's line starts, or at the end of the text.
-        if source.as_bytes()[run.end - 1] == b'\n' {
-            bytes[run.end - 1] = b'\n';
+        if source.as_bytes()[entry.end - 1] == b'\n' {
+            bytes[entry.end - 1] = b'\n';
         }
     }
     // Whole lines were replaced by ASCII, so the text is still UTF-8.
@@ -136,14 +129,22 @@ fn feed_entries(source: &str) -> Option<Vec<Range<usize>>> {
     let mut entries = Vec::new();
     // The start of the `[[feeds]]` entry being read, if one is.
     let mut open: Option<usize> = None;
+    // A header line ends the entry being read, and starts one if it is `[[feeds]]`.
+    let mut end_header = |tokens: &[(TokenKind, Range<usize>)], line_start: usize| {
+        if let Some(start) = open.take() {
+            entries.push(start..line_start);
+        }
+        if is_feeds_header(source, tokens) {
+            open = Some(line_start);
+        }
+    };
     // Arrays and inline tables open in the current value: a newline inside them does not
     // end the line, and a `[` there opens an array, not a header.
     let mut depth = 0usize;
     let mut line_start = 0;
     let mut at_line_start = true;
-    // The tokens of the header being read, but whitespace.
+    // The tokens of the header line being read, but whitespace.
     let mut header: Option<Vec<(TokenKind, Range<usize>)>> = None;
-    let mut header_tokens = Vec::new();
     for token in toml_parser::Source::new(source).lex() {
         let kind = token.kind();
         let span = token.span().start()..token.span().end();
@@ -152,14 +153,7 @@ fn feed_entries(source: &str) -> Option<Vec<Range<usize>>> {
             TokenKind::Whitespace => {}
             TokenKind::Newline if depth == 0 => {
                 if let Some(tokens) = header.take() {
-                    let is_feeds = is_feeds_header(source, &tokens);
-                    header_tokens = tokens;
-                    if let Some(start) = open.take() {
-                        entries.push(start..line_start);
-                    }
-                    if is_feeds {
-                        open = Some(line_start);
-                    }
+                    end_header(&tokens, line_start);
                 }
                 line_start = span.end;
                 at_line_start = true;
@@ -171,10 +165,7 @@ fn feed_entries(source: &str) -> Option<Vec<Range<usize>>> {
             }
             TokenKind::Comment => {}
             TokenKind::LeftSquareBracket if at_line_start && depth == 0 => {
-                let mut tokens = std::mem::take(&mut header_tokens);
-                tokens.clear();
-                tokens.push((kind, span));
-                header = Some(tokens);
+                header = Some(vec![(kind, span)]);
                 at_line_start = false;
             }
             _ => {
@@ -194,12 +185,7 @@ fn feed_entries(source: &str) -> Option<Vec<Range<usize>>> {
     }
     // The last line may have no newline.
     if let Some(tokens) = header.take() {
-        if let Some(start) = open.take() {
-            entries.push(start..line_start);
-        }
-        if is_feeds_header(source, &tokens) {
-            open = Some(line_start);
-        }
+        end_header(&tokens, line_start);
     }
     if let Some(start) = open {
         entries.push(start..source.len());
