@@ -403,6 +403,16 @@ impl TestDir {
         self.dir.path().join("wirewatch.toml")
     }
 
+    /// A connection of the test's own to the daemon's database, as another process
+    /// (a CLI command, an operator's `sqlite3`) would open it.
+    pub async fn database(&self) -> sqlx::SqliteConnection {
+        use sqlx::Connection as _;
+        let db = self.dir.path().join("state").join("wirewatch.db");
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap()
+    }
+
     /// Rewrites the config file through `edit`.
     pub fn edit_config(&self, edit: impl FnOnce(String) -> String) {
         let path = self.config_path();

@@ -116,7 +116,6 @@ async fn metrics_count_fetch_outcomes_matches_and_deliveries() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn readyz_fails_while_the_database_is_write_locked_and_recovers() {
-    use sqlx::Connection as _;
     let (feeds, hook, dir) = (
         FeedServer::start().await,
         Receiver::start().await,
@@ -139,10 +138,7 @@ async fn readyz_fails_while_the_database_is_write_locked_and_recovers() {
     assert_eq!(get(&format!("{base}/readyz")).await.0, 200);
 
     // Another process takes the write lock and keeps it.
-    let db = dir.path().join("state").join("wirewatch.db");
-    let mut locker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
+    let mut locker = dir.database().await;
     sqlx::query("BEGIN IMMEDIATE")
         .execute(&mut locker)
         .await

@@ -11,13 +11,8 @@ async fn get_json(url: &str) -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sighup_applies_added_feeds_and_watchlists_and_refuses_a_broken_file() {
-    let (feeds, hook, dir) = (
-        FeedServer::start().await,
-        Receiver::start().await,
-        TestDir::new(),
-    );
+/// `wire` carries a story about Iran and China, `steppe` one about the SCO in Kazakhstan.
+fn serve_wire_and_steppe(feeds: &FeedServer) {
     feeds.set(
         "wire",
         rss(&[Item::new(
@@ -34,6 +29,43 @@ async fn sighup_applies_added_feeds_and_watchlists_and_refuses_a_broken_file() {
             "https://steppe.example.kz/1",
         )]),
     );
+}
+
+/// `wire` gains a story about the JCPOA.
+fn publish_a_second_wire_story(feeds: &FeedServer) {
+    feeds.set(
+        "wire",
+        rss(&[
+            Item::new(
+                "1",
+                "Iran and China sign a pact",
+                "https://news.example.org/1",
+            ),
+            Item::new("2", "JCPOA talks resume", "https://news.example.org/2"),
+        ]),
+    );
+}
+
+/// The config text `t` with the `steppe` feed added before the watch-lists.
+fn with_steppe(t: String, feeds: &FeedServer) -> String {
+    t.replacen(
+        "\n[[watchlists]]",
+        &format!(
+            "\n[[feeds]]\nname = \"steppe\"\nurl = \"{}\"\n\n[[watchlists]]",
+            feeds.url("steppe")
+        ),
+        1,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_applies_added_feeds_and_watchlists_and_refuses_a_broken_file() {
+    let (feeds, hook, dir) = (
+        FeedServer::start().await,
+        Receiver::start().await,
+        TestDir::new(),
+    );
+    serve_wire_and_steppe(&feeds);
     dir.standard_config(&[("wire", feeds.url("wire"))], &hook.url(), "every 1s");
     let port = dir.listen_on_free_port();
     let api = format!("http://127.0.0.1:{port}/api/v1");
@@ -44,12 +76,7 @@ async fn sighup_applies_added_feeds_and_watchlists_and_refuses_a_broken_file() {
 
     // Add a feed and a second watch-list, then SIGHUP.
     dir.edit_config(|t| {
-        let t = t.replacen(
-            "\n[[watchlists]]",
-            &format!("\n[[feeds]]\nname = \"steppe\"\nurl = \"{}\"\n\n[[watchlists]]", feeds.url("steppe")),
-            1,
-        );
-        t + "\n[[watchlists]]\nname = \"central-asia\"\nterms = [\"Kazakhstan\"]\nwebhooks = [\"siem\"]\n"
+        with_steppe(t, &feeds) + "\n[[watchlists]]\nname = \"central-asia\"\nterms = [\"Kazakhstan\"]\nwebhooks = [\"siem\"]\n"
     });
     daemon.hangup();
     let received = hook.wait_for(3, Duration::from_secs(15)).await;
@@ -77,17 +104,7 @@ async fn sighup_applies_added_feeds_and_watchlists_and_refuses_a_broken_file() {
     dir.edit_config(|t| t.replace("terms = [\"Kazakhstan\"]", "terms = [\"Kazakhstan\""));
     daemon.hangup();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    feeds.set(
-        "wire",
-        rss(&[
-            Item::new(
-                "1",
-                "Iran and China sign a pact",
-                "https://news.example.org/1",
-            ),
-            Item::new("2", "JCPOA talks resume", "https://news.example.org/2"),
-        ]),
-    );
+    publish_a_second_wire_story(&feeds);
     let received = hook.wait_for(4, Duration::from_secs(15)).await;
     assert_eq!(received.len(), 4);
     assert_eq!(
@@ -113,11 +130,7 @@ async fn sighup_applies_added_feeds_and_watchlists_and_refuses_a_broken_file() {
 
 /// The names in the database's `feeds` and `webhooks` tables.
 async fn registered(dir: &TestDir) -> (Vec<String>, Vec<String>) {
-    use sqlx::Connection as _;
-    let db = dir.path().join("state").join("wirewatch.db");
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
+    let mut conn = dir.database().await;
     let feeds = sqlx::query_scalar("SELECT name FROM feeds ORDER BY name")
         .fetch_all(&mut conn)
         .await
@@ -131,38 +144,19 @@ async fn registered(dir: &TestDir) -> (Vec<String>, Vec<String>) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reload_the_database_refuses_is_not_half_applied() {
-    use sqlx::Connection as _;
     let (feeds, siem, audit, dir) = (
         FeedServer::start().await,
         Receiver::start().await,
         Receiver::start().await,
         TestDir::new(),
     );
-    feeds.set(
-        "wire",
-        rss(&[Item::new(
-            "1",
-            "Iran and China sign a pact",
-            "https://news.example.org/1",
-        )]),
-    );
-    feeds.set(
-        "steppe",
-        rss(&[Item::new(
-            "k1",
-            "SCO summit opens in Astana",
-            "https://steppe.example.kz/1",
-        )]),
-    );
+    serve_wire_and_steppe(&feeds);
     dir.standard_config(&[("wire", feeds.url("wire"))], &siem.url(), "every 1s");
     let daemon = dir.spawn_daemon();
     assert_eq!(siem.wait_for(1, Duration::from_secs(15)).await.len(), 1);
 
     // The database refuses the new webhook's row, as a full disk might refuse a write.
-    let db = dir.path().join("state").join("wirewatch.db");
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
+    let mut conn = dir.database().await;
     sqlx::query(
         "CREATE TRIGGER refuse_audit BEFORE INSERT ON webhooks WHEN NEW.name = 'audit'
          BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
@@ -173,15 +167,7 @@ async fn a_reload_the_database_refuses_is_not_half_applied() {
 
     // The new file adds a feed (registered before the webhooks) and the refused webhook.
     dir.edit_config(|t| {
-        let t = t
-            .replacen(
-                "\n[[watchlists]]",
-                &format!(
-                    "\n[[feeds]]\nname = \"steppe\"\nurl = \"{}\"\n\n[[watchlists]]",
-                    feeds.url("steppe")
-                ),
-                1,
-            )
+        let t = with_steppe(t, &feeds)
             .replace("webhooks = [\"siem\"]", "webhooks = [\"siem\", \"audit\"]");
         format!(
             "{t}\n[[webhooks]]\nname = \"audit\"\nurl = \"{}\"\n",
@@ -206,17 +192,7 @@ async fn a_reload_the_database_refuses_is_not_half_applied() {
         (vec!["wire".to_string()], vec!["siem".to_string()])
     );
     assert!(feeds.hits("steppe").is_empty());
-    feeds.set(
-        "wire",
-        rss(&[
-            Item::new(
-                "1",
-                "Iran and China sign a pact",
-                "https://news.example.org/1",
-            ),
-            Item::new("2", "JCPOA talks resume", "https://news.example.org/2"),
-        ]),
-    );
+    publish_a_second_wire_story(&feeds);
     assert_eq!(siem.wait_for(2, Duration::from_secs(15)).await.len(), 2);
 
     // Once the database takes it, the same file applies whole.
@@ -228,7 +204,7 @@ async fn a_reload_the_database_refuses_is_not_half_applied() {
     let received = audit.wait_for(1, Duration::from_secs(15)).await;
     assert_eq!(
         received[0].json()["data"]["item"]["title"],
-        "SCO summit opens in Astana"
+        "Kazakhstan hosts the SCO summit"
     );
     assert_eq!(
         registered(&dir).await,
