@@ -15,7 +15,9 @@
 //! MINUTES (default 15) of steady state, changing CHANGED_PERCENT (default 1) of the feeds
 //! at the start of each five minutes, and reports the daemon's average CPU share of the
 //! machine, its peak RSS, and the p99 of `wirewatch_schedule_lateness_seconds` over the
-//! window, read from its `/metrics`. Alerts go to a receiver in this process.
+//! window, read from its `/metrics`. Alerts go to a receiver in this process. At the end
+//! it counts the items stored; with `LOAD_KEEP` set in the environment it keeps the
+//! temporary directory (config, OPML, daemon log, database) and prints its path.
 //!
 //! Feed bodies are the real-world feeds of `../shared/corpus` (round-robin, so 2,000 feeds
 //! are about 130 MB), or generated documents when the corpus is missing. Every feed is on
@@ -34,6 +36,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use sqlx::Connection as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use wirewatch::config::Config;
 use wirewatch::refresh::Outcome;
@@ -158,7 +161,7 @@ async fn cycles(args: &[String]) -> anyhow::Result<()> {
         "backfill = \"all\"",
     )?;
     let config = Arc::new(Config::load(&config_path)?);
-    let (store, pipeline) = wirewatch::daemon::open(&config).await?;
+    let (store, pipeline, _writer) = wirewatch::daemon::open(&config).await?;
     let all: Vec<usize> = (0..feeds).collect();
 
     let cold = cycle("cold (all new)", &pipeline, &all, total_bytes).await;
@@ -306,6 +309,19 @@ async fn steady(args: &[String]) -> anyhow::Result<()> {
     }
     child.start_kill()?;
     child.wait().await?;
+
+    let db = dir.path().join("state").join("wirewatch.db");
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=ro", db.display()))
+        .await
+        .context("cannot open the daemon's database")?;
+    let items: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM items")
+        .fetch_one(&mut conn)
+        .await?;
+    let bytes = std::fs::metadata(&db).map_or(0, |m| m.len());
+    println!("database: {items} items, {:.0} MB", bytes as f64 / 1e6);
+    if std::env::var_os("LOAD_KEEP").is_some() {
+        println!("kept (LOAD_KEEP): {}", dir.keep().display());
+    }
     Ok(())
 }
 
