@@ -20,6 +20,7 @@ use crate::fetch::{self, FetchOutcome, Fetcher};
 use crate::matcher::Highlight;
 use crate::notify::Notifier;
 use crate::parse;
+use crate::redact;
 use crate::refresh::{self, Outcome};
 use crate::schedule;
 use crate::store::{DeliveryRow, DisabledWebhook, MatchQuery, Store};
@@ -249,11 +250,15 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
 fn load(path: &Path) -> Result<Arc<Config>, CliError> {
     let config = Config::load(path)?;
     telemetry::init(config.daemon.log_format);
+    config.log_warnings();
     Ok(Arc::new(config))
 }
 
 fn check(path: &Path) -> Result<(), CliError> {
     let config = Config::load(path)?;
+    for warning in &config.warnings {
+        eprintln!("{}", warning.located(path));
+    }
     let mut out = std::io::stdout().lock();
     let terms = config.matcher.pattern_count();
     let _ = writeln!(out, "{}: ok", path.display());
@@ -280,7 +285,7 @@ fn check(path: &Path) -> Result<(), CliError> {
             "  {} ({}) {}{tags}",
             feed.name,
             feed.schedule,
-            fetch::redact(&feed.url)
+            redact::url(&feed.url, &feed.redact_params)
         );
     }
     let _ = writeln!(
@@ -520,11 +525,13 @@ async fn test_feed(config: &Config, args: &TestFeedArgs) -> Result<(), CliError>
                 Ok(FetchOutcome::NotModified { .. }) => {
                     return Err(anyhow::anyhow!(
                         "{}: unexpected 304 Not Modified",
-                        fetch::redact(&url)
+                        redact::url(&url, &[])
                     )
                     .into());
                 }
-                Err(err) => return Err(anyhow::anyhow!("{}: {err}", fetch::redact(&url)).into()),
+                Err(err) => {
+                    return Err(anyhow::anyhow!("{}: {err}", redact::url(&url, &[])).into());
+                }
             }
         }
         _ => {

@@ -35,7 +35,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::fetch::{self, error_chain};
+use crate::fetch::error_chain;
 use crate::matcher::WatchlistMatch;
 use crate::metrics;
 use crate::notify::{
@@ -43,6 +43,7 @@ use crate::notify::{
     payload::{self, Alert, FeedPayload, ItemPayload},
 };
 use crate::parse::Item;
+use crate::redact;
 use crate::store::{
     FeedFailure, FeedUpdate, ItemRow, NewItem, NewMatch, OutboxRow, Result, Store, StoreError,
     StoreTx,
@@ -358,7 +359,7 @@ async fn write_fetched<'c>(
             continue;
         }
         let feed = &config.feeds[document.feed];
-        let feed_url = fetch::without_credentials(&feed.url);
+        let feed_url = redact::url(&feed.url, &feed.redact_params);
         let alert = Alert {
             alert_id: &f.alert_id,
             watchlist: &watchlist.name,

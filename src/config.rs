@@ -27,6 +27,7 @@ use crate::guard;
 use crate::matcher::{self, Field, Matcher, WatchlistSpec};
 
 mod chunked;
+mod files;
 mod opml;
 
 pub use opml::export as export_opml;
@@ -62,9 +63,13 @@ pub struct Config {
     pub feeds: Vec<Feed>,
     pub watchlists: Vec<Watchlist>,
     pub webhooks: Vec<Webhook>,
+    pub retention: Retention,
     /// One automaton over the terms of every watch-list; watch-list `i` of the matcher is
     /// `watchlists[i]`.
     pub matcher: Arc<Matcher>,
+    /// What is allowed but probably a mistake (an open listener without a token, a secret
+    /// file others can read): `check` prints these, `run` logs them.
+    pub warnings: Vec<Problem>,
     /// Index of each feed by name: a daemon may watch 100,000 feeds, and `/metrics` looks
     /// every stored feed up by name.
     feed_indexes: HashMap<String, usize>,
@@ -77,6 +82,38 @@ pub struct Daemon {
     pub database: PathBuf,
     pub listen: Option<SocketAddr>,
     pub log_format: LogFormat,
+    /// When set, `/api/*` and `/metrics` require `Authorization: Bearer <token>`.
+    pub api_token: Option<ApiToken>,
+}
+
+/// The bearer token of the HTTP API (`daemon.api_token_file` / `api_token_env`).
+#[derive(Clone)]
+pub struct ApiToken(String);
+
+impl ApiToken {
+    /// Whether `presented` is the token, compared in constant time so that response
+    /// times say nothing about how much of a guess was right.
+    pub fn verify(&self, presented: &str) -> bool {
+        use subtle::ConstantTimeEq as _;
+        self.0.as_bytes().ct_eq(presented.as_bytes()).into()
+    }
+}
+
+impl fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiToken(<redacted>)")
+    }
+}
+
+/// How long rows are kept (`[retention]`, SPEC §14); `None` keeps them for ever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Items that never matched: rows and text. Items the feed still serves are kept.
+    pub items: Option<Duration>,
+    /// Matches, the items they point at and their stories.
+    pub matches: Option<Duration>,
+    /// Delivered outbox rows (their frozen bodies); dead letters are kept.
+    pub deliveries: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,6 +213,9 @@ pub struct Feed {
     /// user chose deliberately.
     pub cache_hints: bool,
     pub tags: Vec<String>,
+    /// Query parameters of `url` whose values are credentials, beyond
+    /// [`crate::redact::SENSITIVE_PARAMS`]; never shown outside the process.
+    pub redact_params: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -311,19 +351,32 @@ pub struct Problem {
     pub message: String,
 }
 
+impl Problem {
+    /// `file:line:column: message`, or `file: message` when it has no position.
+    pub fn located<'a>(&'a self, path: &'a Path) -> impl fmt::Display + 'a {
+        struct Located<'a>(&'a Problem, &'a Path);
+        impl fmt::Display for Located<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let (problem, path) = (self.0, self.1.display());
+                match (problem.line, problem.column) {
+                    (Some(line), Some(column)) => {
+                        write!(f, "{path}:{line}:{column}: {}", problem.message)
+                    }
+                    _ => write!(f, "{path}: {}", problem.message),
+                }
+            }
+        }
+        Located(self, path)
+    }
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = self.path.display();
         for (i, problem) in self.problems.iter().enumerate() {
             if i > 0 {
                 writeln!(f)?;
             }
-            match (problem.line, problem.column) {
-                (Some(line), Some(column)) => {
-                    write!(f, "{path}:{line}:{column}: {}", problem.message)?
-                }
-                _ => write!(f, "{path}: {}", problem.message)?,
-            }
+            write!(f, "{}", problem.located(&self.path))?;
         }
         Ok(())
     }
@@ -331,10 +384,12 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Collects problems while converting, turning byte spans into lines and columns.
+/// Collects problems (and warnings) while converting, turning byte spans into lines and
+/// columns.
 struct Problems<'a> {
     lines: Lines<'a>,
     list: Vec<Problem>,
+    warnings: Vec<Problem>,
 }
 
 impl<'a> Problems<'a> {
@@ -342,16 +397,28 @@ impl<'a> Problems<'a> {
         Problems {
             lines: Lines::new(source),
             list: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn place(&self, span: Range<usize>, message: String) -> Problem {
+        let (line, column) = self.lines.locate(span.start);
+        Problem {
+            line: Some(line),
+            column: Some(column),
+            message,
         }
     }
 
     fn at(&mut self, span: Range<usize>, message: impl Into<String>) {
-        let (line, column) = self.lines.locate(span.start);
-        self.list.push(Problem {
-            line: Some(line),
-            column: Some(column),
-            message: message.into(),
-        });
+        let problem = self.place(span, message.into());
+        self.list.push(problem);
+    }
+
+    /// Something allowed that is probably a mistake: reported, not refused.
+    fn warn(&mut self, span: Range<usize>, message: impl Into<String>) {
+        let warning = self.place(span, format!("warning: {}", message.into()));
+        self.warnings.push(warning);
     }
 }
 
@@ -434,6 +501,8 @@ struct RawConfig<F = Vec<RawFeed>> {
     watchlists: Vec<RawWatchlist>,
     #[serde(default)]
     webhooks: Vec<RawWebhook>,
+    #[serde(default)]
+    retention: RawRetention,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -443,6 +512,17 @@ struct RawDaemon {
     database: Option<S<String>>,
     listen: Option<S<String>>,
     log_format: Option<S<String>>,
+    api_token_file: Option<S<String>>,
+    api_token_env: Option<S<String>>,
+}
+
+/// `[retention]`: how long rows are kept (SPEC §14).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    items: Option<S<String>>,
+    matches: Option<S<String>>,
+    deliveries: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -469,6 +549,8 @@ struct RawFeed {
     schedule: Option<S<String>>,
     #[serde(default)]
     tags: Vec<S<String>>,
+    #[serde(default)]
+    redact_params: Vec<S<String>>,
 }
 
 /// `[[opml]]`: feeds from an OPML subscription list.
@@ -524,14 +606,17 @@ struct RawWebhook {
 impl Config {
     /// Reads, parses and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let source = std::fs::read_to_string(path).map_err(|err| ConfigError {
+        let unreadable = |why: String| ConfigError {
             path: path.to_path_buf(),
             problems: vec![Problem {
                 line: None,
                 column: None,
-                message: format!("cannot read the configuration file: {err}"),
+                message: format!("cannot read the configuration file: {why}"),
             }],
-        })?;
+        };
+        let contents = files::read_limited(path, files::MAX_CONFIG_BYTES).map_err(unreadable)?;
+        let source = String::from_utf8(contents.bytes)
+            .map_err(|_| unreadable("it is not UTF-8 text".into()))?;
         Config::from_source(path, &source)
     }
 
@@ -556,11 +641,21 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from("."));
         let config = build(path, &base_dir, raw, &mut problems);
         match config {
-            Some(config) if problems.list.is_empty() => Ok(config),
+            Some(config) if problems.list.is_empty() => Ok(Config {
+                warnings: problems.warnings,
+                ..config
+            }),
             _ => Err(ConfigError {
                 path: path.to_path_buf(),
                 problems: problems.list,
             }),
+        }
+    }
+
+    /// Logs every warning, each with its place in the file.
+    pub fn log_warnings(&self) {
+        for warning in &self.warnings {
+            tracing::warn!("{}", warning.located(&self.path));
         }
     }
 
@@ -623,6 +718,7 @@ fn build(path: &Path, base: &Path, raw: RawConfig, p: &mut Problems<'_>) -> Opti
     let mut feeds = build_feeds(raw.feeds, poll.as_ref(), p);
     feeds.extend(imported);
     let webhooks = build_webhooks(base, raw.webhooks, poll.as_ref(), p);
+    let retention = build_retention(raw.retention, p);
     let (watchlists, matcher) = build_watchlists(raw.watchlists, &feeds, &webhooks, &declared, p);
     let feed_indexes = feeds
         .iter()
@@ -637,7 +733,9 @@ fn build(path: &Path, base: &Path, raw: RawConfig, p: &mut Problems<'_>) -> Opti
         feeds,
         watchlists,
         webhooks,
+        retention,
         matcher: Arc::new(matcher?),
+        warnings: Vec::new(),
     })
 }
 
@@ -691,6 +789,44 @@ fn build_daemon(base: &Path, raw: RawDaemon, p: &mut Problems<'_>) -> Option<Dae
             }
         },
     };
+    let api_token = read_credential(
+        base,
+        "the API token",
+        [
+            ("api_token_file", Source::File, raw.api_token_file.as_ref()),
+            ("api_token_env", Source::Env, raw.api_token_env.as_ref()),
+        ],
+        p,
+    )
+    .ok()
+    .flatten()
+    .and_then(|(text, span)| {
+        let token = text.trim();
+        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            p.at(
+                span,
+                "the API token must be one word of visible ASCII characters (it is sent in an Authorization header)",
+            );
+            return None;
+        }
+        if token.len() < 16 {
+            p.warn(
+                span,
+                format!("the API token is {} characters long: use at least 16 (e.g. `openssl rand -hex 32`)", token.len()),
+            );
+        }
+        Some(ApiToken(token.to_string()))
+    });
+    if let (Some(addr), Some(listen), None) = (listen, &raw.listen, &api_token)
+        && !addr.ip().is_loopback()
+    {
+        p.warn(
+            listen.span(),
+            format!(
+                "listen `{addr}` is not a loopback address and no api_token_file or api_token_env is set: /metrics and /api/* are open to anyone who can reach it"
+            ),
+        );
+    }
     let log_format = match raw
         .log_format
         .as_ref()
@@ -711,6 +847,7 @@ fn build_daemon(base: &Path, raw: RawDaemon, p: &mut Problems<'_>) -> Option<Dae
         database,
         listen,
         log_format,
+        api_token,
     })
 }
 
@@ -846,12 +983,22 @@ fn build_feeds(raw: Vec<RawFeed>, poll: Option<&Poll>, p: &mut Problems<'_>) -> 
                 tags.push(tag.into_inner());
             }
         }
+        let mut redact_params = Vec::with_capacity(feed.redact_params.len());
+        for param in feed.redact_params {
+            let text = param.get_ref().trim();
+            if text.is_empty() {
+                p.at(param.span(), "redact_params: a parameter name is empty");
+            } else {
+                redact_params.push(text.to_string());
+            }
+        }
         feeds.push(Feed {
             name,
             url,
             schedule,
             cache_hints: feed.schedule.is_none(),
             tags,
+            redact_params,
         });
     }
     feeds
@@ -926,14 +1073,16 @@ fn load_opml(
         }
         let file = relative_to(base, entry.path.get_ref().trim());
         let shown = file.display();
-        let text = match std::fs::read(&file).map(String::from_utf8) {
+        let text = match files::read_limited(&file, files::MAX_OPML_BYTES)
+            .map(|contents| String::from_utf8(contents.bytes))
+        {
             Ok(Ok(text)) => text,
             Ok(Err(_)) => {
                 p.at(span, format!("opml `{shown}` is not UTF-8 text"));
                 continue;
             }
-            Err(err) => {
-                p.at(span, format!("opml `{shown}` cannot be read: {err}"));
+            Err(why) => {
+                p.at(span, format!("opml `{shown}` cannot be read: {why}"));
                 continue;
             }
         };
@@ -1017,6 +1166,7 @@ fn load_opml(
                     .into_iter()
                     .map(|tag| Spanned::new(at.clone(), tag))
                     .collect(),
+                redact_params: Vec::new(),
             };
             let built = build_feeds(vec![raw_feed], poll, &mut local);
             for problem in local.list.drain(..) {
@@ -1109,61 +1259,136 @@ fn build_webhooks(
     webhooks
 }
 
-/// A value given inline, in a file (`*_file`, e.g. a systemd credential) or in an
-/// environment variable (`*_env`): exactly one of the three. Returns the text and the
-/// position to blame if it is wrong.
-fn read_credential(
+/// `[retention]`: each setting a duration of at least a minute, or `"forever"`.
+fn build_retention(raw: RawRetention, p: &mut Problems<'_>) -> Retention {
+    let mut keep = |value: Option<&S<String>>, what: &str, default: &str| {
+        let text = value.map_or(default, |v| v.get_ref().trim());
+        if text == "forever" {
+            return None;
+        }
+        let span = value.map_or(0..0, Spanned::span);
+        match humantime::parse_duration(text) {
+            Ok(d) if d < Duration::from_secs(60) => {
+                p.at(
+                    span,
+                    format!("retention.{what} `{text}` is shorter than a minute"),
+                );
+                None
+            }
+            Ok(d) if d > MAX_RETENTION => {
+                p.at(
+                    span,
+                    format!(
+                        "retention.{what} `{text}` is longer than 100 years: write \"forever\""
+                    ),
+                );
+                None
+            }
+            Ok(d) => Some(d),
+            Err(_) => {
+                p.at(
+                    span,
+                    format!(
+                        "retention.{what} `{text}` is not a duration like \"30d\" nor \"forever\""
+                    ),
+                );
+                None
+            }
+        }
+    };
+    Retention {
+        items: keep(raw.items.as_ref(), "items", "30d"),
+        matches: keep(raw.matches.as_ref(), "matches", "365d"),
+        deliveries: keep(raw.deliveries.as_ref(), "deliveries", "30d"),
+    }
+}
+
+/// The longest retention written as a duration (date arithmetic stays far from overflow).
+const MAX_RETENTION: Duration = Duration::from_secs(100 * 366 * 24 * 3600);
+
+/// Where a credential's text comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Inline,
+    /// A file (`*_file`, e.g. a systemd credential), read within [`files::MAX_SECRET_BYTES`].
+    File,
+    /// An environment variable (`*_env`).
+    Env,
+}
+
+/// A credential (`what`, for messages) given by at most one of `sources`, each a setting's
+/// name, where its value leads, and the value if the setting is present. Returns the text
+/// and the position to blame if it is wrong. A file that others may read draws a warning.
+fn read_credential<const N: usize>(
     base: &Path,
     what: &str,
-    inline: Option<&S<String>>,
-    file: Option<&S<String>>,
-    env: Option<&S<String>>,
+    sources: [(&str, Source, Option<&S<String>>); N],
     p: &mut Problems<'_>,
 ) -> Result<Option<(String, Range<usize>)>, ()> {
-    let given: Vec<&S<String>> = [inline, file, env].into_iter().flatten().collect();
-    if given.len() > 1 {
+    let given: Vec<(&str, Source, &S<String>)> = sources
+        .into_iter()
+        .filter_map(|(key, source, value)| Some((key, source, value?)))
+        .collect();
+    let Some(&(key, source, value)) = given.first() else {
+        return Ok(None);
+    };
+    if let Some((other, _, second)) = given.get(1) {
         p.at(
-            given[1].span(),
-            format!("give only one of `{what}`, `{what}_file` and `{what}_env`"),
+            second.span(),
+            format!("`{key}` and `{other}` both give {what}: keep one"),
         );
         return Err(());
     }
-    if let Some(value) = inline {
-        return Ok(Some((value.get_ref().clone(), value.span())));
-    }
-    if let Some(file) = file {
-        let path = relative_to(base, file.get_ref());
-        return match std::fs::read_to_string(&path) {
-            // A trailing newline from `echo` or an editor is not part of the secret.
-            Ok(text) => Ok(Some((
-                text.trim_end_matches(['\n', '\r']).to_string(),
-                file.span(),
-            ))),
-            Err(err) => {
-                p.at(
-                    file.span(),
-                    format!("{what}_file `{}` cannot be read: {err}", path.display()),
-                );
-                Err(())
+    match source {
+        Source::Inline => Ok(Some((value.get_ref().clone(), value.span()))),
+        Source::File => {
+            let path = relative_to(base, value.get_ref());
+            let shown = path.display();
+            let read = files::read_limited(&path, files::MAX_SECRET_BYTES).and_then(|contents| {
+                let others = contents.readable_by_others().then_some(contents.mode);
+                String::from_utf8(contents.bytes)
+                    .map(|text| (text, others))
+                    .map_err(|_| "it is not UTF-8 text".to_string())
+            });
+            match read {
+                Ok((text, others)) => {
+                    if let Some(mode) = others {
+                        p.warn(
+                            value.span(),
+                            format!(
+                                "{key} `{shown}` can be read by others (mode {mode:04o}): `chmod 600` it, or pass it as a systemd credential"
+                            ),
+                        );
+                    }
+                    // A trailing newline from `echo` or an editor is not part of the value.
+                    Ok(Some((
+                        text.trim_end_matches(['\n', '\r']).to_string(),
+                        value.span(),
+                    )))
+                }
+                Err(why) => {
+                    p.at(
+                        value.span(),
+                        format!("{key} `{shown}` cannot be read: {why}"),
+                    );
+                    Err(())
+                }
             }
-        };
-    }
-    if let Some(var) = env {
-        return match std::env::var(var.get_ref()) {
-            Ok(text) => Ok(Some((text, var.span()))),
+        }
+        Source::Env => match std::env::var(value.get_ref()) {
+            Ok(text) => Ok(Some((text, value.span()))),
             Err(_) => {
                 p.at(
-                    var.span(),
+                    value.span(),
                     format!(
-                        "{what}_env: environment variable `{}` is not set",
-                        var.get_ref()
+                        "{key}: environment variable `{}` is not set",
+                        value.get_ref()
                     ),
                 );
                 Err(())
             }
-        };
+        },
     }
-    Ok(None)
 }
 
 /// The webhook's signing secret from `secret`, `secret_file` or `secret_env`.
@@ -1174,10 +1399,12 @@ fn webhook_secret(
 ) -> Result<Option<Secret>, ()> {
     let given = read_credential(
         base,
-        "secret",
-        hook.secret.as_ref(),
-        hook.secret_file.as_ref(),
-        hook.secret_env.as_ref(),
+        "the signing secret",
+        [
+            ("secret", Source::Inline, hook.secret.as_ref()),
+            ("secret_file", Source::File, hook.secret_file.as_ref()),
+            ("secret_env", Source::Env, hook.secret_env.as_ref()),
+        ],
         p,
     )?;
     let Some((text, span)) = given else {
@@ -1207,10 +1434,12 @@ fn webhook_headers(
         let what = format!("headers.{key}");
         let Ok(Some((text, span))) = read_credential(
             base,
-            "headers",
-            hook.headers.get(key),
-            hook.headers_file.get(key),
-            hook.headers_env.get(key),
+            &format!("the value of header `{key}`"),
+            [
+                ("headers", Source::Inline, hook.headers.get(key)),
+                ("headers_file", Source::File, hook.headers_file.get(key)),
+                ("headers_env", Source::Env, hook.headers_env.get(key)),
+            ],
             p,
         ) else {
             continue;
@@ -1218,6 +1447,12 @@ fn webhook_headers(
         let name = HeaderName::from_bytes(key.as_bytes());
         let value = HeaderValue::from_str(text.trim());
         match (name, value) {
+            (Ok(name), _) if is_protocol_header(&name) => p.at(
+                span,
+                format!(
+                    "{what}: `{key}` is a protocol header that wirewatch sets itself; it cannot be configured"
+                ),
+            ),
             (Ok(name), Ok(mut value)) => {
                 value.set_sensitive(true);
                 headers.push((name, value));
@@ -1230,6 +1465,27 @@ fn webhook_headers(
         }
     }
     headers
+}
+
+/// Headers that belong to HTTP itself or to Standard Webhooks: a configured value would
+/// corrupt the request (`Content-Length`, `Transfer-Encoding`, `Host`) or forge its
+/// signature (`webhook-*`). Names arrive lower-cased.
+fn is_protocol_header(name: &HeaderName) -> bool {
+    const PROTOCOL: &[&str] = &[
+        "host",
+        "content-length",
+        "content-type",
+        "content-encoding",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "upgrade",
+    ];
+    let name = name.as_str();
+    PROTOCOL.contains(&name) || name.starts_with("webhook-")
 }
 
 fn build_watchlists(

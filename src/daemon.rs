@@ -210,6 +210,7 @@ pub async fn run(path: PathBuf, config: Arc<Config>) -> anyhow::Result<()> {
                 tracing::info!(path = %path.display(), "SIGHUP: reloading the configuration");
                 match Config::load(&path) {
                     Ok(new) => {
+                        new.log_warnings();
                         let new = Arc::new(new);
                         let old = current.borrow().clone();
                         if new.daemon.listen != old.daemon.listen

@@ -288,24 +288,6 @@ fn validators(headers: &HeaderMap) -> (Option<String>, Option<String>) {
     )
 }
 
-/// A URL safe to print or log: credentials and query (which may hold tokens) removed.
-pub fn redact(url: &Url) -> String {
-    let mut url = without_credentials(url);
-    if url.query().is_some() {
-        url.set_query(Some("…"));
-    }
-    url.to_string()
-}
-
-/// A URL without its user name and password, for places (alert payloads, the API) where
-/// the query is part of what identifies the feed.
-pub fn without_credentials(url: &Url) -> Url {
-    let mut url = url.clone();
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
-    url
-}
-
 /// `Retry-After` as delay-seconds or an HTTP date (a date in the past means now).
 pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
     let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();

@@ -23,6 +23,7 @@ pub mod matcher;
 pub mod metrics;
 pub mod notify;
 pub mod parse;
+pub mod redact;
 pub mod refresh;
 pub mod schedule;
 pub mod server;

@@ -15,10 +15,11 @@ use chrono::{DateTime, Utc};
 use crate::commit::{Candidate, Committed, Committer, FeedResult, Fetched};
 use crate::config::Config;
 use crate::dedup;
-use crate::fetch::{self, FetchError, FetchOutcome, Fetcher};
+use crate::fetch::{FetchError, FetchOutcome, Fetcher};
 use crate::matcher::Document;
 use crate::metrics;
 use crate::parse::{self, Item, ParsedFeed};
+use crate::redact;
 use crate::schedule;
 use crate::store::{FeedFailure, FeedState, FeedUpdate, Store, StoreError};
 
@@ -166,7 +167,7 @@ impl Pipeline {
         };
         let fresh_for = body.fresh_for;
         if let Some(moved) = body.moved_to {
-            tracing::info!(moved_to = %fetch::redact(&moved), "feed moved permanently");
+            tracing::info!(moved_to = %redact::url(&moved, &feed.redact_params), "feed moved permanently");
             self.committer
                 .commit(FeedResult::Moved {
                     feed_id: state.id,

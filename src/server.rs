@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::redact;
 use crate::store::{FeedStatus, MatchQuery, Store};
 
 /// The most matches one API call returns.
@@ -101,15 +102,20 @@ pub async fn configured_feeds(
     config: &Config,
 ) -> crate::store::Result<Vec<FeedStatus>> {
     let mut statuses = store.feed_statuses().await?;
-    statuses.retain(|s| config.feed_index(&s.name).is_some());
-    // Credentials in a feed URL never leave the process.
-    for status in &mut statuses {
+    statuses.retain_mut(|status| {
+        let Some(feed) = config.feed_index(&status.name).map(|i| &config.feeds[i]) else {
+            return false;
+        };
+        // Credentials in a feed URL never leave the process.
         for url in std::iter::once(&mut status.url).chain(status.moved_to.as_mut()) {
-            if let Ok(parsed) = url::Url::parse(url) {
-                *url = crate::fetch::without_credentials(&parsed).to_string();
-            }
+            *url = match url::Url::parse(url) {
+                Ok(parsed) => redact::url(&parsed, &feed.redact_params).to_string(),
+                // Not a URL the daemon could have stored; show nothing of it.
+                Err(_) => redact::REDACTED.to_string(),
+            };
         }
-    }
+        true
+    });
     Ok(statuses)
 }
 

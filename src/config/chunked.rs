@@ -80,6 +80,7 @@ fn assemble(source: &str, entries: &[Range<usize>], chunk_bytes: usize) -> Optio
         opml,
         watchlists,
         webhooks,
+        retention,
     } = rest;
     Some(RawConfig {
         daemon,
@@ -88,6 +89,7 @@ fn assemble(source: &str, entries: &[Range<usize>], chunk_bytes: usize) -> Optio
         opml,
         watchlists,
         webhooks,
+        retention,
     })
 }
 
@@ -118,6 +120,11 @@ impl RawFeed {
             url: shift(self.url, by),
             schedule: self.schedule.map(|schedule| shift(schedule, by)),
             tags: self.tags.into_iter().map(|tag| shift(tag, by)).collect(),
+            redact_params: self
+                .redact_params
+                .into_iter()
+                .map(|param| shift(param, by))
+                .collect(),
         }
     }
 }

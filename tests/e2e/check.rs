@@ -143,7 +143,49 @@ const BROKEN: &[(&str, &str, &str, &str, &str)] = &[
         "secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"",
         "secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nsecret_env = \"X\"",
         "26:14",
-        "only one of",
+        "`secret` and `secret_env` both give the signing secret: keep one",
+    ),
+    (
+        "secret file that is a device",
+        "secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"",
+        "secret_file = \"/dev/zero\"",
+        "25:15",
+        "secret_file `/dev/zero` cannot be read: it is not a regular file",
+    ),
+    (
+        "header that overrides the protocol",
+        "secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"",
+        "headers = { \"Content-Length\" = \"1\" }",
+        "25:32",
+        "headers.Content-Length: `Content-Length` is a protocol header that wirewatch sets itself",
+    ),
+    (
+        "header that forges the signature",
+        "secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"",
+        "headers = { \"Webhook-Signature\" = \"v1,forged\" }",
+        "25:35",
+        "`Webhook-Signature` is a protocol header",
+    ),
+    (
+        "header that redirects the request",
+        "secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"",
+        "headers = { Host = \"internal.example\" }",
+        "25:20",
+        "`Host` is a protocol header",
+    ),
+    (
+        "retention too short",
+        "listen = \"\"",
+        "listen = \"\"\n\n[retention]\nitems = \"10s\"",
+        "7:9",
+        "retention.items `10s` is shorter than a minute",
+    ),
+    (
+        "retention not a duration",
+        "listen = \"\"",
+        "listen = \"\"\n\n[retention]\ndeliveries = \"a month\"",
+        "7:14",
+        "retention.deliveries `a month` is not a duration",
     ),
     (
         "bad duration",
@@ -270,4 +312,55 @@ async fn a_missing_config_file_is_a_configuration_error() {
     let out = dir.wirewatch(&["check"]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("cannot read the configuration file"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_warns_of_an_open_listener_and_a_secret_others_can_read_but_accepts_them() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = TestDir::new();
+    let secret = dir.path().join("siem.key");
+    std::fs::write(&secret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    dir.write_config(
+        &GOOD
+            .replacen("listen = \"\"", "listen = \"0.0.0.0:9184\"", 1)
+            .replacen(
+                "secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"",
+                "secret_file = \"siem.key\"",
+                1,
+            ),
+    );
+    let out = dir.wirewatch(&["check"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    let path = dir.config_path().display().to_string();
+    assert!(
+        err.contains(&format!("{path}:4:10: warning: listen `0.0.0.0:9184` is not a loopback address and no api_token_file or api_token_env is set")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{path}:25:15: warning: secret_file `"))
+            && err.contains("can be read by others (mode 0644)"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("whsec_"),
+        "the secret is never printed: {err}"
+    );
+
+    // A token and an owner-only secret silence both warnings.
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let token = dir.path().join("api.token");
+    std::fs::write(&token, "0123456789abcdef0123456789abcdef\n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    dir.edit_config(|t| {
+        t.replacen(
+            "listen = \"0.0.0.0:9184\"",
+            "listen = \"0.0.0.0:9184\"\napi_token_file = \"api.token\"",
+            1,
+        )
+    });
+    let out = dir.wirewatch(&["check"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
 }
