@@ -360,13 +360,15 @@ async fn poll(config: Arc<Config>, args: &PollArgs) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     let mut failures = 0;
     let mut store_errors = Vec::new();
-    for report in reports {
+    for (index, report) in reports {
         // A feed whose results could not be stored must not keep the alerts the others
         // queued from going out: note it, deliver, then fail.
         let report = match report {
             Ok(report) => report,
             Err(err) => {
-                store_errors.push(fetch::error_chain(&err));
+                let error = format!("{}: {}", config.feeds[index].name, fetch::error_chain(&err));
+                let _ = writeln!(out, "{error} (not stored)");
+                store_errors.push(error);
                 continue;
             }
         };
@@ -405,6 +407,13 @@ async fn poll(config: Arc<Config>, args: &PollArgs) -> Result<(), CliError> {
             failures,
             "some feeds failed; their errors are stored on the feeds"
         );
+    }
+    if let Some(first) = store_errors.first() {
+        return Err(anyhow::anyhow!(
+            "the results of {} feed(s) could not be stored (first: {first}); they are fetched again at the next poll",
+            store_errors.len(),
+        )
+        .into());
     }
     Ok(())
 }

@@ -216,26 +216,28 @@ pub async fn write(
     config: &Config,
     results: &[&FeedResult],
 ) -> Result<Vec<Committed>> {
-    let mut tx = store.begin().await?;
-    let mut not_modified = Vec::new();
-    let mut fetched = Vec::new();
-    for result in results {
-        match result {
-            FeedResult::NotModified {
-                feed_id,
-                fetched_at,
-                next_due_at,
-            } => not_modified.push((*feed_id, *fetched_at, *next_due_at)),
-            FeedResult::Failed { feed_id, failure } => {
-                tx.record_failure(*feed_id, failure).await?;
+    let (added, matched) = store
+        .transaction(async |tx| {
+            let mut not_modified = Vec::new();
+            let mut fetched = Vec::new();
+            for result in results {
+                match result {
+                    FeedResult::NotModified {
+                        feed_id,
+                        fetched_at,
+                        next_due_at,
+                    } => not_modified.push((*feed_id, *fetched_at, *next_due_at)),
+                    FeedResult::Failed { feed_id, failure } => {
+                        tx.record_failure(*feed_id, failure).await?;
+                    }
+                    FeedResult::Moved { feed_id, url } => tx.record_moved(*feed_id, url).await?,
+                    FeedResult::Fetched(found) => fetched.push(found.as_ref()),
+                }
             }
-            FeedResult::Moved { feed_id, url } => tx.record_moved(*feed_id, url).await?,
-            FeedResult::Fetched(found) => fetched.push(found.as_ref()),
-        }
-    }
-    tx.record_not_modified(&not_modified).await?;
-    let (added, matched) = write_fetched(&mut tx, config, &fetched).await?;
-    tx.commit().await?;
+            tx.record_not_modified(&not_modified).await?;
+            write_fetched(tx, config, &fetched).await
+        })
+        .await?;
 
     for watchlist in matched {
         metrics::matched(watchlist);
@@ -295,6 +297,7 @@ async fn write_fetched<'c>(
             rows.push(ItemRow {
                 feed_id: f.feed_id,
                 story_id,
+                matched: !candidate.matches.is_empty(),
                 item: NewItem {
                     item_key: &candidate.key,
                     title: &item.title,
@@ -737,7 +740,21 @@ format = "slack"
         let db = db().await;
         let (committer, _writer) = Committer::start(db.store.clone(), db.config.clone());
         // Another writer holds the write lock: the commit stage cannot start a batch.
-        let hold = db.store.begin().await.unwrap();
+        let (release, released) = oneshot::channel::<()>();
+        let (holding, held) = oneshot::channel::<()>();
+        let hold = tokio::spawn({
+            let store = db.store.clone();
+            async move {
+                store
+                    .transaction(async |_tx| {
+                        let _ = holding.send(());
+                        let _ = released.await;
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        held.await.unwrap();
         let total = 2 * QUEUE + MAX_BATCH;
         let mut tasks = tokio::task::JoinSet::new();
         for n in 0..total {
@@ -762,7 +779,8 @@ format = "slack"
         );
         assert_eq!(tasks.len(), total);
 
-        hold.commit().await.unwrap();
+        release.send(()).unwrap();
+        hold.await.unwrap().unwrap();
         while let Some(done) = tasks.join_next().await {
             done.unwrap().unwrap();
         }

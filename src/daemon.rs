@@ -202,6 +202,7 @@ pub async fn run(path: PathBuf, config: Arc<Config>) -> anyhow::Result<()> {
     announce(&config, "wirewatch started");
     systemd::ready();
     let status = systemd::spawn_status(store.clone(), current.subscribe(), shutdown.clone());
+    let upkeep = crate::upkeep::spawn(store.clone(), current.subscribe(), shutdown.clone());
     loop {
         match signals.next().await {
             Request::Stop => break,
@@ -256,6 +257,10 @@ pub async fn run(path: PathBuf, config: Arc<Config>) -> anyhow::Result<()> {
     }
     for task in [watchdog, status].into_iter().flatten() {
         task.abort();
+    }
+    for task in upkeep {
+        // Both end at `shutdown`, after at most the transaction in hand.
+        let _ = task.await;
     }
     store.close().await;
     tracing::info!("stopped");

@@ -30,3 +30,4 @@ pub mod server;
 pub mod store;
 pub mod systemd;
 pub mod telemetry;
+pub mod upkeep;

@@ -72,6 +72,19 @@ pub fn schedule_lateness(late: Duration) {
     metrics::histogram!("wirewatch_schedule_lateness_seconds").record(late.as_secs_f64());
 }
 
+/// Rows deleted by a retention pass, by table, and pages given back to the file system.
+pub fn pruned(pruned: &crate::store::retention::Pruned) {
+    for (table, rows) in [
+        ("outbox", pruned.deliveries),
+        ("matches", pruned.matches),
+        ("items", pruned.items),
+        ("stories", pruned.stories),
+    ] {
+        metrics::counter!("wirewatch_pruned_rows_total", "table" => table).increment(rows);
+    }
+    metrics::counter!("wirewatch_pages_released_total").increment(pruned.pages);
+}
+
 pub fn matched(watchlist: &str) {
     metrics::counter!("wirewatch_matches_total", "watchlist" => watchlist.to_string()).increment(1);
 }

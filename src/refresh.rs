@@ -21,7 +21,7 @@ use crate::metrics;
 use crate::parse::{self, Item, ParsedFeed};
 use crate::redact;
 use crate::schedule;
-use crate::store::{FeedFailure, FeedState, FeedUpdate, Store, StoreError};
+use crate::store::{FeedFailure, FeedState, FeedUpdate, Store, StoreError, retention};
 
 /// What refreshing one feed did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +164,7 @@ impl Pipeline {
             last_modified: body.last_modified,
             next_due_at: 0,
             fetched_at: now,
+            document_keys: None,
         };
         let fresh_for = body.fresh_for;
         if let Some(moved) = body.moved_to {
@@ -219,7 +220,7 @@ impl Pipeline {
         };
         let ParsedFeed { title, items, .. } = parsed;
         let total = items.len();
-        let candidates = self.new_candidates(index, state.id, items).await?;
+        let (candidates, document_keys) = self.new_candidates(index, state.id, items).await?;
         let new_items = candidates.len();
         let Committed { matches, alerts } = self
             .committer
@@ -231,7 +232,11 @@ impl Pipeline {
                 // On a feed's first fetch only recent items alert (`poll.backfill`); the
                 // rest are stored so they are never "new" again.
                 first_fetch: state.last_success_at.is_none(),
-                update: FeedUpdate { title, ..update },
+                update: FeedUpdate {
+                    title,
+                    document_keys: Some(document_keys),
+                    ..update
+                },
             })))
             .await?;
         metrics::fetch("ok", clock.elapsed());
@@ -290,16 +295,18 @@ impl Pipeline {
     }
 
     /// The document's items that the feed does not hold yet, each matched against the
-    /// watch-lists that follow this feed.
+    /// watch-lists that follow this feed, and the digests of all its item keys (what
+    /// retention must not forget).
     async fn new_candidates(
         &self,
         index: usize,
         feed_id: i64,
         items: Vec<Item>,
-    ) -> Result<Vec<Candidate>, StoreError> {
+    ) -> Result<(Vec<Candidate>, Vec<u8>), StoreError> {
         let watchlists = &self.config.watchlists;
         let wanted = |w: usize| watchlists.get(w).is_some_and(|list| list.watches(index));
         let keys: Vec<String> = items.iter().map(dedup::item_key).collect();
+        let document_keys = retention::document_keys(keys.iter().map(String::as_str));
         let mut seen = self.store.known_items(feed_id, &keys).await?;
         let mut candidates = Vec::new();
         for (item, key) in items.into_iter().zip(keys) {
@@ -315,6 +322,6 @@ impl Pipeline {
                 matches,
             });
         }
-        Ok(candidates)
+        Ok((candidates, document_keys))
     }
 }

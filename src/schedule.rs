@@ -27,6 +27,10 @@ use crate::store::StoreError;
 /// interval: a misconfigured server must not silence a feed for a week.
 const MAX_HINTED_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 
+/// How soon a feed whose results the database failed to store is fetched again (once
+/// the database takes writes).
+const STORE_RETRY: chrono::Duration = chrono::Duration::seconds(5);
+
 /// The next due time after `now`, pushed back by a random delay up to `jitter`.
 pub fn next_due(schedule: &Schedule, now: DateTime<Utc>, jitter: Duration) -> DateTime<Utc> {
     let next = schedule.next_after(now);
@@ -175,15 +179,20 @@ impl Limits {
 /// Refreshes the given feeds once, concurrently within the limits, and returns a report
 /// per feed (`wirewatch poll`).
 pub async fn poll_once(pipeline: &Pipeline, feeds: &[usize]) -> Vec<Result<Report, StoreError>> {
-    poll_once_observed(pipeline, feeds, |_| {}).await
+    poll_once_observed(pipeline, feeds, |_| {})
+        .await
+        .into_iter()
+        .map(|(_, report)| report)
+        .collect()
 }
 
-/// As [`poll_once`], calling `done` as each feed finishes (for a progress bar).
+/// As [`poll_once`], calling `done` as each feed finishes (for a progress bar), and
+/// pairing each report with its feed's index.
 pub async fn poll_once_observed(
     pipeline: &Pipeline,
     feeds: &[usize],
     done: impl Fn(&str),
-) -> Vec<Result<Report, StoreError>> {
+) -> Vec<(usize, Result<Report, StoreError>)> {
     let limits = Arc::new(Limits::new(
         pipeline.config.poll.concurrency,
         pipeline.config.poll.per_host,
@@ -204,7 +213,7 @@ pub async fn poll_once_observed(
         }
     }
     reports.sort_by_key(|(index, _)| *index);
-    reports.into_iter().map(|(_, report)| report).collect()
+    reports
 }
 
 /// Runs the schedule until `shutdown`: each feed is refreshed when due; `committed` is
@@ -249,10 +258,14 @@ pub async fn run(
 
     let mut tasks: JoinSet<Option<DateTime<Utc>>> = JoinSet::new();
     let mut in_flight: HashMap<tokio::task::Id, usize> = HashMap::new();
+    let health = pipeline.store.health().clone();
     loop {
         let now = Utc::now();
+        // While the database refuses writes, nothing fetched could be stored: due feeds
+        // wait, and start as soon as it takes writes again.
+        let writable = health.writable();
         while let Some(&Reverse((at, index))) = due.peek() {
-            if at > now {
+            if at > now || !writable {
                 break;
             }
             due.pop();
@@ -269,9 +282,13 @@ pub async fn run(
                         }
                         report.next_due
                     }
-                    // The store failed (disk full, locked too long): try again soon
-                    // rather than waiting for the next scheduled time.
-                    Err(_) => Some(Utc::now() + chrono::Duration::seconds(60)),
+                    // The database failed (disk full, locked too long): try again soon;
+                    // the loop waits for it to take writes first. What this feed's data
+                    // made the database refuse waits longer.
+                    Err(err) if err.is_about_the_data() => {
+                        Some(Utc::now() + chrono::Duration::seconds(60))
+                    }
+                    Err(_) => Some(Utc::now() + STORE_RETRY),
                 }
             });
             in_flight.insert(handle.id(), index);
@@ -294,7 +311,8 @@ pub async fn run(
                     due.push(Reverse((next, index)));
                 }
             }
-            _ = tokio::time::sleep(wait) => {}
+            _ = health.until_writable(), if !writable => {}
+            _ = tokio::time::sleep(wait), if writable => {}
         }
     }
 

@@ -85,12 +85,21 @@ fn unavailable(err: impl std::fmt::Display) -> ApiError {
     )
 }
 
+/// Ready while the database takes writes, as the last write found (the daemon probes it
+/// while it fails and while it is idle): answered from memory, so it never waits for the
+/// writer, and steady while a fault lasts.
 async fn ready(State(app): State<App>) -> impl IntoResponse {
-    match app.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready\n".to_string()),
-        Err(err) => (
+    match app.store.health().failing() {
+        None => (StatusCode::OK, "ready\n".to_string()),
+        Some(failing) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("database unavailable: {err}\n"),
+            format!(
+                "not ready: the database does not take writes since {}: {}\n",
+                failing
+                    .since
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                failing.error
+            ),
         ),
     }
 }
@@ -122,6 +131,12 @@ pub async fn configured_feeds(
 async fn render_metrics(State(app): State<App>) -> Result<impl IntoResponse, ApiError> {
     // Gauges are read from the store at scrape time, so they are never stale.
     let config = app.config.borrow().clone();
+    metrics::gauge!("wirewatch_database_bytes").set(app.store.disk_bytes() as f64);
+    metrics::gauge!("wirewatch_database_writable").set(if app.store.health().writable() {
+        1.0
+    } else {
+        0.0
+    });
     let pending = app.store.pending_deliveries().await.map_err(unavailable)?;
     metrics::gauge!("wirewatch_outbox_pending").set(pending as f64);
     let now = Utc::now().timestamp();

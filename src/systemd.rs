@@ -98,7 +98,7 @@ pub fn spawn_watchdog(store: Store, shutdown: CancellationToken) -> Option<JoinH
     );
     let ping = move || {
         let store = store.clone();
-        async move { store.ping().await.map_err(|err| err.to_string()) }
+        async move { store.answers().await.map_err(|err| err.to_string()) }
     };
     let kick = || send(&[NotifyState::Watchdog]);
     Some(tokio::spawn(keep_alive(interval / 2, ping, kick, shutdown)))

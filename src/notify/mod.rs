@@ -400,9 +400,18 @@ impl Notifier {
         shutdown: CancellationToken,
     ) {
         let name = &self.config.webhooks[index].name;
+        let health = self.store.health().clone();
         loop {
             if let Err(err) = self.drain_webhook(index, &shutdown, None).await {
                 tracing::error!(webhook = %name, error = %error_chain(&err), "outbox pass failed");
+            }
+            if !health.writable() {
+                // Nothing can be claimed or marked: wait for the database, then drain at
+                // once (a row sent but not marked goes out again after its lease).
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = health.until_writable() => continue,
+                }
             }
             let sleep = match self.store.next_delivery_due(name).await {
                 Ok(Some(due)) => {

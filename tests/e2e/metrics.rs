@@ -137,15 +137,20 @@ async fn readyz_fails_while_the_database_is_write_locked_and_recovers() {
     }
     assert_eq!(get(&format!("{base}/readyz")).await.0, 200);
 
-    // Another process takes the write lock and keeps it.
+    // Another process takes the write lock and keeps it: the daemon's next write (a
+    // probe, on a quiet daemon) fails, and readiness says so until writes succeed again.
     let mut locker = dir.database().await;
     sqlx::query("BEGIN IMMEDIATE")
         .execute(&mut locker)
         .await
         .unwrap();
-    let (status, body) = get(&format!("{base}/readyz")).await;
+    let (status, body) = readyz_until(&base, |status| status == 503).await;
     assert_eq!(status, 503, "{body}");
-    assert!(body.contains("database unavailable"), "{body}");
+    assert!(
+        body.contains("not ready: the database does not take writes")
+            && body.contains("database is locked"),
+        "{body}"
+    );
     assert_eq!(
         get(&format!("{base}/healthz")).await.0,
         200,
@@ -153,6 +158,20 @@ async fn readyz_fails_while_the_database_is_write_locked_and_recovers() {
     );
 
     sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
-    assert_eq!(get(&format!("{base}/readyz")).await.0, 200);
+    let (status, body) = readyz_until(&base, |status| status == 200).await;
+    assert_eq!(status, 200, "{body}");
     assert_eq!(daemon.terminate().await, Some(0));
+}
+
+/// Asks `/readyz` every 100 ms until `done` holds for its status, for at most 30 s;
+/// returns the last answer.
+pub async fn readyz_until(base: &str, done: impl Fn(u16) -> bool) -> (u16, String) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = get(&format!("{base}/readyz")).await;
+        if done(answer.0) || std::time::Instant::now() > deadline {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -1,26 +1,52 @@
-//! The SQLite store: opening it (WAL, busy timeout, embedded migrations) and every SQL
-//! statement wirewatch runs.
+//! The SQLite store: opening it (WAL, busy timeout, embedded migrations, owner-only
+//! files) and every SQL statement wirewatch runs.
 //!
 //! Input: the pipeline's facts (feed poll state, new items, matches, outbox rows).
 //! Output: the rows that decide what is new. The unique constraints of `migrations/` do
 //! the de-duplication; writers insert with `ON CONFLICT DO NOTHING` and read the rows
-//! affected. Every write transaction starts with `BEGIN IMMEDIATE`: a deferred
-//! read-then-write transaction can fail with SQLITE_BUSY in WAL mode when another writer
-//! got there first, instead of waiting for the busy timeout.
+//! affected. Every write runs in [`Store::transaction`], which starts with `BEGIN
+//! IMMEDIATE` (a deferred read-then-write transaction can fail with SQLITE_BUSY in WAL mode
+//! when another writer got there first, instead of waiting for the busy timeout).
+//!
+//! Faults heal by themselves: a connection on which a transaction failed is closed, never
+//! handed out again (after SQLITE_FULL, for one, SQLite may have rolled the transaction
+//! back already, and a pooled connection that believes it is still inside one refuses
+//! every later `BEGIN`); a read that failed on an I/O, memory or corruption error closes
+//! its connection too. [`Health`] follows whether writes succeed, for readiness and for
+//! the tasks that wait while they do not. The API and the CLI's listings read through
+//! read-only connections of their own, so a slow reader never holds a connection the
+//! pipeline needs.
+
+pub mod health;
+pub mod retention;
 
 use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Row, Sqlite};
+
+pub use health::{Failing, Health};
 
 /// How long a statement waits for another writer before failing with SQLITE_BUSY.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a probe waits for another process's write lock.
+const PROBE_BUSY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Connections of the pipeline (its reads and every write).
+const PIPELINE_CONNECTIONS: u32 = 4;
+
+/// Read-only connections for the API, `/metrics` and the CLI's listings.
+const READER_CONNECTIONS: u32 = 2;
 
 /// Errors of the store, with what was being done.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +58,11 @@ pub enum StoreError {
     },
     #[error("cannot open the database {path}: {source}")]
     Open { path: PathBuf, source: sqlx::Error },
+    #[error("cannot make the database file {path} readable by its owner only: {source}")]
+    Permissions {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot migrate the database {path}: {source}")]
     Migrate {
         path: PathBuf,
@@ -78,11 +109,72 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// A handle on the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// The pipeline's connections: refresh reads and every write.
     pool: SqlitePool,
+    /// Read-only connections for the API, `/metrics` and the CLI's listings.
+    readers: SqlitePool,
     /// Write transactions of this process queue here rather than in SQLite's busy
     /// handler, which sleeps in growing steps and would leave the database idle while
     /// dozens of refreshes wait for the one write lock.
     writer: Arc<tokio::sync::Mutex<()>>,
+    health: Arc<Health>,
+    path: Arc<PathBuf>,
+}
+
+/// Whether a failed statement may have left its connection unfit for reuse: an I/O
+/// error, no memory, no space, a corrupt or vanished file, or a connection that broke.
+fn poisons(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => matches!(
+            db.code()
+                .and_then(|code| code.parse::<i32>().ok())
+                .map(|code| code & 0xff),
+            // SQLITE_NOMEM, IOERR, CORRUPT, FULL, CANTOPEN, NOTADB.
+            Some(7 | 10 | 11 | 13 | 14 | 26)
+        ),
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
+        _ => false,
+    }
+}
+
+/// Creates the database file readable by its owner only, whatever the umask, and takes
+/// group and other permissions off an existing database, WAL and shared-memory file
+/// (SQLite creates the latter two with the database file's mode). They hold feed URLs
+/// with their credentials and webhook bodies.
+fn owner_only(path: &Path) -> Result<()> {
+    let failed = |source| StoreError::Permissions {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(failed)?;
+    let mut files = vec![path.to_path_buf()];
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        files.push(PathBuf::from(name));
+    }
+    for file in files {
+        let metadata = match std::fs::metadata(&file) {
+            Ok(metadata) => metadata,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(failed(source)),
+        };
+        let mode = metadata.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode & 0o700))
+                .map_err(|source| StoreError::Permissions {
+                    path: file.clone(),
+                    source,
+                })?;
+            tracing::info!(file = %file.display(), "database file made readable by its owner only");
+        }
+    }
+    Ok(())
 }
 
 /// The poll state of one feed, as the scheduler and fetcher need it.
@@ -140,6 +232,9 @@ pub struct FeedUpdate {
     pub last_modified: Option<String>,
     pub next_due_at: i64,
     pub fetched_at: i64,
+    /// The item keys of the document just read, as [`retention::document_keys`]: items
+    /// among them are never pruned. `None` leaves the stored list as it is.
+    pub document_keys: Option<Vec<u8>>,
 }
 
 /// An item's fields as stored (see [`ItemRow`]).
@@ -226,32 +321,42 @@ impl Store {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub async fn open(path: &Path) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                path: dir.to_path_buf(),
-                source,
-            })?;
+            // A new state directory is the owner's alone; an existing one is left as is.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|source| StoreError::CreateDir {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
         }
-        let options = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(|source| StoreError::Open {
-                path: path.to_path_buf(),
-                source,
-            })?
+        owner_only(path)?;
+        let opening = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let base = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(opening)?
             .filename(path)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let options = base
+            .clone()
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // WAL with NORMAL is durable across process crashes (what the outbox promises);
             // only an OS crash can lose the last transactions.
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
+            // Lets retention give freed pages back to the file system. Takes effect on a
+            // new database only (an older one would need a VACUUM); either way SQLite
+            // reuses freed pages before it grows the file.
+            .auto_vacuum(SqliteAutoVacuum::Incremental);
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(PIPELINE_CONNECTIONS)
             .connect_with(options)
             .await
-            .map_err(|source| StoreError::Open {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            .map_err(opening)?;
         sqlx::migrate!("./migrations")
             .run(&pool)
             .await
@@ -259,19 +364,144 @@ impl Store {
                 path: path.to_path_buf(),
                 source,
             })?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(READER_CONNECTIONS)
+            .connect_with(base.read_only(true))
+            .await
+            .map_err(opening)?;
         Ok(Store {
             pool,
+            readers,
             writer: Arc::new(tokio::sync::Mutex::new(())),
+            health: Arc::new(Health::default()),
+            path: Arc::new(path.to_path_buf()),
         })
     }
 
-    /// Starts a write transaction (`BEGIN IMMEDIATE`).
-    pub async fn begin(&self) -> Result<StoreTx> {
+    /// Whether the database takes writes, as the last write found.
+    pub fn health(&self) -> &Arc<Health> {
+        &self.health
+    }
+
+    /// Runs `work` in one write transaction, after this process's other writers: `BEGIN
+    /// IMMEDIATE`, `work`, `COMMIT`. On any failure the transaction is rolled back and its
+    /// connection closed rather than reused. The outcome updates [`Store::health`]: a
+    /// commit means the database takes writes; a failure of the database itself (not of
+    /// the data written) means it does not.
+    pub async fn transaction<T>(
+        &self,
+        work: impl AsyncFnOnce(&mut StoreTx) -> Result<T>,
+    ) -> Result<T> {
+        self.transaction_waiting(BUSY_TIMEOUT, work).await
+    }
+
+    /// [`Store::transaction`], waiting at most `busy` for another process's write lock.
+    async fn transaction_waiting<T>(
+        &self,
+        busy: Duration,
+        work: impl AsyncFnOnce(&mut StoreTx) -> Result<T>,
+    ) -> Result<T> {
+        let outcome: Result<T> = async {
+            let mut tx = self.begin(busy).await?;
+            let value = work(&mut tx).await?;
+            tx.commit().await?;
+            Ok(value)
+        }
+        .await;
+        match &outcome {
+            Ok(_) => self.health.wrote(),
+            Err(err) if !err.is_about_the_data() => {
+                self.health.failed(&crate::fetch::error_chain(err))
+            }
+            Err(_) => {}
+        }
+        outcome
+    }
+
+    async fn begin(&self, busy: Duration) -> Result<StoreTx> {
         let writer = self.writer.clone().lock_owned().await;
-        Ok(StoreTx {
-            tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+        let conn = self.pool.acquire().await?;
+        let mut tx = StoreTx {
+            conn,
+            open: true,
+            busy_changed: busy != BUSY_TIMEOUT,
             _writer: writer,
+        };
+        if tx.busy_changed {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "PRAGMA busy_timeout = {}",
+                busy.as_millis()
+            )))
+            .execute(&mut *tx.conn)
+            .await?;
+        }
+        // Issued as a plain statement: sqlx's own transaction bookkeeping is what a failed
+        // rollback used to leave wrong. Should it fail, the drop closes the connection.
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *tx.conn)
+            .await?;
+        Ok(tx)
+    }
+
+    /// Runs a read on one of `pool`'s connections, closing it afterwards if the read
+    /// failed in a way that may have left it unfit (see [`poisons`]).
+    async fn read<T>(
+        pool: &SqlitePool,
+        work: impl AsyncFnOnce(&mut SqliteConnection) -> sqlx::Result<T>,
+    ) -> Result<T> {
+        let mut conn = pool.acquire().await?;
+        let result = work(&mut conn).await;
+        if let Err(err) = &result
+            && poisons(err)
+        {
+            conn.close_on_drop();
+        }
+        Ok(result?)
+    }
+
+    /// A read of the pipeline (refreshes, the scheduler, the outbox workers).
+    async fn pipeline_read<T>(
+        &self,
+        work: impl AsyncFnOnce(&mut SqliteConnection) -> sqlx::Result<T>,
+    ) -> Result<T> {
+        Store::read(&self.pool, work).await
+    }
+
+    /// A read for someone looking (the API, `/metrics`, the CLI), on a read-only
+    /// connection: in WAL mode it never waits for the writer, and the writer never waits
+    /// for it.
+    async fn look<T>(
+        &self,
+        work: impl AsyncFnOnce(&mut SqliteConnection) -> sqlx::Result<T>,
+    ) -> Result<T> {
+        Store::read(&self.readers, work).await
+    }
+
+    /// A write as small as a write can be, to learn whether the database takes writes
+    /// (while it fails, and now and then while nothing else writes). Updates
+    /// [`Store::health`] like every write.
+    pub async fn probe(&self, now: i64) -> Result<()> {
+        // Behind this process's writers, the write lock is another process's for at most
+        // a moment: holding it a second means the database is stuck for us.
+        self.transaction_waiting(PROBE_BUSY_TIMEOUT, async |tx| {
+            sqlx::query("INSERT OR REPLACE INTO health_probe (id, at) VALUES (1, ?1)")
+                .bind(now)
+                .execute(&mut *tx.conn)
+                .await?;
+            Ok(())
         })
+        .await
+    }
+
+    /// The size of the database on disk: its file and its write-ahead log.
+    pub fn disk_bytes(&self) -> u64 {
+        let mut wal = self.path.as_os_str().to_owned();
+        wal.push("-wal");
+        [self.path.as_ref().clone(), PathBuf::from(wal)]
+            .iter()
+            .filter_map(|file| std::fs::metadata(file).ok())
+            .map(|metadata| metadata.len())
+            .sum()
     }
 
     /// Records the configured feeds and webhooks, keyed by name, in one transaction: a
@@ -281,46 +511,52 @@ impl Store {
     /// configuration changed since a 410 disabled it is enabled again, as its owner has
     /// evidently fixed it. `webhooks` pairs a name with [`crate::config::Webhook::fingerprint`].
     pub async fn register(&self, feeds: &[(&str, &str)], webhooks: &[(&str, &str)]) -> Result<()> {
-        let mut tx = self.begin().await?;
-        for (name, url) in feeds {
-            sqlx::query(
-                "INSERT INTO feeds (name, url) VALUES (?1, ?2)
+        self.transaction(async |tx| {
+            for (name, url) in feeds {
+                sqlx::query(
+                    "INSERT INTO feeds (name, url) VALUES (?1, ?2)
                  ON CONFLICT (name) DO UPDATE SET
                     url = excluded.url, etag = NULL, last_modified = NULL, moved_to = NULL,
                     disabled_at = NULL, disabled_reason = NULL, next_due_at = NULL,
                     last_success_at = NULL
                  WHERE feeds.url <> excluded.url",
-            )
-            .bind(name)
-            .bind(url)
-            .execute(&mut *tx.tx)
-            .await?;
-        }
-        for (name, fingerprint) in webhooks {
-            sqlx::query(
-                "INSERT INTO webhooks (name, config_fingerprint) VALUES (?1, ?2)
+                )
+                .bind(name)
+                .bind(url)
+                .execute(&mut *tx.conn)
+                .await?;
+            }
+            for (name, fingerprint) in webhooks {
+                sqlx::query(
+                    "INSERT INTO webhooks (name, config_fingerprint) VALUES (?1, ?2)
                  ON CONFLICT (name) DO UPDATE SET
                     config_fingerprint = excluded.config_fingerprint,
                     disabled_at = NULL, disabled_reason = NULL
                  WHERE webhooks.config_fingerprint <> excluded.config_fingerprint",
-            )
-            .bind(name)
-            .bind(fingerprint)
-            .execute(&mut *tx.tx)
-            .await?;
-        }
-        tx.commit().await
+                )
+                .bind(name)
+                .bind(fingerprint)
+                .execute(&mut *tx.conn)
+                .await?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     pub async fn feed_state(&self, name: &str) -> Result<Option<FeedState>> {
-        let row = sqlx::query(
-            "SELECT id, name, url, etag, last_modified, next_due_at, last_success_at,
+        let row = self
+            .pipeline_read(async |conn| {
+                sqlx::query(
+                    "SELECT id, name, url, etag, last_modified, next_due_at, last_success_at,
                     failure_count, disabled_reason, moved_to
              FROM feeds WHERE name = ?1",
-        )
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await?;
+                )
+                .bind(name)
+                .fetch_optional(&mut *conn)
+                .await
+            })
+            .await?;
         Ok(row.map(|row| FeedState {
             id: row.get("id"),
             name: row.get("name"),
@@ -338,8 +574,12 @@ impl Store {
     /// Every feed's next due time and, if it is no longer polled, why: what the scheduler
     /// starts from, in one query however many feeds there are.
     pub async fn feed_schedules(&self) -> Result<HashMap<String, (Option<i64>, Option<String>)>> {
-        let rows = sqlx::query("SELECT name, next_due_at, disabled_reason FROM feeds")
-            .fetch_all(&self.pool)
+        let rows = self
+            .pipeline_read(async |conn| {
+                sqlx::query("SELECT name, next_due_at, disabled_reason FROM feeds")
+                    .fetch_all(&mut *conn)
+                    .await
+            })
             .await?;
         Ok(rows
             .into_iter()
@@ -355,11 +595,15 @@ impl Store {
     /// When each feed last fetched successfully (feeds that never did are left out), for
     /// `/metrics`: one cheap query, unlike [`Store::feed_statuses`].
     pub async fn last_successes(&self) -> Result<Vec<(String, i64)>> {
-        let rows = sqlx::query(
-            "SELECT name, last_success_at FROM feeds WHERE last_success_at IS NOT NULL",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = self
+            .look(async |conn| {
+                sqlx::query(
+                    "SELECT name, last_success_at FROM feeds WHERE last_success_at IS NOT NULL",
+                )
+                .fetch_all(&mut *conn)
+                .await
+            })
+            .await?;
         Ok(rows
             .into_iter()
             .map(|row| (row.get("name"), row.get("last_success_at")))
@@ -369,14 +613,18 @@ impl Store {
     /// The failing feeds' last errors, newest first (for systemd's `STATUS=`): a cheap
     /// query, unlike [`Store::feed_statuses`], which counts every feed's items.
     pub async fn recent_feed_errors(&self, limit: i64) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query(
-            "SELECT name, last_error FROM feeds
+        let rows = self
+            .look(async |conn| {
+                sqlx::query(
+                    "SELECT name, last_error FROM feeds
              WHERE failure_count > 0 AND last_error IS NOT NULL
              ORDER BY last_error_at DESC LIMIT ?1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+                )
+                .bind(limit)
+                .fetch_all(&mut *conn)
+                .await
+            })
+            .await?;
         Ok(rows
             .into_iter()
             .map(|row| (row.get("name"), row.get("last_error")))
@@ -385,15 +633,19 @@ impl Store {
 
     /// Every feed's health, for `wirewatch feeds`.
     pub async fn feed_statuses(&self) -> Result<Vec<FeedStatus>> {
-        let rows = sqlx::query(
-            "SELECT name, url, title, last_fetch_at, last_success_at, next_due_at,
+        let rows = self
+            .look(async |conn| {
+                sqlx::query(
+                    "SELECT name, url, title, last_fetch_at, last_success_at, next_due_at,
                     failure_count, last_error, last_error_class, last_error_at,
                     disabled_at, disabled_reason, moved_to,
                     (SELECT COUNT(*) FROM items WHERE items.feed_id = feeds.id) AS items
              FROM feeds ORDER BY name",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+                )
+                .fetch_all(&mut *conn)
+                .await
+            })
+            .await?;
         Ok(rows
             .into_iter()
             .map(|row| FeedStatus {
@@ -420,22 +672,25 @@ impl Store {
     pub async fn known_items(&self, feed_id: i64, keys: &[String]) -> Result<HashSet<String>> {
         // SQLite allows 32,766 parameters; stay far below so the statements stay small.
         const CHUNK: usize = 400;
-        let mut known = HashSet::new();
-        for chunk in keys.chunks(CHUNK) {
-            let placeholders = vec!["?"; chunk.len()].join(", ");
-            // Only placeholders are spliced in; every value is bound.
-            let sql = format!(
-                "SELECT item_key FROM items WHERE feed_id = ? AND item_key IN ({placeholders})"
-            );
-            let mut query = multi_row(sql, chunk.len()).bind(feed_id);
-            for key in chunk {
-                query = query.bind(key);
+        self.pipeline_read(async |conn| {
+            let mut known = HashSet::new();
+            for chunk in keys.chunks(CHUNK) {
+                let placeholders = vec!["?"; chunk.len()].join(", ");
+                // Only placeholders are spliced in; every value is bound.
+                let sql = format!(
+                    "SELECT item_key FROM items WHERE feed_id = ? AND item_key IN ({placeholders})"
+                );
+                let mut query = multi_row(sql, chunk.len()).bind(feed_id);
+                for key in chunk {
+                    query = query.bind(key);
+                }
+                for row in query.fetch_all(&mut *conn).await? {
+                    known.insert(row.get("item_key"));
+                }
             }
-            for row in query.fetch_all(&self.pool).await? {
-                known.insert(row.get("item_key"));
-            }
-        }
-        Ok(known)
+            Ok(known)
+        })
+        .await
     }
 
     /// Claims up to `limit` pending deliveries of one webhook due at `now`, leasing them
@@ -449,9 +704,10 @@ impl Store {
         lease_until: i64,
         limit: i64,
     ) -> Result<Vec<Delivery>> {
-        let mut tx = self.begin().await?;
-        let rows = sqlx::query(
-            "UPDATE outbox SET leased_until = ?3
+        let rows = self
+            .transaction(async |tx| {
+                Ok(sqlx::query(
+                    "UPDATE outbox SET leased_until = ?3
              WHERE id IN (SELECT id FROM outbox
                           WHERE webhook = ?1 AND status = 'pending' AND next_attempt_at <= ?2
                             AND (leased_until IS NULL OR leased_until <= ?2)
@@ -459,14 +715,15 @@ impl Store {
                                             WHERE w.name = ?1 AND w.disabled_at IS NOT NULL)
                           ORDER BY next_attempt_at, id LIMIT ?4)
              RETURNING id, webhook, body, attempts",
-        )
-        .bind(webhook)
-        .bind(now)
-        .bind(lease_until)
-        .bind(limit)
-        .fetch_all(&mut *tx.tx)
-        .await?;
-        tx.commit().await?;
+                )
+                .bind(webhook)
+                .bind(now)
+                .bind(lease_until)
+                .bind(limit)
+                .fetch_all(&mut *tx.conn)
+                .await?)
+            })
+            .await?;
         Ok(rows
             .into_iter()
             .map(|row| Delivery {
@@ -479,15 +736,19 @@ impl Store {
     }
 
     pub async fn mark_delivered(&self, id: &str, status: u16, at: i64) -> Result<()> {
-        sqlx::query(
-            "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, last_status = ?2,
+        self.transaction(async |tx| {
+            sqlx::query(
+                "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, last_status = ?2,
                 last_error = NULL, delivered_at = ?3, leased_until = NULL
              WHERE id = ?1 AND status = 'pending'",
-        )
-        .bind(id)
-        .bind(i64::from(status))
-        .bind(at)
-        .execute(&self.pool)
+            )
+            .bind(id)
+            .bind(i64::from(status))
+            .bind(at)
+            .execute(&mut *tx.conn)
+            .await?;
+            Ok(())
+        })
         .await?;
         Ok(())
     }
@@ -500,27 +761,35 @@ impl Store {
         error: &str,
         next_attempt_at: Option<i64>,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE outbox SET attempts = attempts + 1, last_status = ?2, last_error = ?3,
+        self.transaction(async |tx| {
+            sqlx::query(
+                "UPDATE outbox SET attempts = attempts + 1, last_status = ?2, last_error = ?3,
                 status = CASE WHEN ?4 IS NULL THEN 'dead' ELSE 'pending' END,
                 next_attempt_at = COALESCE(?4, next_attempt_at), leased_until = NULL
              WHERE id = ?1 AND status = 'pending'",
-        )
-        .bind(id)
-        .bind(status.map(i64::from))
-        .bind(error)
-        .bind(next_attempt_at)
-        .execute(&self.pool)
+            )
+            .bind(id)
+            .bind(status.map(i64::from))
+            .bind(error)
+            .bind(next_attempt_at)
+            .execute(&mut *tx.conn)
+            .await?;
+            Ok(())
+        })
         .await?;
         Ok(())
     }
 
     /// Releases the lease of a claimed row that was not attempted after all.
     pub async fn release_lease(&self, id: &str) -> Result<()> {
-        sqlx::query("UPDATE outbox SET leased_until = NULL WHERE id = ?1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        self.transaction(async |tx| {
+            sqlx::query("UPDATE outbox SET leased_until = NULL WHERE id = ?1")
+                .bind(id)
+                .execute(&mut *tx.conn)
+                .await?;
+            Ok(())
+        })
+        .await?;
         Ok(())
     }
 
@@ -529,59 +798,80 @@ impl Store {
     /// their lease. (A `wirewatch poll` sending at that very moment could send a row
     /// twice, which at-least-once delivery allows and `webhook-id` lets receivers drop.)
     pub async fn release_leases(&self) -> Result<u64> {
-        let done =
-            sqlx::query("UPDATE outbox SET leased_until = NULL WHERE leased_until IS NOT NULL")
-                .execute(&self.pool)
-                .await?;
+        let done = self
+            .transaction(async |tx| {
+                Ok(sqlx::query(
+                    "UPDATE outbox SET leased_until = NULL WHERE leased_until IS NOT NULL",
+                )
+                .execute(&mut *tx.conn)
+                .await?)
+            })
+            .await?;
         Ok(done.rows_affected())
     }
 
     /// When the next pending delivery of an enabled webhook is due, if any.
     pub async fn next_delivery_due(&self, webhook: &str) -> Result<Option<i64>> {
-        let row = sqlx::query(
-            "SELECT MIN(MAX(next_attempt_at, COALESCE(leased_until, 0))) AS due FROM outbox
+        let row = self
+            .pipeline_read(async |conn| {
+                sqlx::query(
+                    "SELECT MIN(MAX(next_attempt_at, COALESCE(leased_until, 0))) AS due FROM outbox
              WHERE webhook = ?1 AND status = 'pending'
                AND NOT EXISTS (SELECT 1 FROM webhooks w
                                WHERE w.name = ?1 AND w.disabled_at IS NOT NULL)",
-        )
-        .bind(webhook)
-        .fetch_one(&self.pool)
-        .await?;
+                )
+                .bind(webhook)
+                .fetch_one(&mut *conn)
+                .await
+            })
+            .await?;
         Ok(row.get("due"))
     }
 
     pub async fn disable_webhook(&self, name: &str, reason: &str, at: i64) -> Result<()> {
-        sqlx::query(
-            "UPDATE webhooks SET disabled_at = ?2, disabled_reason = ?3
+        self.transaction(async |tx| {
+            sqlx::query(
+                "UPDATE webhooks SET disabled_at = ?2, disabled_reason = ?3
              WHERE name = ?1 AND disabled_at IS NULL",
-        )
-        .bind(name)
-        .bind(at)
-        .bind(reason)
-        .execute(&self.pool)
+            )
+            .bind(name)
+            .bind(at)
+            .bind(reason)
+            .execute(&mut *tx.conn)
+            .await?;
+            Ok(())
+        })
         .await?;
         Ok(())
     }
 
     /// Enables a webhook a 410 disabled (a no-op for an enabled one).
     pub async fn enable_webhook(&self, name: &str) -> Result<()> {
-        sqlx::query(
-            "UPDATE webhooks SET disabled_at = NULL, disabled_reason = NULL WHERE name = ?1",
-        )
-        .bind(name)
-        .execute(&self.pool)
+        self.transaction(async |tx| {
+            sqlx::query(
+                "UPDATE webhooks SET disabled_at = NULL, disabled_reason = NULL WHERE name = ?1",
+            )
+            .bind(name)
+            .execute(&mut *tx.conn)
+            .await?;
+            Ok(())
+        })
         .await?;
         Ok(())
     }
 
     /// Webhooks disabled by a 410, with when and why.
     pub async fn disabled_webhooks(&self) -> Result<Vec<DisabledWebhook>> {
-        let rows = sqlx::query(
-            "SELECT name, disabled_at, disabled_reason FROM webhooks
+        let rows = self
+            .look(async |conn| {
+                sqlx::query(
+                    "SELECT name, disabled_at, disabled_reason FROM webhooks
              WHERE disabled_at IS NOT NULL ORDER BY name",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+                )
+                .fetch_all(&mut *conn)
+                .await
+            })
+            .await?;
         Ok(rows
             .into_iter()
             .map(|row| DisabledWebhook {
@@ -597,7 +887,9 @@ impl Store {
     /// Outbox rows for `wirewatch deliveries`, newest first. `failed` means pending after
     /// at least one failed attempt.
     pub async fn deliveries(&self, status: Option<&str>, limit: i64) -> Result<Vec<DeliveryRow>> {
-        let rows = sqlx::query(
+        let rows = self
+            .look(async |conn| {
+                sqlx::query(
             "SELECT o.id, o.webhook, o.status, o.attempts, o.next_attempt_at, o.last_status,
                     o.last_error, o.created_at, o.delivered_at, m.watchlist, i.title
              FROM outbox o
@@ -611,8 +903,10 @@ impl Store {
         )
         .bind(status)
         .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(&mut *conn)
+        .await
+            })
+            .await?;
         Ok(rows
             .into_iter()
             .map(|row| DeliveryRow {
@@ -634,28 +928,36 @@ impl Store {
     /// Re-queues one row (whatever its status) for an attempt now, with a fresh retry
     /// schedule; `false` when no row has that id.
     pub async fn requeue(&self, id: &str, now: i64) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?2,
+        let done = self
+            .transaction(async |tx| {
+                Ok(sqlx::query(
+                    "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?2,
                 delivered_at = NULL, leased_until = NULL
              WHERE id = ?1",
-        )
-        .bind(id)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
+                )
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx.conn)
+                .await?)
+            })
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Re-queues every dead-lettered row, or those of one webhook; returns how many.
     pub async fn requeue_dead(&self, webhook: Option<&str>, now: i64) -> Result<u64> {
-        let done = sqlx::query(
-            "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?2
+        let done = self
+            .transaction(async |tx| {
+                Ok(sqlx::query(
+                    "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?2
              WHERE status = 'dead' AND (?1 IS NULL OR webhook = ?1)",
-        )
-        .bind(webhook)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
+                )
+                .bind(webhook)
+                .bind(now)
+                .execute(&mut *tx.conn)
+                .await?)
+            })
+            .await?;
         Ok(done.rows_affected())
     }
 
@@ -667,7 +969,9 @@ impl Store {
                 .replace('_', "\\_");
             format!("%{escaped}%")
         });
-        let rows = sqlx::query(
+        let rows = self
+            .look(async |conn| {
+                sqlx::query(
             "SELECT m.id, m.watchlist, m.terms, m.created_at, f.name AS feed, i.title, i.url,
                     i.published_at
              FROM matches m
@@ -683,8 +987,10 @@ impl Store {
         .bind(query.since.unwrap_or(i64::MIN))
         .bind(search)
         .bind(query.limit)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(&mut *conn)
+        .await
+            })
+            .await?;
         rows.into_iter()
             .map(|row| {
                 let terms: String = row.get("terms");
@@ -704,46 +1010,28 @@ impl Store {
 
     /// How many deliveries wait for an attempt (pending, whatever their webhook).
     pub async fn pending_deliveries(&self) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE status = 'pending'")
-            .fetch_one(&self.pool)
+        let row = self
+            .look(async |conn| {
+                sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE status = 'pending'")
+                    .fetch_one(&mut *conn)
+                    .await
+            })
             .await?;
         Ok(row.get("n"))
     }
 
-    /// Whether the database can take a write now: readiness and the systemd watchdog ask
-    /// this, because a database that answers reads but stays write-locked stalls every
-    /// refresh and delivery. Waits at most about a second.
-    pub async fn ping(&self) -> Result<()> {
-        // Run to completion on its own task: a caller that gives up (a client hanging up
-        // on /readyz) must not drop it half-way and return a connection to the pool with
-        // a shorter busy timeout or an open transaction.
-        let pool = self.pool.clone();
-        let ping = tokio::spawn(async move {
-            use sqlx::Connection as _;
-            let mut conn = pool.acquire().await?;
-            sqlx::query("PRAGMA busy_timeout = 1000")
-                .execute(&mut *conn)
-                .await?;
-            // A transaction sqlx tracks: rolled back whatever happens.
-            let writable = match conn.begin_with("BEGIN IMMEDIATE").await {
-                Ok(tx) => tx.rollback().await,
-                Err(err) => Err(err),
-            };
-            // Back to BUSY_TIMEOUT (10 s), whatever happened.
-            sqlx::query("PRAGMA busy_timeout = 10000")
-                .execute(&mut *conn)
-                .await?;
-            writable
-        });
-        match ping.await {
-            Ok(result) => Ok(result?),
-            Err(err) => Err(StoreError::Sql(sqlx::Error::Protocol(format!(
-                "the database check did not finish: {err}"
-            )))),
-        }
+    /// Whether the store answers at all: a trivial statement, queued behind this
+    /// process's writers, for the systemd watchdog. A database that refuses writes (disk
+    /// full, I/O errors) still answers, and heals without a restart (readiness reports
+    /// it); a store that hangs — a wedged writer, a file system that stopped — does not.
+    pub async fn answers(&self) -> Result<()> {
+        let _writer = self.writer.lock().await;
+        self.pipeline_read(async |conn| sqlx::query("SELECT 1").execute(&mut *conn).await.map(drop))
+            .await
     }
 
     pub async fn close(&self) {
+        self.readers.close().await;
         self.pool.close().await;
     }
 }
@@ -754,8 +1042,23 @@ impl Store {
 /// not SQLite's own work, are what a refresh waits for while the one write lock is held
 /// (each costs two hand-offs to sqlx's SQLite thread, see BENCHMARKS.md).
 pub struct StoreTx {
-    tx: Transaction<'static, Sqlite>,
+    conn: PoolConnection<Sqlite>,
+    /// Until `COMMIT` succeeds. A transaction dropped while open (it failed, or its task
+    /// was cancelled) closes its connection, which rolls it back, instead of returning it
+    /// to the pool in a state nobody knows.
+    open: bool,
+    /// Whether the connection's busy timeout was changed for this transaction, to be put
+    /// back after it.
+    busy_changed: bool,
     _writer: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Drop for StoreTx {
+    fn drop(&mut self) {
+        if self.open {
+            self.conn.close_on_drop();
+        }
+    }
 }
 
 /// `rows` groups of `columns` placeholders, `(?, ?), (?, ?)`, for a multi-row statement.
@@ -787,6 +1090,9 @@ const ROWS_PER_STATEMENT: usize = 200;
 pub struct ItemRow<'a> {
     pub feed_id: i64,
     pub story_id: i64,
+    /// Whether the item hit a watch-list: it is then kept for `retention.matches` rather
+    /// than `retention.items`.
+    pub matched: bool,
     pub item: NewItem<'a>,
 }
 
@@ -806,7 +1112,7 @@ impl StoreTx {
             "INSERT INTO stories (canonical_url, first_seen_at) VALUES (NULL, ?1) RETURNING id",
         )
         .bind(now)
-        .fetch_one(&mut *self.tx)
+        .fetch_one(&mut *self.conn)
         .await?;
         Ok(row.get("id"))
     }
@@ -830,7 +1136,7 @@ impl StoreTx {
             for url in chunk {
                 insert = insert.bind(*url).bind(now);
             }
-            for row in insert.fetch_all(&mut *self.tx).await? {
+            for row in insert.fetch_all(&mut *self.conn).await? {
                 ids.insert(
                     row.get::<String, _>("canonical_url"),
                     row.get::<i64, _>("id"),
@@ -852,7 +1158,7 @@ impl StoreTx {
             for url in &known {
                 select = select.bind(*url);
             }
-            for row in select.fetch_all(&mut *self.tx).await? {
+            for row in select.fetch_all(&mut *self.conn).await? {
                 ids.insert(
                     row.get::<String, _>("canonical_url"),
                     row.get::<i64, _>("id"),
@@ -873,11 +1179,12 @@ impl StoreTx {
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO items (feed_id, item_key, story_id, title, url, published_at,
-                                    summary, authors, categories, language, first_seen_at)
+                                    summary, authors, categories, language, first_seen_at,
+                                    matched)
                  VALUES {}
                  ON CONFLICT (feed_id, item_key) DO NOTHING
                  RETURNING id, feed_id, item_key",
-                values(chunk.len(), 11)
+                values(chunk.len(), 12)
             );
             let mut insert = multi_row(sql, chunk.len());
             for row in chunk {
@@ -893,9 +1200,10 @@ impl StoreTx {
                     .bind(serde_json::to_string(item.authors)?)
                     .bind(serde_json::to_string(item.categories)?)
                     .bind(item.language)
-                    .bind(now);
+                    .bind(now)
+                    .bind(row.matched);
             }
-            for row in insert.fetch_all(&mut *self.tx).await? {
+            for row in insert.fetch_all(&mut *self.conn).await? {
                 ids.insert(
                     (
                         row.get::<i64, _>("feed_id"),
@@ -933,7 +1241,7 @@ impl StoreTx {
                     .bind(m.highlights_json.as_str())
                     .bind(m.created_at);
             }
-            for row in insert.fetch_all(&mut *self.tx).await? {
+            for row in insert.fetch_all(&mut *self.conn).await? {
                 inserted.insert(row.get::<String, _>("id"));
             }
         }
@@ -959,7 +1267,7 @@ impl StoreTx {
                     .bind(now)
                     .bind(now);
             }
-            insert.execute(&mut *self.tx).await?;
+            insert.execute(&mut *self.conn).await?;
         }
         Ok(())
     }
@@ -968,13 +1276,15 @@ impl StoreTx {
     pub async fn update_feeds(&mut self, updates: &[(i64, &FeedUpdate)]) -> Result<()> {
         for chunk in updates.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
-                "WITH v (id, title, etag, last_modified, next_due_at, fetched_at) AS (VALUES {})
+                "WITH v (id, title, etag, last_modified, next_due_at, fetched_at,
+                         document_keys) AS (VALUES {})
                  UPDATE feeds SET title = COALESCE(v.title, feeds.title), etag = v.etag,
                     last_modified = v.last_modified, next_due_at = v.next_due_at,
                     last_fetch_at = v.fetched_at, last_success_at = v.fetched_at,
-                    failure_count = 0, last_error = NULL, last_error_class = NULL
+                    failure_count = 0, last_error = NULL, last_error_class = NULL,
+                    document_keys = COALESCE(v.document_keys, feeds.document_keys)
                  FROM v WHERE feeds.id = v.id",
-                values(chunk.len(), 6)
+                values(chunk.len(), 7)
             );
             let mut update = multi_row(sql, chunk.len());
             for (feed_id, u) in chunk {
@@ -984,9 +1294,10 @@ impl StoreTx {
                     .bind(u.etag.as_deref())
                     .bind(u.last_modified.as_deref())
                     .bind(u.next_due_at)
-                    .bind(u.fetched_at);
+                    .bind(u.fetched_at)
+                    .bind(u.document_keys.as_deref());
             }
-            update.execute(&mut *self.tx).await?;
+            update.execute(&mut *self.conn).await?;
         }
         Ok(())
     }
@@ -1007,7 +1318,7 @@ impl StoreTx {
             for (feed_id, fetched_at, next_due_at) in chunk {
                 update = update.bind(*feed_id).bind(*fetched_at).bind(*next_due_at);
             }
-            update.execute(&mut *self.tx).await?;
+            update.execute(&mut *self.conn).await?;
         }
         Ok(())
     }
@@ -1028,7 +1339,7 @@ impl StoreTx {
         .bind(failure.at)
         .bind(failure.next_due_at)
         .bind(failure.disable)
-        .execute(&mut *self.tx)
+        .execute(&mut *self.conn)
         .await?;
         Ok(())
     }
@@ -1038,13 +1349,221 @@ impl StoreTx {
         sqlx::query("UPDATE feeds SET moved_to = ?2 WHERE id = ?1")
             .bind(feed_id)
             .bind(url)
-            .execute(&mut *self.tx)
+            .execute(&mut *self.conn)
             .await?;
         Ok(())
     }
 
-    pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await?;
+    async fn commit(mut self) -> Result<()> {
+        sqlx::query("COMMIT").execute(&mut *self.conn).await?;
+        self.open = false;
+        if self.busy_changed {
+            // Should this fail, the connection is closed rather than kept with a short
+            // timeout: the commit stands either way.
+            self.open = true;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "PRAGMA busy_timeout = {}",
+                BUSY_TIMEOUT.as_millis()
+            )))
+            .execute(&mut *self.conn)
+            .await?;
+            self.open = false;
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::process::Command;
+
+    use super::*;
+
+    /// A tmpfs of `size` mounted on a temporary directory for the test's life: a file
+    /// system that really fills up. Mounting needs root, which CI and developers have.
+    struct Tmpfs {
+        dir: tempfile::TempDir,
+    }
+
+    impl Tmpfs {
+        fn mount(size: &str) -> Tmpfs {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let status = Command::new("mount")
+                .args([
+                    "-t",
+                    "tmpfs",
+                    "-o",
+                    &format!("size={size},mode=0700"),
+                    "tmpfs",
+                ])
+                .arg(dir.path())
+                .status();
+            match status {
+                Ok(status) if status.success() => Tmpfs { dir },
+                other => panic!(
+                    "this test mounts a tmpfs to fill a real file system and needs root \
+                     (CAP_SYS_ADMIN): `mount -t tmpfs` gave {other:?}"
+                ),
+            }
+        }
+
+        fn path(&self) -> &Path {
+            self.dir.path()
+        }
+
+        /// Fills the file system to the last byte with one file; returns its path.
+        fn fill(&self) -> PathBuf {
+            use std::io::Write as _;
+            let path = self.path().join("filler");
+            let mut file = std::fs::File::create(&path).expect("filler");
+            for chunk in [1 << 16, 1 << 12, 1 << 9, 1] {
+                let bytes = vec![0u8; chunk];
+                while file.write_all(&bytes).is_ok() {}
+            }
+            let _ = file.sync_all();
+            path
+        }
+    }
+
+    impl Drop for Tmpfs {
+        fn drop(&mut self) {
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(self.dir.path())
+                .status();
+        }
+    }
+
+    /// A write large enough to need new pages: `n` feeds with long URLs.
+    async fn register_feeds(store: &Store, round: usize, n: usize) -> Result<()> {
+        let feeds: Vec<(String, String)> = (0..n)
+            .map(|i| {
+                (
+                    format!("feed-{round}-{i}"),
+                    format!("https://wire.example/{round}/{i}/{}", "x".repeat(400)),
+                )
+            })
+            .collect();
+        let pairs: Vec<(&str, &str)> = feeds
+            .iter()
+            .map(|(name, url)| (name.as_str(), url.as_str()))
+            .collect();
+        store.register(&pairs, &[]).await
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_full_disk_fails_writes_without_spoiling_a_connection_and_writes_resume_with_space() {
+        let fs = Tmpfs::mount("4m");
+        let store = Store::open(&fs.path().join("wirewatch.db"))
+            .await
+            .expect("open");
+        register_feeds(&store, 0, 10).await.expect("room to write");
+        assert!(store.health().writable());
+
+        let filler = fs.fill();
+        let mut failures = Vec::new();
+        for round in 1..=8 {
+            match register_feeds(&store, round, 200).await {
+                Ok(()) => panic!("round {round} was written to a full disk"),
+                Err(err) => {
+                    assert!(!err.is_about_the_data(), "the database failed: {err}");
+                    failures.push(err.to_string());
+                }
+            }
+        }
+        assert!(
+            store.probe(1).await.is_err(),
+            "the probe fails while full too"
+        );
+        // Every round failed for the disk, none for a connection left inside a
+        // transaction by an earlier failure.
+        for failure in &failures {
+            assert!(failure.contains("full"), "{failures:#?}");
+            assert!(!failure.contains("transaction depth"), "{failures:#?}");
+        }
+        let failing = store.health().failing().expect("not writable while full");
+        assert!(failing.error.contains("full"), "{failing:?}");
+
+        std::fs::remove_file(filler).expect("free the space");
+        // More rounds than the pool has connections: a spoiled one would fail one of them.
+        for round in 9..=9 + PIPELINE_CONNECTIONS as usize * 2 {
+            register_feeds(&store, round, 20)
+                .await
+                .unwrap_or_else(|err| panic!("round {round} after space came back: {err}"));
+        }
+        assert!(store.health().writable());
+        let names = store.feed_schedules().await.expect("read");
+        assert!(names.contains_key("feed-0-9") && names.contains_key("feed-9-19"));
+        assert!(
+            !names.contains_key("feed-1-0"),
+            "a failed round left nothing"
+        );
+        store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_api_reads_while_every_pipeline_connection_is_taken() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("wirewatch.db"))
+            .await
+            .expect("open");
+        let mut held = Vec::new();
+        for _ in 0..PIPELINE_CONNECTIONS {
+            held.push(store.pool.acquire().await.expect("a pipeline connection"));
+        }
+        let query = MatchQuery {
+            limit: 10,
+            ..MatchQuery::default()
+        };
+        let read = tokio::time::timeout(Duration::from_secs(10), async {
+            (
+                store.matches(&query).await,
+                store.feed_statuses().await,
+                store.pending_deliveries().await,
+            )
+        })
+        .await
+        .expect("API reads do not wait for the pipeline's connections");
+        assert!(read.0.expect("matches").is_empty());
+        assert!(read.1.expect("feeds").is_empty());
+        assert_eq!(read.2.expect("pending"), 0);
+        drop(held);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_transaction_dropped_half_way_leaves_nothing_and_the_next_one_works() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("wirewatch.db"))
+            .await
+            .expect("open");
+        let (started, begun) = tokio::sync::oneshot::channel::<()>();
+        let writer = tokio::spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .transaction(async |tx| {
+                        sqlx::query(
+                            "INSERT INTO feeds (name, url) VALUES ('cut', 'https://a.example/')",
+                        )
+                        .execute(&mut *tx.conn)
+                        .await?;
+                        let _ = started.send(());
+                        std::future::pending::<()>().await;
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        begun.await.expect("inside the transaction");
+        // A refresh abandoned at shutdown: its task is cancelled mid-transaction.
+        writer.abort();
+        let _ = writer.await;
+        for round in 0..PIPELINE_CONNECTIONS as usize * 2 {
+            register_feeds(&store, round, 1)
+                .await
+                .expect("the next writes work");
+        }
+        assert!(store.feed_state("cut").await.expect("read").is_none());
     }
 }
