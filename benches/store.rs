@@ -105,7 +105,11 @@ async fn result(store: &Store, poll: &Poll) -> FeedResult {
         .known_items(poll.feed_id, &keys)
         .await
         .expect("known_items");
-    let candidates = poll
+    // As a refresh does: the digests of every key of the document, for retention.
+    let document_keys = Some(wirewatch::store::retention::document_keys(
+        keys.iter().map(String::as_str),
+    ));
+    let candidates: Vec<Candidate> = poll
         .items
         .iter()
         .zip(keys)
@@ -130,6 +134,7 @@ async fn result(store: &Store, poll: &Poll) -> FeedResult {
             last_modified: None,
             next_due_at: NOW + 300,
             fetched_at: NOW,
+            document_keys,
         },
     }))
 }
