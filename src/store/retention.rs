@@ -346,21 +346,308 @@ impl super::StoreTx {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::collections::BTreeSet;
 
-    #[test]
-    fn a_document_holds_exactly_its_keys() {
-        let keys = ["guid:1", "link:https://a.example/2", "hash:3", "guid:1"];
-        let document = document_keys(keys);
-        assert_eq!(document.len(), 3 * 8, "duplicates are stored once");
-        for key in keys {
-            assert!(holds(&document, key), "{key}");
+    use super::*;
+    use crate::store::{FeedUpdate, ItemRow, NewItem, NewMatch, OutboxRow};
+
+    const DAY: i64 = 86_400;
+    /// When the test's items are stored; every later time counts from here.
+    const T0: i64 = 1_700_000_000;
+
+    fn retention() -> Retention {
+        Retention {
+            items: Some(Duration::from_secs(30 * DAY as u64)),
+            matches: Some(Duration::from_secs(365 * DAY as u64)),
+            deliveries: Some(Duration::from_secs(30 * DAY as u64)),
         }
-        assert!(!holds(&document, "guid:4"));
-        assert!(!holds(&document_keys([]), "guid:1"));
-        assert!(
-            holds(&[1, 2, 3], "guid:4"),
-            "a damaged list keeps everything"
+    }
+
+    /// An item to store: its key, whether it matched, and what became of its alert.
+    struct Stored {
+        key: &'static str,
+        matched: bool,
+        /// `Some(status)` for an alert with one outbox row in that state.
+        alert: Option<&'static str>,
+    }
+
+    /// Stores `items` on feed `feed` at `at`, each a story of its own.
+    async fn store_items(store: &Store, feed: i64, at: i64, items: &[Stored]) {
+        store
+            .transaction(async |tx| {
+                for item in items {
+                    let url = format!("https://wire.example/{}", item.key);
+                    let story = tx.stories_for(&[url.as_str()], at).await?[&url];
+                    let row = ItemRow {
+                        feed_id: feed,
+                        story_id: story,
+                        matched: item.matched,
+                        item: NewItem {
+                            item_key: item.key,
+                            title: item.key,
+                            url: Some(&url),
+                            published_at: None,
+                            summary: "",
+                            authors: &[],
+                            categories: &[],
+                            language: None,
+                        },
+                    };
+                    let ids = tx.insert_items(&[row], at).await?;
+                    let Some(status) = item.alert else { continue };
+                    let match_id = format!("match-{}", item.key);
+                    tx.insert_matches(&[NewMatch {
+                        id: &match_id,
+                        story_id: story,
+                        watchlist: "iran-china",
+                        item_id: ids[&(feed, item.key.to_string())],
+                        terms_json: "[]".into(),
+                        highlights_json: "[]".into(),
+                        created_at: at,
+                    }])
+                    .await?;
+                    tx.insert_outbox(
+                        &[OutboxRow {
+                            id: format!("msg-{}", item.key),
+                            match_id: &match_id,
+                            webhook: "siem",
+                            body: "{}".into(),
+                        }],
+                        at,
+                    )
+                    .await?;
+                    sqlx::query("UPDATE outbox SET status = ?2, delivered_at = ?3 WHERE id = ?1")
+                        .bind(format!("msg-{}", item.key))
+                        .bind(status)
+                        .bind((status == "delivered").then_some(at))
+                        .execute(&mut *tx.conn)
+                        .await?;
+                }
+                Ok(())
+            })
+            .await
+            .expect("stored");
+    }
+
+    /// The feed's latest document holds exactly `keys` (`None`: no document read yet).
+    async fn serve(store: &Store, feed: i64, keys: Option<&[&str]>) {
+        let update = FeedUpdate {
+            document_keys: keys.map(|keys| document_keys(keys.iter().copied())),
+            ..FeedUpdate::default()
+        };
+        store
+            .transaction(async |tx| tx.update_feeds(&[(feed, &update)]).await)
+            .await
+            .expect("document stored");
+    }
+
+    /// What is left: item keys, match ids, outbox ids, and the number of stories.
+    async fn left(store: &Store) -> (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>, i64) {
+        store
+            .look(async |conn| {
+                let column = async |conn: &mut sqlx::SqliteConnection, sql: &'static str| {
+                    sqlx::query_scalar::<_, String>(sql)
+                        .fetch_all(&mut *conn)
+                        .await
+                        .map(|rows| rows.into_iter().collect::<BTreeSet<String>>())
+                };
+                let items = column(conn, "SELECT item_key FROM items").await?;
+                let matches = column(conn, "SELECT id FROM matches").await?;
+                let outbox = column(conn, "SELECT id FROM outbox").await?;
+                let stories = sqlx::query_scalar("SELECT COUNT(*) FROM stories")
+                    .fetch_one(&mut *conn)
+                    .await?;
+                Ok((items, matches, outbox, stories))
+            })
+            .await
+            .expect("read")
+    }
+
+    fn set(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn retention_forgets_old_rows_but_never_what_a_feed_still_serves_or_an_alert_still_needs()
+    {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("wirewatch.db"))
+            .await
+            .expect("open");
+        store
+            .register(
+                &[
+                    ("wire", "https://wire.example/rss"),
+                    ("quiet", "https://quiet.example/rss"),
+                ],
+                &[],
+            )
+            .await
+            .expect("register");
+        let wire = store
+            .feed_state("wire")
+            .await
+            .expect("read")
+            .expect("row")
+            .id;
+        let quiet = store
+            .feed_state("quiet")
+            .await
+            .expect("read")
+            .expect("row")
+            .id;
+        let stored = |key, matched, alert| Stored {
+            key,
+            matched,
+            alert,
+        };
+        store_items(
+            &store,
+            wire,
+            T0,
+            &[
+                stored("gone", false, None),
+                stored("served", false, None),
+                stored("alerted", true, Some("delivered")),
+                stored("dead-letter", true, Some("dead")),
+                stored("waiting", true, Some("pending")),
+            ],
+        )
+        .await;
+        store_items(
+            &store,
+            wire,
+            T0 + 20 * DAY,
+            &[stored("recent", false, None)],
+        )
+        .await;
+        // A feed whose document was never read since its items were stored: all kept.
+        store_items(&store, quiet, T0, &[stored("unknown", false, None)]).await;
+        serve(&store, wire, Some(&["served", "recent"])).await;
+        serve(&store, quiet, None).await;
+
+        // Within every retention nothing goes.
+        let pruned = store
+            .prune(&retention(), T0 + 29 * DAY, Duration::ZERO)
+            .await
+            .expect("prune");
+        assert_eq!(pruned, Pruned::default());
+
+        // Past 30 days: the old unmatched item the feed no longer serves and its story, and
+        // the delivered outbox row (its body); matched items and their matches stay.
+        let pruned = store
+            .prune(&retention(), T0 + 31 * DAY, Duration::ZERO)
+            .await
+            .expect("prune");
+        assert_eq!(
+            (
+                pruned.items,
+                pruned.stories,
+                pruned.deliveries,
+                pruned.matches
+            ),
+            (1, 1, 1, 0),
+            "{pruned:?}"
         );
+        let (items, matches, outbox, stories) = left(&store).await;
+        assert_eq!(
+            items,
+            set(&[
+                "served",
+                "alerted",
+                "dead-letter",
+                "waiting",
+                "recent",
+                "unknown"
+            ])
+        );
+        assert_eq!(
+            matches,
+            set(&["match-alerted", "match-dead-letter", "match-waiting"])
+        );
+        assert_eq!(outbox, set(&["msg-dead-letter", "msg-waiting"]));
+        assert_eq!(stories, 6);
+
+        // Past a year: the delivered alert's match, item and story go; an alert still
+        // pending or dead-lettered keeps its match and item; what the feed serves stays.
+        let later = T0 + 366 * DAY;
+        let pruned = store
+            .prune(&retention(), later, Duration::ZERO)
+            .await
+            .expect("prune");
+        assert_eq!((pruned.matches, pruned.items), (1, 1), "{pruned:?}");
+        let (items, matches, outbox, _) = left(&store).await;
+        assert_eq!(
+            items,
+            set(&["served", "recent", "dead-letter", "waiting", "unknown"])
+        );
+        assert_eq!(matches, set(&["match-dead-letter", "match-waiting"]));
+        assert_eq!(outbox, set(&["msg-dead-letter", "msg-waiting"]));
+
+        // Once the feed stops serving an item, it goes at the next pass; a document read
+        // for the quiet feed lets its old item go too.
+        serve(&store, wire, Some(&[])).await;
+        serve(&store, quiet, Some(&["something else"])).await;
+        store
+            .prune(&retention(), later, Duration::ZERO)
+            .await
+            .expect("prune");
+        let (items, ..) = left(&store).await;
+        assert_eq!(items, set(&["dead-letter", "waiting"]));
+
+        // Kept for ever: nothing goes, whatever the age.
+        let forever = Retention {
+            items: None,
+            matches: None,
+            deliveries: None,
+        };
+        store_items(&store, wire, T0, &[stored("ancient", false, None)]).await;
+        let pruned = store
+            .prune(&forever, T0 + 3650 * DAY, Duration::ZERO)
+            .await
+            .expect("prune");
+        assert_eq!(pruned, Pruned::default());
+    }
+
+    #[tokio::test]
+    async fn a_pass_goes_through_more_items_than_one_batch_and_passes_over_served_ones() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("wirewatch.db"))
+            .await
+            .expect("open");
+        store
+            .register(&[("wire", "https://wire.example/rss")], &[])
+            .await
+            .expect("register");
+        let wire = store
+            .feed_state("wire")
+            .await
+            .expect("read")
+            .expect("row")
+            .id;
+        // More still-served items than a batch, stored first (so scanned first), then
+        // more than a batch of forgettable ones.
+        let keys: Vec<&'static str> = (0..BATCH * 2 + 7)
+            .map(|i| &*format!("item-{i:05}").leak())
+            .collect();
+        let (served, old) = keys.split_at(BATCH + 3);
+        let rows: Vec<Stored> = keys
+            .iter()
+            .map(|key| Stored {
+                key,
+                matched: false,
+                alert: None,
+            })
+            .collect();
+        store_items(&store, wire, T0, &rows).await;
+        serve(&store, wire, Some(served)).await;
+
+        let pruned = store
+            .prune(&retention(), T0 + 31 * DAY, Duration::ZERO)
+            .await
+            .expect("prune");
+        assert_eq!(pruned.items, old.len() as u64);
+        let (items, ..) = left(&store).await;
+        assert_eq!(items, served.iter().map(|k| k.to_string()).collect());
     }
 }

@@ -669,3 +669,18 @@ pub fn stdout(output: &Output) -> String {
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// Asks `/readyz` every 100 ms until `done` holds for its status, for at most 30 s;
+/// returns the last answer.
+pub async fn readyz_until(base: &str, done: impl Fn(u16) -> bool) -> (u16, String) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = http_get(&format!("{base}/readyz"))
+            .await
+            .unwrap_or((0, String::new()));
+        if done(answer.0) || std::time::Instant::now() > deadline {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -4,6 +4,7 @@
 mod batch;
 mod check;
 mod crash;
+mod credentials;
 mod delivery;
 mod demo;
 mod guard;
@@ -16,3 +17,4 @@ mod pipeline;
 mod polite;
 mod reload;
 mod service;
+mod storage;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::helpers::{FeedServer, Item, Receiver, TestDir, http_get, rss};
+use crate::helpers::{FeedServer, Item, Receiver, TestDir, http_get, readyz_until, rss};
 
 async fn get(url: &str) -> (u16, String) {
     http_get(url).await.expect("the listener answers")
@@ -161,17 +161,4 @@ async fn readyz_fails_while_the_database_is_write_locked_and_recovers() {
     let (status, body) = readyz_until(&base, |status| status == 200).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(daemon.terminate().await, Some(0));
-}
-
-/// Asks `/readyz` every 100 ms until `done` holds for its status, for at most 30 s;
-/// returns the last answer.
-pub async fn readyz_until(base: &str, done: impl Fn(u16) -> bool) -> (u16, String) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let answer = get(&format!("{base}/readyz")).await;
-        if done(answer.0) || std::time::Instant::now() > deadline {
-            return answer;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
