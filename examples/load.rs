@@ -3,6 +3,7 @@
 //!
 //!     cargo run --release --example load -- [FEEDS] [CHANGED_PERCENT]
 //!     cargo build --release && cargo run --release --example load -- steady [FEEDS] [MINUTES] [CHANGED_PERCENT]
+//!     cargo build --release && cargo run --release --example load -- retention [FEEDS] [MINUTES] [CHANGED_PERCENT]
 //!
 //! The first runs poll cycles in this process with `schedule::poll_once` (fetch, parse,
 //! de-duplication, matching, the commit stage and the outbox), reporting feeds/s, items/s,
@@ -18,6 +19,13 @@
 //! window, read from its `/metrics`. Alerts go to a receiver in this process. At the end
 //! it counts the items stored; with `LOAD_KEEP` set in the environment it keeps the
 //! temporary directory (config, OPML, daemon log, database) and prints its path.
+//!
+//! `retention` runs the real daemon every 30 seconds with short retention (`items` and
+//! `deliveries` 5 minutes, `matches` 10 minutes) while CHANGED_PERCENT (default 10) of the
+//! feeds roll their documents each 30 seconds: five new matching items in, the five
+//! before them out, as a wire feed does. Every minute it prints the row counts, the size
+//! of the database on disk, what retention pruned and the daemon's RSS, to show that the
+//! database stops growing.
 //!
 //! Feed bodies are the real-world feeds of `../shared/corpus` (round-robin, so 2,000 feeds
 //! are about 130 MB), or generated documents when the corpus is missing. Every feed is on
@@ -60,6 +68,7 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("steady") => steady(&args[1..]).await,
+        Some("retention") => retention(&args[1..]).await,
         _ => cycles(&args).await,
     }
 }
@@ -159,6 +168,7 @@ async fn cycles(args: &[String]) -> anyhow::Result<()> {
         &addr.to_string(),
         "listen = \"\"",
         "backfill = \"all\"",
+        "",
     )?;
     let config = Arc::new(Config::load(&config_path)?);
     let (store, pipeline, _writer) = wirewatch::daemon::open(&config).await?;
@@ -201,6 +211,7 @@ async fn steady(args: &[String]) -> anyhow::Result<()> {
         &addr.to_string(),
         &format!("listen = \"{listen}\""),
         "schedule = \"*/5 * * * *\"\njitter = \"4m\"",
+        "",
     )?;
     let log = std::fs::File::create(dir.path().join("daemon.log"))?;
     let mut child = tokio::process::Command::new(&daemon)
@@ -323,6 +334,134 @@ async fn steady(args: &[String]) -> anyhow::Result<()> {
         println!("kept (LOAD_KEEP): {}", dir.keep().display());
     }
     Ok(())
+}
+
+/// Items each rolling document carries beyond its real-world ones.
+const WINDOW: usize = 5;
+
+/// Feed `feed`'s document at `version`: its real-world body with the rolling window of
+/// matching items `version * WINDOW ..` on top, so each new version drops the last one's.
+fn rolled(base: &[u8], feed: usize, version: usize) -> Vec<u8> {
+    let items: String = (version * WINDOW..(version + 1) * WINDOW)
+        .map(|n| {
+            format!(
+                "<item><title>Roll {feed}-{n}: Iran and China talks</title><guid>roll-{feed}-{n}</guid><link>https://load.example/roll/{feed}/{n}</link></item>"
+            )
+        })
+        .collect();
+    let at = find(base, b"<item>").unwrap_or(base.len());
+    let mut doc = Vec::with_capacity(base.len() + items.len());
+    doc.extend_from_slice(&base[..at]);
+    doc.extend_from_slice(items.as_bytes());
+    doc.extend_from_slice(&base[at..]);
+    doc
+}
+
+/// The real daemon with short retention under steady churn.
+async fn retention(args: &[String]) -> anyhow::Result<()> {
+    let feeds: usize = arg(args, 0, 2000)?;
+    let minutes: u64 = arg(args, 1, 40)?;
+    let changed_percent: f64 = arg(args, 2, 10.0)?;
+    let daemon = daemon_binary()?;
+    let (addr, served, _) = serve_feeds(feeds).await?;
+    let bases: Vec<Arc<Vec<u8>>> = {
+        let docs = served.docs.read().map_err(|_| anyhow::anyhow!("lock"))?;
+        (0..feeds).map(|i| docs[&i].1.clone()).collect()
+    };
+    let dir = tempfile::tempdir()?;
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let config_path = write_config(
+        dir.path(),
+        feeds,
+        &addr.to_string(),
+        &format!("listen = \"{listen}\""),
+        "schedule = \"every 30s\"\njitter = \"20s\"\nbackfill = \"all\"",
+        "[retention]\nitems = \"5m\"\nmatches = \"10m\"\ndeliveries = \"5m\"\n",
+    )?;
+    let log = std::fs::File::create(dir.path().join("daemon.log"))?;
+    let mut child = tokio::process::Command::new(&daemon)
+        .arg("run")
+        .arg("--config")
+        .arg(&config_path)
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {}", daemon.display()))?;
+    let pid = child.id().context("the daemon exited at once")?;
+    let db = dir.path().join("state").join("wirewatch.db");
+    println!("daemon pid {pid}, database {}", db.display());
+    println!(
+        "minute  items  matches  outbox  stories  db+wal MB  pruned items/matches/outbox  RSS MiB"
+    );
+
+    let changed = ((feeds as f64) * changed_percent / 100.0).ceil() as usize;
+    let started = Instant::now();
+    let mut version = vec![0usize; feeds];
+    let mut tick = 0usize;
+    while started.elapsed() < Duration::from_secs(minutes * 60) {
+        if let Some(status) = child.try_wait()? {
+            anyhow::bail!("the daemon exited: {status}");
+        }
+        {
+            let mut docs = served.docs.write().map_err(|_| anyhow::anyhow!("lock"))?;
+            let first = (tick * changed) % feeds.max(1);
+            for feed in (first..first + changed).map(|i| i % feeds) {
+                version[feed] += 1;
+                let doc = rolled(&bases[feed], feed, version[feed]);
+                docs.insert(feed, (etag(feed, version[feed]), Arc::new(doc)));
+            }
+        }
+        tick += 1;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        if tick % 2 == 0 {
+            let counts = row_counts(&db).await.unwrap_or_default();
+            let metrics = scrape(listen).await.unwrap_or_default();
+            let pruned = |table: &str| {
+                value(
+                    &metrics,
+                    &format!("wirewatch_pruned_rows_total{{table=\"{table}\"}}"),
+                )
+            };
+            println!(
+                "{:>6}  {:>5}  {:>7}  {:>6}  {:>7}  {:>9.1}  {:>10.0}/{:.0}/{:.0}  {:>7.0}",
+                tick / 2,
+                counts[0],
+                counts[1],
+                counts[2],
+                counts[3],
+                value(&metrics, "wirewatch_database_bytes") / 1e6,
+                pruned("items"),
+                pruned("matches"),
+                pruned("outbox"),
+                rss_kib(pid) as f64 / 1024.0
+            );
+        }
+    }
+    println!(
+        "{} alerts received; peak RSS {:.0} MiB",
+        served.alerts.load(Ordering::Relaxed),
+        peak_rss_kib(pid) as f64 / 1024.0
+    );
+    child.start_kill()?;
+    child.wait().await?;
+    if std::env::var_os("LOAD_KEEP").is_some() {
+        println!("kept (LOAD_KEEP): {}", dir.keep().display());
+    }
+    Ok(())
+}
+
+/// Rows of items, matches, outbox and stories, read beside the running daemon.
+async fn row_counts(db: &Path) -> anyhow::Result<[i64; 4]> {
+    let mut conn =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=ro", db.display())).await?;
+    let mut counts = [0; 4];
+    for (count, table) in counts.iter_mut().zip(["items", "matches", "outbox", "stories"]) {
+        *count = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+            .fetch_one(&mut conn)
+            .await?;
+    }
+    Ok(counts)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -533,13 +672,15 @@ fn etag(feed: usize, version: usize) -> String {
 /// Writes `load.toml` in `dir`: `feeds` feeds served at `addr`, listed in `feeds.opml` (as
 /// large feed lists are kept: an OPML file takes less than half the memory to load that
 /// the same list as `[[feeds]]` tables does), with `daemon` and `poll` lines added, one
-/// watch-list of eight terms, and alerts sent to `/hook` on the same server.
+/// watch-list of eight terms, alerts sent to `/hook` on the same server, and `extra`
+/// tables at the end.
 fn write_config(
     dir: &Path,
     feeds: usize,
     addr: &str,
     daemon: &str,
     poll: &str,
+    extra: &str,
 ) -> anyhow::Result<PathBuf> {
     let mut opml = String::from(
         "<?xml version=\"1.0\"?>\n<opml version=\"2.0\"><head><title>load</title></head><body>\n",
@@ -552,7 +693,7 @@ fn write_config(
     opml.push_str("</body></opml>\n");
     std::fs::write(dir.join("feeds.opml"), opml)?;
     let text = format!(
-        "[daemon]\nstate_dir = \"state\"\n{daemon}\n\n[poll]\nallow_private_networks = true\nconcurrency = 64\nper_host = 64\n{poll}\n\n[[opml]]\npath = \"feeds.opml\"\n\n[[watchlists]]\nname = \"iran-china\"\nterms = [\"Iran\", \"China\", \"SCO\", \"JCPOA\", \"Russia\", \"Ukraine\", \"Trump\", \"Biden\"]\nwebhooks = [\"sink\"]\n\n[[webhooks]]\nname = \"sink\"\nurl = \"http://{addr}/hook\"\n"
+        "[daemon]\nstate_dir = \"state\"\n{daemon}\n\n[poll]\nallow_private_networks = true\nconcurrency = 64\nper_host = 64\n{poll}\n\n[[opml]]\npath = \"feeds.opml\"\n\n[[watchlists]]\nname = \"iran-china\"\nterms = [\"Iran\", \"China\", \"SCO\", \"JCPOA\", \"Russia\", \"Ukraine\", \"Trump\", \"Biden\"]\nwebhooks = [\"sink\"]\n\n[[webhooks]]\nname = \"sink\"\nurl = \"http://{addr}/hook\"\n\n{extra}"
     );
     let path = dir.join("load.toml");
     std::fs::write(&path, text)?;

@@ -167,6 +167,9 @@ impl CliError {
     }
 }
 
+/// The runtime's blocking threads: see `systemd/wirewatch.service`'s `TasksMax=`.
+const MAX_BLOCKING_THREADS: usize = 128;
+
 /// Parses the command line, runs the command and returns the process's exit code.
 pub fn main() -> ExitCode {
     // A panic that a stage catches on purpose (feed-rs and quick-xml can panic on hostile
@@ -197,6 +200,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     let path = config::resolve_path(cli.config.as_deref());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Blocking threads run DNS lookups (one per fetch in flight, at most
+        // `poll.concurrency`) and parses (one per core); tokio's default of 512 would let
+        // a burst of lookups reach the unit's TasksMax=.
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
         .build()
         .context("cannot start the async runtime")?;
     match cli.command {

@@ -20,6 +20,12 @@ use crate::guard;
 /// At most this many redirects are followed (SPEC §9).
 const MAX_REDIRECTS: usize = 5;
 
+/// A body past this size is a large body: reading further takes one of the fetcher's few
+/// large-body slots, held until the body is parsed and dropped. Real feeds are far
+/// smaller (66 KB on average in the corpus); a slot bounds what hostile or huge
+/// documents can hold at once to `slots × max_body`, whatever `concurrency` is.
+pub const LARGE_BODY: usize = 1 << 20;
+
 #[derive(Debug)]
 pub enum FetchOutcome {
     /// 304: the stored validators still hold. `fresh_for` as in [`FetchedBody`].
@@ -31,6 +37,9 @@ pub enum FetchOutcome {
 #[derive(Debug)]
 pub struct FetchedBody {
     pub body: Vec<u8>,
+    /// The large-body slot this body holds (see [`LARGE_BODY`]): keep it with the body
+    /// until the body is dropped.
+    pub slot: Option<tokio::sync::OwnedSemaphorePermit>,
     /// The URL after redirects, the base for relative links.
     pub final_url: Url,
     /// Set when every redirect on the way was permanent (301/308): the feed's new home,
@@ -105,6 +114,8 @@ pub struct Fetcher {
     guard: Option<guard::Scope>,
     timeout: Duration,
     max_body: u64,
+    /// Slots for bodies past [`LARGE_BODY`]: one per core, as many as parse at once.
+    large_bodies: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl Fetcher {
@@ -132,6 +143,9 @@ impl Fetcher {
             guard,
             timeout: poll.timeout,
             max_body: poll.max_body,
+            large_bodies: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, usize::from),
+            )),
         })
     }
 
@@ -230,9 +244,10 @@ impl Fetcher {
         let (etag, last_modified) = validators(headers);
         let content_type = header_text(headers, header::CONTENT_TYPE);
         let fresh_for = fresh_for(headers, now);
-        let body = self.read_capped(response).await?;
+        let (body, slot) = self.read_capped(response).await?;
         Ok(FetchOutcome::Fetched(Box::new(FetchedBody {
             body,
+            slot,
             final_url,
             moved_to,
             etag,
@@ -242,8 +257,12 @@ impl Fetcher {
         })))
     }
 
-    /// Reads the decoded body, refusing it as soon as it grows past the cap.
-    async fn read_capped(&self, mut response: reqwest::Response) -> Result<Vec<u8>, FetchError> {
+    /// Reads the decoded body, refusing it as soon as it grows past the cap. A body that
+    /// grows past [`LARGE_BODY`] waits for a large-body slot before it grows further.
+    async fn read_capped(
+        &self,
+        mut response: reqwest::Response,
+    ) -> Result<(Vec<u8>, Option<tokio::sync::OwnedSemaphorePermit>), FetchError> {
         if response
             .content_length()
             .is_some_and(|len| len > self.max_body)
@@ -251,13 +270,18 @@ impl Fetcher {
             return Err(FetchError::TooLarge(self.max_body));
         }
         let mut body = Vec::new();
+        let mut slot = None;
         while let Some(chunk) = response.chunk().await.map_err(|err| self.classify(err))? {
             if body.len() as u64 + chunk.len() as u64 > self.max_body {
                 return Err(FetchError::TooLarge(self.max_body));
             }
+            if slot.is_none() && body.len() + chunk.len() > LARGE_BODY {
+                // The semaphore is never closed; without a slot the body is read anyway.
+                slot = self.large_bodies.clone().acquire_owned().await.ok();
+            }
             body.extend_from_slice(&chunk);
         }
-        Ok(body)
+        Ok((body, slot))
     }
 
     fn classify(&self, err: reqwest::Error) -> FetchError {
@@ -395,5 +419,63 @@ mod tests {
             None
         );
         assert_eq!(fresh(&[(header::EXPIRES, "0")]), None);
+    }
+
+    /// Serves every connection one 200 with a body of `size` bytes.
+    async fn serve_body(size: usize) -> std::net::SocketAddr {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = socket.read(&mut request).await;
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
+                    );
+                    let _ = socket.write_all(head.as_bytes()).await;
+                    let _ = socket.write_all(&vec![b' '; size]).await;
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_large_body_waits_for_a_slot_and_holds_it_until_it_is_dropped() {
+        let config = crate::config::Config::from_source(
+            std::path::Path::new("/tmp/t.toml"),
+            "[poll]\nallow_private_networks = true\ntimeout = \"20s\"",
+        )
+        .unwrap();
+        let fetcher = Fetcher::new(&config.poll).unwrap();
+        let small = Url::parse(&format!("http://{}/small", serve_body(1000).await)).unwrap();
+        let large = Url::parse(&format!("http://{}/large", serve_body(LARGE_BODY + 1).await)).unwrap();
+        let slots = fetcher.large_bodies.available_permits();
+        assert!(slots >= 1);
+
+        // Every slot taken: a small body is read at once, a large one waits.
+        let taken = fetcher.large_bodies.clone().acquire_many_owned(slots as u32).await.unwrap();
+        match fetcher.fetch(&small, None, None).await {
+            Ok(FetchOutcome::Fetched(body)) => assert!(body.slot.is_none()),
+            other => panic!("{other:?}"),
+        }
+        let waiting = tokio::spawn({
+            let (fetcher, large) = (fetcher.clone(), large.clone());
+            async move { fetcher.fetch(&large, None, None).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!waiting.is_finished(), "a large body waits for a slot");
+
+        drop(taken);
+        let body = match waiting.await.unwrap() {
+            Ok(FetchOutcome::Fetched(body)) => body,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(body.body.len(), LARGE_BODY + 1);
+        assert_eq!(fetcher.large_bodies.available_permits(), slots - 1, "held with the body");
+        drop(body);
+        assert_eq!(fetcher.large_bodies.available_permits(), slots);
     }
 }

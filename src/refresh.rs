@@ -177,13 +177,17 @@ impl Pipeline {
                 .await?;
         }
         let (bytes, base, content_type) = (body.body, body.final_url, body.content_type);
+        let large_body_slot = body.slot;
         // Parsing is CPU-bound: keep it off the runtime's I/O threads, and run no more
         // parses at once than there are cores. More would not finish sooner, and each one
         // holds a document's worth of memory, which the allocator keeps once it has it.
         let slot = self.parse_slots.clone().acquire_owned().await.ok();
         let parsed = tokio::task::spawn_blocking(move || {
-            let _slot = slot;
-            parse::parse_document(&bytes, Some(&base), content_type.as_deref())
+            let parsed = parse::parse_document(&bytes, Some(&base), content_type.as_deref());
+            // The slots go once the document's memory has.
+            drop(bytes);
+            drop((slot, large_body_slot));
+            parsed
         })
         .await
         .map_err(|err| parse::ParseError::Malformed(format!("parser crashed: {err}")))
