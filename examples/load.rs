@@ -414,7 +414,7 @@ async fn retention(args: &[String]) -> anyhow::Result<()> {
         }
         tick += 1;
         tokio::time::sleep(Duration::from_secs(30)).await;
-        if tick % 2 == 0 {
+        if tick.is_multiple_of(2) {
             let counts = row_counts(&db).await.unwrap_or_default();
             let metrics = scrape(listen).await.unwrap_or_default();
             let pruned = |table: &str| {
@@ -456,7 +456,10 @@ async fn row_counts(db: &Path) -> anyhow::Result<[i64; 4]> {
     let mut conn =
         sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=ro", db.display())).await?;
     let mut counts = [0; 4];
-    for (count, table) in counts.iter_mut().zip(["items", "matches", "outbox", "stories"]) {
+    for (count, table) in counts
+        .iter_mut()
+        .zip(["items", "matches", "outbox", "stories"])
+    {
         *count = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
             .fetch_one(&mut conn)
             .await?;

@@ -68,7 +68,15 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum OpmlCommand {
     /// Print every configured feed as OPML 2.0, one folder per tag.
-    Export,
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Print feed URLs as configured, credentials included (by default a token in a
+    /// URL's query is shown as REDACTED, as everywhere else).
+    #[arg(long)]
+    pub with_credentials: bool,
 }
 
 #[derive(Debug, Args)]
@@ -232,9 +240,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             let config = load(&path)?;
             runtime.block_on(matches(&config, &args))
         }
-        Command::Opml(OpmlCommand::Export) => {
+        Command::Opml(OpmlCommand::Export(args)) => {
             let config = Config::load(&path)?;
-            print!("{}", config::export_opml(&config.feeds));
+            print!(
+                "{}",
+                config::export_opml(&config.feeds, args.with_credentials)
+            );
             Ok(())
         }
         Command::Feeds(args) => {
@@ -270,6 +281,40 @@ fn check(path: &Path) -> Result<(), CliError> {
     let terms = config.matcher.pattern_count();
     let _ = writeln!(out, "{}: ok", path.display());
     let _ = writeln!(out, "database: {}", config.daemon.database.display());
+    // As written in the file: "30d", "12h", "90m" (humantime would say "11months 30days
+    // 3h 50m 24s" for 365d).
+    let kept = |age: Option<std::time::Duration>| {
+        let Some(secs) = age.map(|age| age.as_secs()) else {
+            return "forever".to_string();
+        };
+        [(86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")]
+            .into_iter()
+            .find(|(unit, _)| secs.is_multiple_of(*unit))
+            .map_or_else(
+                || format!("{secs}s"),
+                |(unit, suffix)| format!("{}{suffix}", secs / unit),
+            )
+    };
+    let retention = &config.retention;
+    let _ = writeln!(
+        out,
+        "retention: items {}, matches {}, deliveries {}",
+        kept(retention.items),
+        kept(retention.matches),
+        kept(retention.deliveries)
+    );
+    let _ = match config.daemon.listen {
+        Some(addr) => writeln!(
+            out,
+            "listen: {addr} (/metrics and /api/* {})",
+            if config.daemon.api_token.is_some() {
+                "need the API token"
+            } else {
+                "open to whoever can connect"
+            }
+        ),
+        None => writeln!(out, "listen: off"),
+    };
     let _ = writeln!(
         out,
         "poll: {} (jitter {}), {} in flight, {} per host, timeout {}, max body {} bytes",

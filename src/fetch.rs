@@ -451,12 +451,21 @@ mod tests {
         .unwrap();
         let fetcher = Fetcher::new(&config.poll).unwrap();
         let small = Url::parse(&format!("http://{}/small", serve_body(1000).await)).unwrap();
-        let large = Url::parse(&format!("http://{}/large", serve_body(LARGE_BODY + 1).await)).unwrap();
+        let large = Url::parse(&format!(
+            "http://{}/large",
+            serve_body(LARGE_BODY + 1).await
+        ))
+        .unwrap();
         let slots = fetcher.large_bodies.available_permits();
         assert!(slots >= 1);
 
         // Every slot taken: a small body is read at once, a large one waits.
-        let taken = fetcher.large_bodies.clone().acquire_many_owned(slots as u32).await.unwrap();
+        let taken = fetcher
+            .large_bodies
+            .clone()
+            .acquire_many_owned(slots as u32)
+            .await
+            .unwrap();
         match fetcher.fetch(&small, None, None).await {
             Ok(FetchOutcome::Fetched(body)) => assert!(body.slot.is_none()),
             other => panic!("{other:?}"),
@@ -474,7 +483,11 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(body.body.len(), LARGE_BODY + 1);
-        assert_eq!(fetcher.large_bodies.available_permits(), slots - 1, "held with the body");
+        assert_eq!(
+            fetcher.large_bodies.available_permits(),
+            slots - 1,
+            "held with the body"
+        );
         drop(body);
         assert_eq!(fetcher.large_bodies.available_permits(), slots);
     }

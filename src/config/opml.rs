@@ -9,20 +9,26 @@
 //!
 //! [`export`] writes the configured feeds back out, so that an import round-trips: each
 //! feed sits in one folder per tag (an import gives a URL seen in several folders all of
-//! their tags), named by the feed's name.
+//! their tags), named by the feed's name. Credentials in feed URLs are shown as
+//! `REDACTED` unless the caller asks for them (`opml export --with-credentials`).
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
 
 /// The feeds as an OPML 2.0 document: untagged feeds at the top, tagged ones inside a
-/// folder per tag.
-pub fn export(feeds: &[super::Feed]) -> String {
+/// folder per tag; feed URLs as configured with `credentials`, else redacted.
+pub fn export(feeds: &[super::Feed], credentials: bool) -> String {
     use quick_xml::escape::escape;
     let outline = |feed: &super::Feed, indent: &str| {
+        let url = if credentials {
+            feed.url.to_string()
+        } else {
+            crate::redact::url(&feed.url, &feed.redact_params).to_string()
+        };
         format!(
             "{indent}<outline type=\"rss\" text=\"{name}\" title=\"{name}\" xmlUrl=\"{url}\"/>\n",
             name = escape(feed.name.as_str()),
-            url = escape(feed.url.as_str()),
+            url = escape(url.as_str()),
         )
     };
     let mut doc = String::from(

@@ -38,6 +38,10 @@ async fn a_valid_config_prints_a_summary_and_exits_0() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("feeds: 1"), "{text}");
+    assert!(
+        text.contains("retention: items 30d, matches 365d, deliveries 30d"),
+        "{text}"
+    );
     assert!(text.contains("iran-china on 1 feeds -> [siem]"), "{text}");
     assert!(text.contains("siem (Json, signed)"), "{text}");
     assert!(!text.contains("whsec_"), "the secret is never printed");

@@ -72,6 +72,17 @@ async fn a_token_in_a_feed_url_is_shown_as_redacted_everywhere_it_leaves_the_pro
     let feeds_listed: serde_json::Value = serde_json::from_slice(&feeds_json.stdout).unwrap();
     assert_eq!(feeds_listed[0]["url"], shown.as_str());
     assert!(stdout(&check).contains(&shown), "{}", stdout(&check));
+    let exported = dir.wirewatch(&["opml", "export"]).await;
+    assert!(
+        stdout(&exported).contains(&shown.replace('&', "&amp;")),
+        "{}",
+        stdout(&exported)
+    );
+    // Only on request, for moving the feeds to another reader.
+    let exact = dir
+        .wirewatch(&["opml", "export", "--with-credentials"])
+        .await;
+    assert!(stdout(&exact).contains(TOKEN), "{}", stdout(&exact));
 
     // The API of a running daemon, and its logs.
     let port = dir.listen_on_free_port();
@@ -110,6 +121,7 @@ async fn a_token_in_a_feed_url_is_shown_as_redacted_everywhere_it_leaves_the_pro
         stderr(&out),
         stdout(&feeds_json),
         std::fs::read_to_string(&log).unwrap(),
+        stdout(&exported),
     ];
     for (place, text) in [
         "webhook bodies",
@@ -119,6 +131,7 @@ async fn a_token_in_a_feed_url_is_shown_as_redacted_everywhere_it_leaves_the_pro
         "poll logs",
         "feeds --json",
         "daemon logs",
+        "opml export",
     ]
     .iter()
     .zip(&everything)
