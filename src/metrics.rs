@@ -96,3 +96,40 @@ pub fn delivery(webhook: &str, outcome: &'static str, took: Duration) {
     metrics::histogram!("wirewatch_delivery_duration_seconds", "webhook" => webhook.to_string())
         .record(took.as_secs_f64());
 }
+
+/// The HTTP listener started with room for `max` connections at once:
+/// `wirewatch_http_connections_max`, and the refusal count from zero (a counter that never
+/// moved is still scraped, so a rate over it is defined).
+pub fn http_listener(max: usize) {
+    metrics::gauge!("wirewatch_http_connections_max").set(max as f64);
+    metrics::counter!("wirewatch_http_connections_refused_total").increment(0);
+}
+
+/// A connection the HTTP listener closed unanswered because its cap was reached.
+pub fn http_connection_refused() {
+    metrics::counter!("wirewatch_http_connections_refused_total").increment(1);
+}
+
+/// A request or connection the HTTP listener cut off: `stage` is `header` (the request
+/// head, or the next one on an idle connection, took too long), `request` (the handler, or
+/// the body it reads, took too long) or `write` (the client stopped reading the answer).
+pub fn http_timeout(stage: &'static str) {
+    metrics::counter!("wirewatch_http_timeouts_total", "stage" => stage).increment(1);
+}
+
+/// One open connection of the HTTP listener, counted in `wirewatch_http_connections_open`
+/// for as long as it lives (dropped with its task, even an aborted one).
+pub struct HttpConnection(());
+
+impl HttpConnection {
+    pub fn open() -> HttpConnection {
+        metrics::gauge!("wirewatch_http_connections_open").increment(1.0);
+        HttpConnection(())
+    }
+}
+
+impl Drop for HttpConnection {
+    fn drop(&mut self) {
+        metrics::gauge!("wirewatch_http_connections_open").decrement(1.0);
+    }
+}

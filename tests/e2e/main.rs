@@ -10,6 +10,7 @@ mod demo;
 mod guard;
 mod helpers;
 mod hostile;
+mod listener;
 mod metrics;
 mod opml;
 mod outage;
