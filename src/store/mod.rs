@@ -146,12 +146,19 @@ fn owner_only(path: &Path) -> Result<()> {
         path: path.to_path_buf(),
         source,
     };
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
+    // Only a missing file is created here (SQLite takes an empty file for a new
+    // database); an existing one is not even opened, so a reader without write access to
+    // it (an operator's `wirewatch matches`) still gets as far as SQLite.
+    match std::fs::OpenOptions::new()
+        .create_new(true)
+        .write(true)
         .mode(0o600)
         .open(path)
-        .map_err(failed)?;
+    {
+        Ok(_) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(source) => return Err(failed(source)),
+    }
     let mut files = vec![path.to_path_buf()];
     for suffix in ["-wal", "-shm"] {
         let mut name = path.as_os_str().to_owned();
@@ -166,12 +173,21 @@ fn owner_only(path: &Path) -> Result<()> {
         };
         let mode = metadata.permissions().mode();
         if mode & 0o077 != 0 {
-            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode & 0o700))
-                .map_err(|source| StoreError::Permissions {
-                    path: file.clone(),
-                    source,
-                })?;
-            tracing::info!(file = %file.display(), "database file made readable by its owner only");
+            match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode & 0o700)) {
+                Ok(()) => {
+                    tracing::info!(file = %file.display(), "database file made readable by its owner only")
+                }
+                // Someone else's file (the daemon's, opened by an operator): theirs to fix.
+                Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => {
+                    tracing::warn!(file = %file.display(), mode = format!("{mode:04o}"), "the database file is readable by others and not ours to change")
+                }
+                Err(source) => {
+                    return Err(StoreError::Permissions {
+                        path: file.clone(),
+                        source,
+                    });
+                }
+            }
         }
     }
     Ok(())
