@@ -7,11 +7,17 @@
 //! only (HTML reduced by [`html_to_text`], entities decoded, whitespace collapsed to single
 //! spaces), absolute http(s) links, and the id the document itself gave (never one invented
 //! by feed-rs, which makes random UUIDs for items without a link). Every field is capped
-//! ([`MAX_ITEMS`], [`MAX_TITLE_BYTES`], [`MAX_TEXT_BYTES`], ...) and nesting is limited
-//! ([`MAX_DEPTH`]) so a hostile document stays bounded; entities other than the predefined
-//! five are never expanded. A document that is not a feed, or that feed-rs cannot read even
-//! after the few repairs in `repair`, is a [`ParseError`]. The work is synchronous and
-//! CPU-bound: callers run it on a blocking thread.
+//! ([`MAX_ITEMS`], [`MAX_TITLE_BYTES`], [`MAX_TEXT_BYTES`], ...); entities other than the
+//! predefined five are never expanded. Before feed-rs reads a document, `bounds` cuts what is
+//! past the caps (items past [`MAX_ITEMS`], repeated children past [`MAX_NAMES`], JSON arrays
+//! likewise; see [`MAX_DISTINCT_NAMES`], [`MAX_MEDIA_GROUPS`], [`MAX_MEDIA_ELEMENTS`],
+//! [`MAX_FEED_AUTHOR_BYTES`]) and
+//! refuses nesting past [`MAX_DEPTH`] and elements with more than [`MAX_ATTRIBUTES`]
+//! attributes, so a document of any size up to the fetch limit parses in bounded memory; what
+//! was cut is counted in [`ParsedFeed::dropped_items`] and [`ParsedFeed::dropped_elements`].
+//! A document that is not a feed, or that feed-rs cannot read even after the few repairs in
+//! `repair`, is a [`ParseError`]. The work is synchronous and CPU-bound: callers run it on a
+//! blocking thread.
 
 use std::collections::HashSet;
 
@@ -19,7 +25,8 @@ use chrono::{DateTime, Utc};
 use feed_rs::model::{Feed, FeedType, Link, Person, Text};
 use url::Url;
 
-/// Items kept from one document; later ones are dropped.
+/// Items read from one document, in document order; later ones are cut before feed-rs
+/// reads the document (counted in [`ParsedFeed::dropped_items`]).
 pub const MAX_ITEMS: usize = 10_000;
 /// Cap on a title (feed or item), in bytes of plain text, cut on a char boundary.
 pub const MAX_TITLE_BYTES: usize = 1024;
@@ -31,7 +38,11 @@ pub const MAX_GUID_BYTES: usize = 2048;
 pub const MAX_LINK_BYTES: usize = 4096;
 /// Cap on one author name or category.
 pub const MAX_NAME_BYTES: usize = 256;
-/// Authors and categories kept per item.
+/// Authors and categories kept per item. Also the cap on children of the same name under
+/// one XML element, and on the entries of a JSON Feed array other than `items` (feed and item
+/// `authors`, `tags`, `attachments`): later ones are cut before feed-rs reads the document
+/// (counted in [`ParsedFeed::dropped_elements`]). Text constructs (titles, descriptions,
+/// content) keep all their markup.
 pub const MAX_NAMES: usize = 32;
 /// Longest language tag kept (BCP 47 tags in practice stay far below).
 const MAX_LANGUAGE_BYTES: usize = 35;
@@ -48,6 +59,11 @@ pub struct ParsedFeed {
     pub items: Vec<Item>,
     /// RSS `<ttl>`: minutes the publisher asks readers to wait between fetches.
     pub ttl: Option<u32>,
+    /// Items past [`MAX_ITEMS`], never read.
+    pub dropped_items: usize,
+    /// Other XML elements or JSON values past a cap ([`MAX_NAMES`], [`MAX_DISTINCT_NAMES`],
+    /// [`MAX_MEDIA_GROUPS`], [`MAX_MEDIA_ELEMENTS`], [`MAX_FEED_AUTHOR_BYTES`]), never read.
+    pub dropped_elements: usize,
 }
 
 /// One normalized item.
@@ -84,7 +100,8 @@ pub enum ParseError {
     #[error("not a feed: {0}")]
     NotAFeed(String),
     /// The document looks like a feed but cannot be read: feed-rs's message, a crash inside
-    /// feed-rs, or nesting deeper than [`MAX_DEPTH`].
+    /// feed-rs, nesting deeper than [`MAX_DEPTH`], or an element with more than
+    /// [`MAX_ATTRIBUTES`] attributes.
     #[error("malformed feed: {0}")]
     Malformed(String),
 }
@@ -135,12 +152,20 @@ pub fn parse_document(
         Some(b'<') if looks_like_html_page(head) => {
             return Err(ParseError::NotAFeed(html_page_hint(head)));
         }
-        Some(b'{') => {} // JSON: serde_json bounds its own recursion
-        // Anything else feed-rs reads as XML, even with junk before the first `<`.
-        Some(_) => nesting::check_nesting(head)?,
+        Some(_) => {}
     }
-    let feed = parse_with_repairs(head, base)?;
-    Ok(normalize(feed, base))
+    let bounded = if head.starts_with(b"{") {
+        bounds::bound_json(head)
+    } else {
+        // Anything else feed-rs reads as XML, even with junk before the first `<`.
+        bounds::bound_xml(head)?
+    };
+    let feed = parse_with_repairs(&bounded.doc, base)?;
+    Ok(ParsedFeed {
+        dropped_items: bounded.dropped_items,
+        dropped_elements: bounded.dropped_elements,
+        ..normalize(feed, base)
+    })
 }
 
 /// Reduces HTML to one line of plain text.
@@ -158,14 +183,17 @@ pub fn html_to_text(html: &str) -> String {
     reduce(html, true, usize::MAX)
 }
 
+mod bounds;
 mod encoding;
 mod html;
-mod nesting;
 mod repair;
 mod sniff;
 
+pub use bounds::{
+    MAX_ATTRIBUTES, MAX_DEPTH, MAX_DISTINCT_NAMES, MAX_FEED_AUTHOR_BYTES, MAX_MEDIA_ELEMENTS,
+    MAX_MEDIA_GROUPS,
+};
 use html::{looks_like_markup, reduce};
-pub use nesting::MAX_DEPTH;
 use repair::parse_with_repairs;
 use sniff::{html_page_hint, looks_like_html_page, skip_bom_and_space};
 
@@ -274,6 +302,7 @@ fn normalize(feed: Feed, base: Option<&Url>) -> ParsedFeed {
         title,
         items,
         ttl: feed.ttl,
+        ..ParsedFeed::default()
     }
 }
 
@@ -1432,6 +1461,58 @@ mod tests {
             count("not_a_feed"),
             count("malformed"),
         );
+    }
+
+    #[test]
+    fn ordinary_feeds_are_read_as_they_are() {
+        for doc in [RSS2, ATOM] {
+            let bounded = bounds::bound_xml(doc.as_bytes()).expect("within the caps");
+            assert!(matches!(bounded.doc, std::borrow::Cow::Borrowed(_)));
+        }
+        let bounded = bounds::bound_json(JSON_FEED.as_bytes());
+        assert!(matches!(bounded.doc, std::borrow::Cow::Borrowed(_)));
+        let feed = parse(RSS2.as_bytes(), None);
+        assert_eq!((feed.dropped_items, feed.dropped_elements), (0, 0));
+    }
+
+    #[test]
+    fn the_caps_change_no_item_of_the_corpus() {
+        let Some(dir) = corpus_dir() else {
+            println!("skipped: corpus not found at ../shared/corpus");
+            return;
+        };
+        let (mut compared, mut cut) = (0usize, Vec::new());
+        for path in every_file(&dir) {
+            let body = std::fs::read(dir.join(&path)).expect("readable corpus file");
+            let content_type = declared_content_type(&body);
+            let Ok(bounded) = parse_document(&body, None, content_type.as_deref()) else {
+                continue;
+            };
+            // The same document, straight to feed-rs.
+            let utf8 = encoding::to_utf8(&body, content_type.as_deref());
+            let head = &utf8[skip_bom_and_space(&utf8)..];
+            let whole = parse_with_repairs(head, None).map(|feed| normalize(feed, None));
+            let Ok(whole) = whole else {
+                panic!("{}: parses only once cut", path.display());
+            };
+            compared += 1;
+            if bounded.dropped_items + bounded.dropped_elements > 0 {
+                cut.push(format!(
+                    "{} ({} items, {} elements)",
+                    path.display(),
+                    bounded.dropped_items,
+                    bounded.dropped_elements
+                ));
+            }
+            assert_eq!(
+                (bounded.title, bounded.items, bounded.ttl),
+                (whole.title, whole.items, whole.ttl),
+                "{}",
+                path.display()
+            );
+        }
+        println!("corpus: {compared} feeds compared; cut: {cut:?}");
+        assert!(compared > 100, "corpus unexpectedly small");
     }
 
     #[test]

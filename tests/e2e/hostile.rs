@@ -1,8 +1,10 @@
 //! Hostile feed servers: a gzip bomb, a trickle, an oversized body and a document whose
 //! charset only the HTTP header names. Each is refused (or read) with a classified error
-//! on the feed, in bounded memory and time, and the other feeds still alert.
+//! on the feed, in bounded memory and time, and the other feeds still alert. And hostile
+//! documents: 16 MiB of empty items, read in bounded memory.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -208,4 +210,103 @@ async fn a_charset_named_only_by_the_http_header_is_decoded() {
         received[0].json()["data"]["terms"],
         serde_json::json!(["Китай"])
     );
+}
+
+/// Runs `wirewatch test-feed FILE --json` with its address space limited to `limit_mib`.
+async fn test_feed_with_memory_limit(
+    dir: &TestDir,
+    file: &Path,
+    limit_mib: u64,
+) -> std::process::Output {
+    let command = format!(
+        "ulimit -v {}; exec \"$0\" test-feed \"$1\" --json --config \"$2\"",
+        limit_mib * 1024
+    );
+    tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .arg(crate::helpers::BIN)
+        .arg(file)
+        .arg(dir.config_path())
+        .env("MALLOC_ARENA_MAX", "2")
+        .output()
+        .await
+        .unwrap()
+}
+
+/// A 16 MiB document of one format: `head`, `MAX_ITEMS` items made by `item`, then as many
+/// copies of `empty` as fit before `tail`.
+struct EmptyItemBomb {
+    format: &'static str,
+    head: &'static str,
+    item: fn(usize) -> String,
+    empty: &'static str,
+    tail: &'static str,
+}
+
+impl EmptyItemBomb {
+    fn document(&self) -> Vec<u8> {
+        const SIZE: usize = 16 << 20;
+        let mut doc = String::with_capacity(SIZE);
+        doc.push_str(self.head);
+        for n in 0..wirewatch::parse::MAX_ITEMS {
+            doc.push_str(&(self.item)(n));
+        }
+        while doc.len() + self.empty.len() + self.tail.len() <= SIZE {
+            doc.push_str(self.empty);
+        }
+        doc.push_str(self.tail);
+        doc.into_bytes()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sixteen_mib_of_empty_items_are_read_in_bounded_memory() {
+    // Before the document caps, feed-rs built every entry before any was dropped: 1.5 to
+    // 8 GB for these documents. 512 MiB of address space holds the debug binary, its
+    // threads and a 16 MiB document a few times over (it needs under 200 MiB), not millions
+    // of entries.
+    let bombs = [
+        EmptyItemBomb {
+            format: "rss",
+            head: "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>bomb</title>",
+            item: |n| format!("<item><guid>g{n}</guid></item>"),
+            empty: "<item/>",
+            tail: "</channel></rss>",
+        },
+        EmptyItemBomb {
+            format: "atom",
+            head: "<?xml version=\"1.0\"?><feed xmlns=\"http://www.w3.org/2005/Atom\"><title>bomb</title>",
+            item: |n| format!("<entry><id>e{n}</id></entry>"),
+            empty: "<entry/>",
+            tail: "</feed>",
+        },
+        EmptyItemBomb {
+            format: "json",
+            head: "{\"version\": \"https://jsonfeed.org/version/1.1\", \"title\": \"bomb\", \"items\": [",
+            item: |n| format!("{{\"id\": \"j{n}\"}},"),
+            empty: "{},",
+            tail: "{}]}",
+        },
+    ];
+    let dir = TestDir::new();
+    dir.standard_config(&[], "http://127.0.0.1:9/hook", "*/5 * * * *");
+    for bomb in &bombs {
+        let format = bomb.format;
+        let file = dir.path().join(format!("bomb-{format}"));
+        std::fs::write(&file, bomb.document()).unwrap();
+
+        let started = Instant::now();
+        let out = test_feed_with_memory_limit(&dir, &file, 512).await;
+        assert!(out.status.success(), "{format}: {}", stderr(&out));
+        let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let items = shown["items"].as_array().unwrap();
+        assert_eq!(items.len(), wirewatch::parse::MAX_ITEMS, "{format}");
+        assert_eq!(items[0]["title"], "", "{format}");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{format}: took {:?}",
+            started.elapsed()
+        );
+    }
 }
