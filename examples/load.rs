@@ -340,16 +340,28 @@ async fn steady(args: &[String]) -> anyhow::Result<()> {
 const WINDOW: usize = 5;
 
 /// Feed `feed`'s document at `version`: its real-world body with the rolling window of
-/// matching items `version * WINDOW ..` on top, so each new version drops the last one's.
+/// matching items `version * WINDOW ..` on top (RSS items or Atom entries, as the body
+/// has), so each new version drops the last one's.
 fn rolled(base: &[u8], feed: usize, version: usize) -> Vec<u8> {
+    let (at, atom) = match find(base, b"<item>") {
+        Some(at) => (at, false),
+        None => (find(base, b"<entry>").unwrap_or(base.len()), true),
+    };
     let items: String = (version * WINDOW..(version + 1) * WINDOW)
         .map(|n| {
-            format!(
-                "<item><title>Roll {feed}-{n}: Iran and China talks</title><guid>roll-{feed}-{n}</guid><link>https://load.example/roll/{feed}/{n}</link></item>"
-            )
+            let (title, link) = (
+                format!("Roll {feed}-{n}: Iran and China talks"),
+                format!("https://load.example/roll/{feed}/{n}"),
+            );
+            if atom {
+                format!(
+                    "<entry><title>{title}</title><id>urn:roll-{feed}-{n}</id><link href=\"{link}\"/><updated>2026-11-28T00:00:00Z</updated></entry>"
+                )
+            } else {
+                format!("<item><title>{title}</title><guid>roll-{feed}-{n}</guid><link>{link}</link></item>")
+            }
         })
         .collect();
-    let at = find(base, b"<item>").unwrap_or(base.len());
     let mut doc = Vec::with_capacity(base.len() + items.len());
     doc.extend_from_slice(&base[..at]);
     doc.extend_from_slice(items.as_bytes());
