@@ -549,6 +549,10 @@ async fn dry_run(config: &Config, indices: &[usize]) -> Result<(), CliError> {
 struct TestFeedOutput {
     title: Option<String>,
     items: Vec<TestFeedItem>,
+    /// Items past the parse stage's item cap, dropped unread.
+    dropped_items: usize,
+    /// Other elements past their caps (repeated categories, authors, ...), dropped.
+    dropped_elements: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -631,6 +635,8 @@ async fn test_feed(config: &Config, args: &TestFeedArgs) -> Result<(), CliError>
     let output = TestFeedOutput {
         title: parsed.title,
         items,
+        dropped_items: parsed.dropped_items,
+        dropped_elements: parsed.dropped_elements,
     };
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -649,6 +655,15 @@ async fn test_feed(config: &Config, args: &TestFeedArgs) -> Result<(), CliError>
         output.title.as_deref().unwrap_or("(untitled feed)"),
         output.items.len()
     );
+    if output.dropped_items + output.dropped_elements > 0 {
+        let _ = writeln!(
+            out,
+            "past the parse caps, dropped: {} items (after the first {}), {} repeated elements",
+            output.dropped_items,
+            parse::MAX_ITEMS,
+            output.dropped_elements
+        );
+    }
     for item in &output.items {
         let _ = writeln!(out, "\n* {}", item.title);
         if let Some(link) = &item.link {

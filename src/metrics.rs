@@ -52,6 +52,14 @@ pub fn fetch(outcome: &'static str, took: Duration) {
         .record(took.as_secs_f64());
 }
 
+/// What the parse stage cut from one document to keep it within its caps: items past
+/// `parse::MAX_ITEMS`, and other elements or array entries past theirs.
+pub fn capped(items: usize, elements: usize) {
+    metrics::counter!("wirewatch_parse_dropped_total", "what" => "items").increment(items as u64);
+    metrics::counter!("wirewatch_parse_dropped_total", "what" => "elements")
+        .increment(elements as u64);
+}
+
 /// Items stored as new, matches made and alerts queued by one refresh.
 pub fn refreshed(new_items: usize, alerts: usize) {
     metrics::counter!("wirewatch_items_new_total").increment(new_items as u64);

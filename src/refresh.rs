@@ -222,6 +222,15 @@ impl Pipeline {
             next_due_at: next_due.timestamp(),
             ..update
         };
+        if parsed.dropped_items + parsed.dropped_elements > 0 {
+            tracing::warn!(
+                dropped_items = parsed.dropped_items,
+                dropped_elements = parsed.dropped_elements,
+                kept_items = parsed.items.len(),
+                "the document is past the parse caps: the items (and repeated elements) past them were dropped"
+            );
+            metrics::capped(parsed.dropped_items, parsed.dropped_elements);
+        }
         let ParsedFeed { title, items, .. } = parsed;
         let total = items.len();
         let (candidates, document_keys) = self.new_candidates(index, state.id, items).await?;

@@ -260,13 +260,10 @@ impl EmptyItemBomb {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sixteen_mib_of_empty_items_are_read_in_bounded_memory() {
-    // Before the document caps, feed-rs built every entry before any was dropped: 1.5 to
-    // 8 GB for these documents. 512 MiB of address space holds the debug binary, its
-    // threads and a 16 MiB document a few times over (it needs under 200 MiB), not millions
-    // of entries.
-    let bombs = [
+/// 16 MiB documents (`max_body`) of 10,000 items with an id, then empty items: RSS, Atom
+/// and JSON Feed.
+fn empty_item_bombs() -> [EmptyItemBomb; 3] {
+    [
         EmptyItemBomb {
             format: "rss",
             head: "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>bomb</title>",
@@ -288,7 +285,16 @@ async fn sixteen_mib_of_empty_items_are_read_in_bounded_memory() {
             empty: "{},",
             tail: "{}]}",
         },
-    ];
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sixteen_mib_of_empty_items_are_read_in_bounded_memory() {
+    // Before the document caps, feed-rs built every entry before any was dropped: 1.5 to
+    // 8 GB for these documents. 512 MiB of address space holds the debug binary, its
+    // threads and a 16 MiB document a few times over (it needs under 200 MiB), not millions
+    // of entries.
+    let bombs = empty_item_bombs();
     let dir = TestDir::new();
     dir.standard_config(&[], "http://127.0.0.1:9/hook", "*/5 * * * *");
     for bomb in &bombs {
@@ -302,6 +308,10 @@ async fn sixteen_mib_of_empty_items_are_read_in_bounded_memory() {
         let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let items = shown["items"].as_array().unwrap();
         assert_eq!(items.len(), wirewatch::parse::MAX_ITEMS, "{format}");
+        assert!(
+            shown["dropped_items"].as_u64().unwrap() > 1_000_000,
+            "{format}"
+        );
         assert_eq!(items[0]["title"], "", "{format}");
         assert!(
             started.elapsed() < Duration::from_secs(60),
@@ -309,4 +319,38 @@ async fn sixteen_mib_of_empty_items_are_read_in_bounded_memory() {
             started.elapsed()
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_poll_of_six_sixteen_mib_bombs_stays_in_bounded_memory_and_the_good_feed_alerts() {
+    // Before the caps, two such feeds took a poll to 15 GB. Each document now parses
+    // within its caps, and bodies past 1 MiB wait for one of a few large-body slots, so the
+    // six in flight at once need no more than two or three of them in memory.
+    let bombs = FeedServer::start().await;
+    let mut hostile = Vec::new();
+    for bomb in empty_item_bombs() {
+        let doc = String::from_utf8(bomb.document()).unwrap();
+        for copy in 1..=2 {
+            let name: &'static str = format!("bomb-{}-{copy}", bomb.format).leak();
+            bombs.set(name, doc.clone());
+            hostile.push((name, bombs.url(name)));
+        }
+    }
+    let (_feeds, hook, dir) = with_a_good_feed(&hostile).await;
+
+    let out = poll_with_memory_limit(&dir, 768).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for (name, _) in &hostile {
+        assert!(
+            text.contains(&format!("{name}: 10000 items, 10000 new, 0 matches")),
+            "{text}"
+        );
+    }
+    assert!(
+        stderr(&out).contains("the document is past the parse caps"),
+        "the cut is logged: {}",
+        stderr(&out)
+    );
+    assert_eq!(hook.received().len(), 1, "the good feed still alerts");
 }
