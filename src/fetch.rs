@@ -14,17 +14,28 @@ use reqwest::header::{self, HeaderMap};
 use reqwest::{StatusCode, redirect};
 use url::Url;
 
+use tokio::sync::watch;
+
 use crate::config::Poll;
 use crate::guard;
 
 /// At most this many redirects are followed (SPEC §9).
 const MAX_REDIRECTS: usize = 5;
 
-/// A body past this size is a large body: reading further takes one of the fetcher's few
-/// large-body slots, held until the body is parsed and dropped. Real feeds are far
-/// smaller (66 KB on average in the corpus); a slot bounds what hostile or huge
-/// documents can hold at once to `slots × max_body`, whatever `concurrency` is.
+/// A body past this size is a large body: reading further takes one of the fetcher's
+/// [`LARGE_BODY_SLOTS`], held until the body is parsed and dropped. Real feeds are far
+/// smaller (66 KB on average in the corpus).
 pub const LARGE_BODY: usize = 1 << 20;
+
+/// Large bodies in memory at once, however many fetches are in flight and however many
+/// cores parse: what hostile or huge documents hold at once stays `2 × (max_body + its
+/// parse)`, on any machine. The wait for a slot does not count against the request's
+/// deadline, so a large feed waits rather than times out; it waits at most
+/// [`LARGE_BODY_WAIT`] (or `timeout`, if longer).
+pub const LARGE_BODY_SLOTS: usize = 2;
+
+/// The longest a large body waits for its slot when `timeout` is shorter.
+pub const LARGE_BODY_WAIT: Duration = Duration::from_secs(60);
 
 #[derive(Debug)]
 pub enum FetchOutcome {
@@ -114,7 +125,7 @@ pub struct Fetcher {
     guard: Option<guard::Scope>,
     timeout: Duration,
     max_body: u64,
-    /// Slots for bodies past [`LARGE_BODY`]: one per core, as many as parse at once.
+    /// Slots for bodies past [`LARGE_BODY`] ([`LARGE_BODY_SLOTS`]).
     large_bodies: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
@@ -130,7 +141,8 @@ impl Fetcher {
             .redirect(redirect::Policy::none())
             // A proxy from the environment would connect on our behalf, past the guard.
             .no_proxy()
-            .timeout(poll.timeout)
+            // No overall timeout here: `fetch` keeps the deadline, which must stop while
+            // a large body waits for its slot.
             .connect_timeout(poll.timeout.min(Duration::from_secs(10)))
             .pool_max_idle_per_host(poll.per_host);
         let client = match guard {
@@ -143,9 +155,7 @@ impl Fetcher {
             guard,
             timeout: poll.timeout,
             max_body: poll.max_body,
-            large_bodies: std::sync::Arc::new(tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(2, usize::from),
-            )),
+            large_bodies: std::sync::Arc::new(tokio::sync::Semaphore::new(LARGE_BODY_SLOTS)),
         })
     }
 
@@ -156,11 +166,22 @@ impl Fetcher {
         etag: Option<&str>,
         last_modified: Option<&str>,
     ) -> Result<FetchOutcome, FetchError> {
-        // reqwest's own timeout covers the body too; this outer one also bounds anything
-        // reqwest does not count, so a trickling server is always cut off.
-        match tokio::time::timeout(self.timeout, self.fetch_inner(url, etag, last_modified)).await {
-            Ok(result) => result,
-            Err(_) => Err(FetchError::Timeout(self.timeout)),
+        // One deadline for everything, body included, so a trickling server is always
+        // cut off; `None` while a large body waits for its slot.
+        let (deadline, mut moved) =
+            watch::channel(Some(tokio::time::Instant::now() + self.timeout));
+        let inner = self.fetch_inner(url, etag, last_modified, &deadline);
+        tokio::pin!(inner);
+        loop {
+            let at = *moved.borrow_and_update();
+            tokio::select! {
+                result = &mut inner => return result,
+                _ = moved.changed() => {}
+                // While stopped (`None`), the branch is off and its sleep never polled.
+                _ = tokio::time::sleep_until(at.unwrap_or_else(tokio::time::Instant::now)), if at.is_some() => {
+                    return Err(FetchError::Timeout(self.timeout));
+                }
+            }
         }
     }
 
@@ -169,6 +190,7 @@ impl Fetcher {
         url: &Url,
         etag: Option<&str>,
         last_modified: Option<&str>,
+        deadline: &Deadline,
     ) -> Result<FetchOutcome, FetchError> {
         // An IP literal never reaches the guarded resolver: check it before connecting,
         // so a refused target learns nothing (not even whether a port is open).
@@ -244,7 +266,7 @@ impl Fetcher {
         let (etag, last_modified) = validators(headers);
         let content_type = header_text(headers, header::CONTENT_TYPE);
         let fresh_for = fresh_for(headers, now);
-        let (body, slot) = self.read_capped(response).await?;
+        let (body, slot) = self.read_capped(response, deadline).await?;
         Ok(FetchOutcome::Fetched(Box::new(FetchedBody {
             body,
             slot,
@@ -262,6 +284,7 @@ impl Fetcher {
     async fn read_capped(
         &self,
         mut response: reqwest::Response,
+        deadline: &Deadline,
     ) -> Result<(Vec<u8>, Option<tokio::sync::OwnedSemaphorePermit>), FetchError> {
         if response
             .content_length()
@@ -276,8 +299,18 @@ impl Fetcher {
                 return Err(FetchError::TooLarge(self.max_body));
             }
             if slot.is_none() && body.len() + chunk.len() > LARGE_BODY {
+                // The deadline stops while the body waits, and goes on with the time it
+                // had left.
+                let left = deadline
+                    .send_replace(None)
+                    .map(|at| at.saturating_duration_since(tokio::time::Instant::now()));
+                let most = self.timeout.max(LARGE_BODY_WAIT);
+                let waited = tokio::time::timeout(most, self.large_bodies.clone().acquire_owned())
+                    .await
+                    .map_err(|_| FetchError::Timeout(most))?;
+                deadline.send_replace(left.map(|left| tokio::time::Instant::now() + left));
                 // The semaphore is never closed; without a slot the body is read anyway.
-                slot = self.large_bodies.clone().acquire_owned().await.ok();
+                slot = waited.ok();
             }
             body.extend_from_slice(&chunk);
         }
@@ -297,6 +330,9 @@ impl Fetcher {
         }
     }
 }
+
+/// The deadline of one fetch: when it ends, or `None` while it is stopped.
+type Deadline = watch::Sender<Option<tokio::time::Instant>>;
 
 fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
     headers
@@ -444,9 +480,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_large_body_waits_for_a_slot_and_holds_it_until_it_is_dropped() {
+        // A deadline shorter than the wait below: the wait must not count against it.
         let config = crate::config::Config::from_source(
             std::path::Path::new("/tmp/t.toml"),
-            "[poll]\nallow_private_networks = true\ntimeout = \"20s\"",
+            "[poll]\nallow_private_networks = true\ntimeout = \"1s\"",
         )
         .unwrap();
         let fetcher = Fetcher::new(&config.poll).unwrap();
@@ -457,7 +494,7 @@ mod tests {
         ))
         .unwrap();
         let slots = fetcher.large_bodies.available_permits();
-        assert!(slots >= 1);
+        assert_eq!(slots, LARGE_BODY_SLOTS);
 
         // Every slot taken: a small body is read at once, a large one waits.
         let taken = fetcher
@@ -474,7 +511,8 @@ mod tests {
             let (fetcher, large) = (fetcher.clone(), large.clone());
             async move { fetcher.fetch(&large, None, None).await }
         });
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Longer than the whole request may take: the wait is not part of it.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
         assert!(!waiting.is_finished(), "a large body waits for a slot");
 
         drop(taken);

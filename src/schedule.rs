@@ -28,8 +28,22 @@ use crate::store::StoreError;
 const MAX_HINTED_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 
 /// How soon a feed whose results the database failed to store is fetched again (once
-/// the database takes writes).
-const STORE_RETRY: chrono::Duration = chrono::Duration::seconds(5);
+/// the database takes writes), the first time.
+const STORE_RETRY: Duration = Duration::from_secs(5);
+
+/// How soon a feed is fetched again after the database refused its results for the
+/// `failures`-th time in a row: soon (the scheduler waits for the database to take writes
+/// first), then backing off up to `backoff_max`, so that a document the database keeps
+/// refusing, or a disk with room for small writes only, is not downloaded every few
+/// seconds. What the feed's own data made the database refuse starts from a minute.
+fn store_retry(err: &StoreError, failures: u32, poll: &Poll) -> chrono::Duration {
+    let base = if err.is_about_the_data() {
+        Duration::from_secs(60)
+    } else {
+        STORE_RETRY
+    };
+    to_chrono(backoff(failures, base, poll.backoff_max.max(base)))
+}
 
 /// The next due time after `now`, pushed back by a random delay up to `jitter`.
 pub fn next_due(schedule: &Schedule, now: DateTime<Utc>, jitter: Duration) -> DateTime<Utc> {
@@ -256,8 +270,10 @@ pub async fn run(
     }
     drop(stored);
 
-    let mut tasks: JoinSet<Option<DateTime<Utc>>> = JoinSet::new();
+    let mut tasks: JoinSet<Result<Option<DateTime<Utc>>, StoreError>> = JoinSet::new();
     let mut in_flight: HashMap<tokio::task::Id, usize> = HashMap::new();
+    // Feeds whose results the database refused, with how many times in a row.
+    let mut store_failures: HashMap<usize, u32> = HashMap::new();
     let health = pipeline.store.health().clone();
     loop {
         let now = Utc::now();
@@ -280,15 +296,9 @@ pub async fn run(
                         if matches!(report.outcome, Outcome::Updated { alerts, .. } if alerts > 0) {
                             committed.notify();
                         }
-                        report.next_due
+                        Ok(report.next_due)
                     }
-                    // The database failed (disk full, locked too long): try again soon;
-                    // the loop waits for it to take writes first. What this feed's data
-                    // made the database refuse waits longer.
-                    Err(err) if err.is_about_the_data() => {
-                        Some(Utc::now() + chrono::Duration::seconds(60))
-                    }
-                    Err(_) => Some(Utc::now() + STORE_RETRY),
+                    Err(err) => Err(err),
                 }
             });
             in_flight.insert(handle.id(), index);
@@ -300,14 +310,26 @@ pub async fn run(
         tokio::select! {
             _ = shutdown.cancelled() => break,
             Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
-                let (id, next) = match done {
-                    Ok((id, next)) => (id, next),
+                let (id, stored) = match done {
+                    Ok((id, stored)) => (id, stored),
                     Err(err) => {
                         tracing::error!(error = %err, "refresh task failed");
-                        (err.id(), Some(Utc::now() + chrono::Duration::seconds(60)))
+                        (err.id(), Ok(Some(Utc::now() + chrono::Duration::seconds(60))))
                     }
                 };
-                if let (Some(index), Some(next)) = (in_flight.remove(&id), next) {
+                let Some(index) = in_flight.remove(&id) else { continue };
+                let next = match stored {
+                    Ok(next) => {
+                        store_failures.remove(&index);
+                        next
+                    }
+                    Err(err) => {
+                        let failures = store_failures.entry(index).or_insert(0);
+                        *failures = failures.saturating_add(1);
+                        Some(Utc::now() + store_retry(&err, *failures, &pipeline.config.poll))
+                    }
+                };
+                if let Some(next) = next {
                     due.push(Reverse((next, index)));
                 }
             }
@@ -354,6 +376,21 @@ mod tests {
                     "{failures}: {wait}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn a_feed_the_database_keeps_refusing_is_retried_soon_then_less_and_less_often() {
+        let config = config("backoff_max = \"10m\"", None);
+        let database = StoreError::WriterStopped;
+        let data = StoreError::Json(serde_json::from_str::<u8>("x").unwrap_err());
+        assert!(!database.is_about_the_data() && data.is_about_the_data());
+        for _ in 0..50 {
+            let secs = |err: &StoreError, n| store_retry(err, n, &config.poll).num_milliseconds();
+            assert!((2_500..=5_000).contains(&secs(&database, 1)));
+            assert!((20_000..=40_000).contains(&secs(&database, 4)));
+            assert!((300_000..=600_000).contains(&secs(&database, 40)), "capped");
+            assert!((30_000..=60_000).contains(&secs(&data, 1)));
         }
     }
 

@@ -24,6 +24,8 @@ use crate::store::Store;
 const PROBE_WHILE_FAILING: Duration = Duration::from_secs(1);
 /// How long the database may go without a write before a probe checks it.
 const PROBE_WHEN_IDLE: Duration = Duration::from_secs(10);
+/// How soon after start the first retention pass runs (or the period, if shorter).
+const FIRST_PRUNE: Duration = Duration::from_secs(60);
 /// The pause between two delete batches of a retention pass.
 const PRUNE_PAUSE: Duration = Duration::from_millis(50);
 
@@ -51,7 +53,10 @@ pub fn spawn(
 
 async fn probe(store: Store, shutdown: CancellationToken) {
     let health = store.health().clone();
+    let mut changes = health.subscribe();
     loop {
+        // Marks the state seen: a change from here on wakes the wait below.
+        changes.borrow_and_update();
         let wait = if health.writable() {
             PROBE_WHEN_IDLE.saturating_sub(health.since_last_write())
         } else {
@@ -61,10 +66,18 @@ async fn probe(store: Store, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
             // A failure seen by another writer starts the fast probes at once.
-            _ = health.changed() => continue,
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                continue;
+            }
         }
         if health.writable() && health.since_last_write() < PROBE_WHEN_IDLE {
             continue; // something else wrote meanwhile
+        }
+        if health.failing().is_some_and(|f| f.disk_full) && !store.room_to_write() {
+            continue; // still full: a probe could fit and be fooled
         }
         // The outcome lands in `health`; a failure is logged there, once.
         let _ = store.probe(Utc::now().timestamp()).await;
@@ -76,21 +89,31 @@ async fn prune(
     mut config: watch::Receiver<Arc<Config>>,
     shutdown: CancellationToken,
 ) {
+    let mut retention = config.borrow_and_update().retention;
+    // The first pass soon after start (a stopped daemon may have left a backlog), then
+    // one per period from the start of the last.
+    let mut next =
+        prune_every(&retention).map(|every| tokio::time::Instant::now() + every.min(FIRST_PRUNE));
     loop {
-        let retention = config.borrow_and_update().retention;
-        let wait = prune_every(&retention);
         tokio::select! {
             _ = shutdown.cancelled() => return,
             changed = config.changed() => {
                 if changed.is_err() {
                     return;
                 }
-                continue; // new settings: a new period
+                let reloaded = config.borrow_and_update().retention;
+                if reloaded != retention {
+                    retention = reloaded;
+                    next = rescheduled(next, &retention, tokio::time::Instant::now());
+                }
+                continue;
             }
-            _ = sleep_or_forever(wait) => {}
+            // Retention off (`None`): the branch is off and its sleep never polled.
+            _ = tokio::time::sleep_until(next.unwrap_or_else(tokio::time::Instant::now)), if next.is_some() => {}
         }
+        next = prune_every(&retention).map(|every| tokio::time::Instant::now() + every);
         if !store.health().writable() {
-            continue; // the probes wait for the database; so does retention
+            continue; // the probes wait for the database; retention waits a period
         }
         let started = std::time::Instant::now();
         let pass = store.prune(&retention, Utc::now().timestamp(), PRUNE_PAUSE);
@@ -120,10 +143,17 @@ async fn prune(
     }
 }
 
-async fn sleep_or_forever(wait: Option<Duration>) {
-    match wait {
-        Some(wait) => tokio::time::sleep(wait).await,
-        None => std::future::pending().await,
+/// When the next pass runs after the retention settings changed: sooner if the new
+/// settings ask for it, never later (a daemon reloaded every hour must still prune).
+fn rescheduled(
+    next: Option<tokio::time::Instant>,
+    retention: &Retention,
+    now: tokio::time::Instant,
+) -> Option<tokio::time::Instant> {
+    let sooner = prune_every(retention).map(|every| now + every);
+    match (next, sooner) {
+        (Some(at), Some(sooner)) => Some(at.min(sooner)),
+        (_, sooner) => sooner,
     }
 }
 
@@ -154,5 +184,36 @@ mod tests {
             Some(Duration::from_secs(30))
         );
         assert_eq!(every(None, None, None), None);
+    }
+
+    #[test]
+    fn new_retention_settings_bring_the_next_pass_forward_never_back() {
+        let now = tokio::time::Instant::now();
+        let minutes = |m: u64| Duration::from_secs(m * 60);
+        let items = |age| Retention {
+            items: Some(age),
+            matches: None,
+            deliveries: None,
+        };
+        let next = Some(now + minutes(50));
+        // 30 minutes of retention: a pass every 3 minutes, so in 3 minutes.
+        assert_eq!(
+            rescheduled(next, &items(minutes(30)), now),
+            Some(now + minutes(3))
+        );
+        // A longer retention does not put off the pass already planned.
+        assert_eq!(rescheduled(next, &items(minutes(60 * 24)), now), next);
+        // Retention switched on: the first pass a period from now.
+        assert_eq!(
+            rescheduled(None, &items(minutes(100)), now),
+            Some(now + minutes(10))
+        );
+        // Switched off: none.
+        let forever = Retention {
+            items: None,
+            matches: None,
+            deliveries: None,
+        };
+        assert_eq!(rescheduled(next, &forever, now), None);
     }
 }

@@ -16,6 +16,9 @@ use tokio::sync::watch;
 pub struct Failing {
     pub since: DateTime<Utc>,
     pub error: String,
+    /// The disk was full: a probe that fits in what little space is left does not mean
+    /// writes work again (see `Store::room_to_write`).
+    pub disk_full: bool,
 }
 
 /// The shared write health of one database.
@@ -70,10 +73,13 @@ impl Health {
     }
 
     /// A write failed because of the database itself. Logged once per run of failures.
-    pub(super) fn failed(&self, error: &str) {
+    pub(super) fn failed(&self, error: &str, disk_full: bool) {
         self.state.send_if_modified(|state| {
-            if state.is_some() {
-                return false;
+            if let Some(failing) = state {
+                // A full disk seen later in the run still holds back the first probe.
+                let was_full = failing.disk_full;
+                failing.disk_full |= disk_full;
+                return failing.disk_full != was_full;
             }
             tracing::error!(
                 error,
@@ -82,6 +88,7 @@ impl Health {
             *state = Some(Failing {
                 since: Utc::now(),
                 error: error.to_string(),
+                disk_full,
             });
             true
         });
@@ -94,10 +101,10 @@ impl Health {
         let _ = changes.wait_for(Option::is_none).await;
     }
 
-    /// Waits until the state changes either way.
-    pub async fn changed(&self) {
-        let mut changes = self.state.subscribe();
-        let _ = changes.changed().await;
+    /// A receiver of every change of state, for a loop that must not miss one between
+    /// two waits (`changed()` on it, then `borrow_and_update()`).
+    pub fn subscribe(&self) -> watch::Receiver<Option<Failing>> {
+        self.state.subscribe()
     }
 }
 
@@ -109,10 +116,14 @@ mod tests {
     async fn a_failure_lasts_until_a_write_succeeds_and_keeps_its_first_error() {
         let health = std::sync::Arc::new(Health::default());
         assert!(health.writable());
-        health.failed("database or disk is full");
-        health.failed("disk I/O error");
+        health.failed("disk I/O error", false);
+        health.failed("database or disk is full", true);
         let failing = health.failing().expect("failing");
-        assert_eq!(failing.error, "database or disk is full");
+        assert_eq!(
+            failing.error, "disk I/O error",
+            "the first error of the run"
+        );
+        assert!(failing.disk_full, "a full disk seen during the run counts");
 
         let waiter = tokio::spawn({
             let health = health.clone();

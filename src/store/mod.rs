@@ -39,7 +39,7 @@ pub use health::{Failing, Health};
 /// How long a statement waits for another writer before failing with SQLITE_BUSY.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long a probe waits for another process's write lock.
+/// How long a probe made while writes fail waits for another process's write lock.
 const PROBE_BUSY_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Connections of the pipeline (its reads and every write).
@@ -82,23 +82,32 @@ pub enum StoreError {
 impl StoreError {
     /// Whether the data written could have caused this (a constraint, a value SQLite or
     /// serde refuses), rather than the database itself failing (busy, locked, I/O, full,
-    /// read-only, corrupt, closed), which fails every write alike.
+    /// read-only, corrupt, closed, or anything else), which fails every write alike.
     pub fn is_about_the_data(&self) -> bool {
         match self {
             StoreError::Json(_) => true,
             StoreError::Sql(sqlx::Error::Database(db)) => {
-                let primary = db
-                    .code()
-                    .and_then(|code| code.parse::<i32>().ok())
-                    .map(|code| code & 0xff);
-                // SQLITE_NOMEM, READONLY, BUSY, LOCKED, IOERR, CORRUPT, FULL, CANTOPEN,
-                // NOTADB: the database, not this row.
-                !matches!(primary, Some(5 | 6 | 7 | 8 | 10 | 11 | 13 | 14 | 26))
+                // SQLITE_TOOBIG, CONSTRAINT (a trigger's RAISE included), MISMATCH, RANGE:
+                // this row. Every other code is the database's.
+                matches!(primary_code(db.as_ref()), Some(18 | 19 | 20 | 25))
             }
             StoreError::Sql(
                 sqlx::Error::Encode(_) | sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. },
             ) => true,
             StoreError::Shared(err) => err.is_about_the_data(),
+            _ => false,
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether the disk was full (SQLITE_FULL).
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::Sql(sqlx::Error::Database(db)) => {
+                primary_code(db.as_ref()) == Some(SQLITE_FULL)
+            }
+            StoreError::Shared(err) => err.is_disk_full(),
             _ => false,
         }
     }
@@ -121,17 +130,24 @@ pub struct Store {
     path: Arc<PathBuf>,
 }
 
+/// SQLite's primary result code of a database error (its extended code's low byte).
+fn primary_code(db: &dyn sqlx::error::DatabaseError) -> Option<i32> {
+    db.code()
+        .and_then(|code| code.parse::<i32>().ok())
+        .map(|code| code & 0xff)
+}
+
+/// SQLITE_FULL: the disk (or the database's size limit) is full.
+const SQLITE_FULL: i32 = 13;
+
 /// Whether a failed statement may have left its connection unfit for reuse: an I/O
 /// error, no memory, no space, a corrupt or vanished file, or a connection that broke.
 fn poisons(err: &sqlx::Error) -> bool {
     match err {
-        sqlx::Error::Database(db) => matches!(
-            db.code()
-                .and_then(|code| code.parse::<i32>().ok())
-                .map(|code| code & 0xff),
-            // SQLITE_NOMEM, IOERR, CORRUPT, FULL, CANTOPEN, NOTADB.
-            Some(7 | 10 | 11 | 13 | 14 | 26)
-        ),
+        // SQLITE_NOMEM, IOERR, CORRUPT, FULL, CANTOPEN, NOTADB.
+        sqlx::Error::Database(db) => {
+            matches!(primary_code(db.as_ref()), Some(7 | 10 | 11 | 13 | 14 | 26))
+        }
         sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
         _ => false,
     }
@@ -402,8 +418,9 @@ impl Store {
     /// Runs `work` in one write transaction, after this process's other writers: `BEGIN
     /// IMMEDIATE`, `work`, `COMMIT`. On any failure the transaction is rolled back and its
     /// connection closed rather than reused. The outcome updates [`Store::health`]: a
-    /// commit means the database takes writes; a failure of the database itself (not of
-    /// the data written) means it does not.
+    /// commit means the database takes writes (after a full disk, once there is room too,
+    /// see [`Store::room_to_write`]); a failure of the database itself (not of the data
+    /// written) means it does not.
     pub async fn transaction<T>(
         &self,
         work: impl AsyncFnOnce(&mut StoreTx) -> Result<T>,
@@ -425,10 +442,14 @@ impl Store {
         }
         .await;
         match &outcome {
+            // After a full disk, a write small enough for the space left proves little:
+            // writes count as working again once there is room as well.
+            Ok(_)
+                if self.health.failing().is_some_and(|f| f.disk_full) && !self.room_to_write() => {}
             Ok(_) => self.health.wrote(),
-            Err(err) if !err.is_about_the_data() => {
-                self.health.failed(&crate::fetch::error_chain(err))
-            }
+            Err(err) if !err.is_about_the_data() => self
+                .health
+                .failed(&crate::fetch::error_chain(err), err.is_disk_full()),
             Err(_) => {}
         }
         outcome
@@ -497,9 +518,15 @@ impl Store {
     /// (while it fails, and now and then while nothing else writes). Updates
     /// [`Store::health`] like every write.
     pub async fn probe(&self, now: i64) -> Result<()> {
-        // Behind this process's writers, the write lock is another process's for at most
-        // a moment: holding it a second means the database is stuck for us.
-        self.transaction_waiting(PROBE_BUSY_TIMEOUT, async |tx| {
+        // While writes fail, a probe stuck behind another process's lock must not hold up
+        // the next one; otherwise it waits like any write (an operator's command may hold
+        // the lock a few seconds without anything being wrong).
+        let busy = if self.health.writable() {
+            BUSY_TIMEOUT
+        } else {
+            PROBE_BUSY_TIMEOUT
+        };
+        self.transaction_waiting(busy, async |tx| {
             sqlx::query("INSERT OR REPLACE INTO health_probe (id, at) VALUES (1, ?1)")
                 .bind(now)
                 .execute(&mut *tx.conn)
@@ -507,6 +534,24 @@ impl Store {
             Ok(())
         })
         .await
+    }
+
+    /// Whether the database's file system has room for writes again after a full disk:
+    /// free space of at least a tenth of the file system, or 64 MiB on a larger one. A
+    /// disk left with a few free blocks takes small writes and refuses large ones, and
+    /// would otherwise be judged healed by the first small probe that fits. `true` when
+    /// the free space cannot be read.
+    pub fn room_to_write(&self) -> bool {
+        const ENOUGH: u64 = 64 << 20;
+        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty());
+        match rustix::fs::statvfs(dir.unwrap_or(Path::new("."))) {
+            Ok(fs) => {
+                let free = fs.f_bavail.saturating_mul(fs.f_frsize);
+                let size = fs.f_blocks.saturating_mul(fs.f_frsize);
+                free >= ENOUGH.min(size / 10)
+            }
+            Err(_) => true,
+        }
     }
 
     /// The size of the database on disk: its file and its write-ahead log.
@@ -1374,16 +1419,16 @@ impl StoreTx {
         sqlx::query("COMMIT").execute(&mut *self.conn).await?;
         self.open = false;
         if self.busy_changed {
-            // Should this fail, the connection is closed rather than kept with a short
-            // timeout: the commit stands either way.
-            self.open = true;
-            sqlx::query(sqlx::AssertSqlSafe(format!(
+            let reset = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "PRAGMA busy_timeout = {}",
                 BUSY_TIMEOUT.as_millis()
             )))
             .execute(&mut *self.conn)
-            .await?;
-            self.open = false;
+            .await;
+            if reset.is_err() {
+                // The commit stands; the connection, left with a short timeout, goes.
+                self.conn.close_on_drop();
+            }
         }
         Ok(())
     }
@@ -1516,6 +1561,45 @@ mod tests {
             "a failed round left nothing"
         );
         store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn after_a_full_disk_small_writes_that_fit_do_not_count_as_healed_until_there_is_room() {
+        let fs = Tmpfs::mount("64m");
+        let store = Store::open(&fs.path().join("wirewatch.db"))
+            .await
+            .expect("open");
+        register_feeds(&store, 0, 10).await.expect("room to write");
+        // Full but for half a megabyte: small writes may fit, large ones do not.
+        let filler = fs.fill();
+        let full = std::fs::metadata(&filler).expect("filler").len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&filler)
+            .and_then(|file| file.set_len(full - (512 << 10)))
+            .expect("leave a little room");
+        let err = register_feeds(&store, 1, 4000)
+            .await
+            .expect_err("too large to fit");
+        assert!(err.is_disk_full(), "{err}");
+        assert!(!store.room_to_write());
+
+        // Small writes go on fitting, and prove nothing.
+        for round in 0..5 {
+            let _ = store.probe(round).await;
+            assert!(
+                store.health().failing().is_some_and(|f| f.disk_full),
+                "judged healed by a write that fit in the last free blocks"
+            );
+        }
+
+        std::fs::remove_file(filler).expect("free the space");
+        assert!(store.room_to_write());
+        store.probe(9).await.expect("a write with room");
+        assert!(store.health().writable());
+        register_feeds(&store, 2, 4000)
+            .await
+            .expect("the large write now fits");
     }
 
     #[tokio::test(flavor = "multi_thread")]

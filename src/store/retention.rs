@@ -12,8 +12,8 @@
 //!   no match refers to them and the feed's latest document does not hold them: every
 //!   feed row keeps the sorted 8-byte digests of its latest document's item keys
 //!   ([`document_keys`]), so an item a feed still serves is never forgotten and never
-//!   alerts again as new. An item that leaves its feed's document, stays away longer than
-//!   the retention and then comes back is new again;
+//!   alerts again as new. An item older than its retention is forgotten at the first pass
+//!   after it leaves its feed's document; should the feed serve it again, it is new;
 //! - a story goes with its last item and match;
 //! - then freed pages beyond a fifth of the file go back to the file system (on a
 //!   database created with incremental auto-vacuum); the rest SQLite reuses before it
@@ -214,19 +214,25 @@ impl Store {
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
+            // Most old items of a quiet feed are still served: those are passed over here,
+            // on the read-only connection, and a write transaction is opened only for
+            // what may go, checked again inside it (a refresh may have committed since).
+            let feeds: HashSet<i64> = candidates.iter().map(|c| c.feed_id).collect();
+            let served = self
+                .look(async |conn| documents(conn, &feeds).await)
+                .await?;
+            let mut gone = forgettable(&candidates, &served);
+            if gone.is_empty() {
+                if !full {
+                    return Ok((items, stories));
+                }
+                continue;
+            }
             let (deleted, orphans) = self
                 .transaction(async |tx| {
-                    let feeds: HashSet<i64> = candidates.iter().map(|c| c.feed_id).collect();
-                    let documents = tx.documents(&feeds).await?;
-                    let gone: Vec<&Candidate> = candidates
-                        .iter()
-                        .filter(|c| match documents.get(&c.feed_id) {
-                            Some(Some(document)) => !holds(document, &c.key),
-                            // No document read since this was stored (or the feed row is
-                            // gone): keep.
-                            _ => false,
-                        })
-                        .collect();
+                    let feeds: HashSet<i64> = gone.iter().map(|c| c.feed_id).collect();
+                    let served = documents(&mut tx.conn, &feeds).await?;
+                    gone = forgettable(gone.iter().copied(), &served);
                     let ids: Vec<i64> = gone.iter().map(|c| c.id).collect();
                     let deleted = tx.delete_items(&ids).await?;
                     let story_ids: HashSet<i64> = gone.iter().map(|c| c.story_id).collect();
@@ -284,27 +290,45 @@ impl Store {
     }
 }
 
-impl super::StoreTx {
-    /// The latest document's key digests of each feed (`None`: none read yet).
-    async fn documents(&mut self, feeds: &HashSet<i64>) -> Result<HashMap<i64, Option<Vec<u8>>>> {
-        let ids: Vec<i64> = feeds.iter().copied().collect();
-        let mut documents = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(BATCH) {
-            let sql = format!(
-                "SELECT id, document_keys FROM feeds WHERE id IN {}",
-                values(1, chunk.len())
-            );
-            let mut select = multi_row(sql, chunk.len());
-            for id in chunk {
-                select = select.bind(*id);
-            }
-            for row in select.fetch_all(&mut *self.conn).await? {
-                documents.insert(row.try_get("id")?, row.try_get("document_keys")?);
-            }
+/// The latest document's key digests of each feed (`None`: none read yet).
+async fn documents(
+    conn: &mut sqlx::SqliteConnection,
+    feeds: &HashSet<i64>,
+) -> sqlx::Result<HashMap<i64, Option<Vec<u8>>>> {
+    let ids: Vec<i64> = feeds.iter().copied().collect();
+    let mut documents = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(BATCH) {
+        let sql = format!(
+            "SELECT id, document_keys FROM feeds WHERE id IN {}",
+            values(1, chunk.len())
+        );
+        let mut select = multi_row(sql, chunk.len());
+        for id in chunk {
+            select = select.bind(*id);
         }
-        Ok(documents)
+        for row in select.fetch_all(&mut *conn).await? {
+            documents.insert(row.try_get("id")?, row.try_get("document_keys")?);
+        }
     }
+    Ok(documents)
+}
 
+/// The candidates their feed's latest document no longer holds. A feed with no document
+/// read since they were stored (or no row) keeps them.
+fn forgettable<'a>(
+    candidates: impl IntoIterator<Item = &'a Candidate>,
+    documents: &HashMap<i64, Option<Vec<u8>>>,
+) -> Vec<&'a Candidate> {
+    candidates
+        .into_iter()
+        .filter(|c| match documents.get(&c.feed_id) {
+            Some(Some(document)) => !holds(document, &c.key),
+            _ => false,
+        })
+        .collect()
+}
+
+impl super::StoreTx {
     /// Deletes the items by id, unless a match refers to one after all.
     async fn delete_items(&mut self, ids: &[i64]) -> Result<u64> {
         let mut deleted = 0;

@@ -670,10 +670,10 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// Asks `/readyz` every 100 ms until `done` holds for its status, for at most 30 s;
+/// Asks `/readyz` every 100 ms until `done` holds for its status, for at most 60 s;
 /// returns the last answer.
 pub async fn readyz_until(base: &str, done: impl Fn(u16) -> bool) -> (u16, String) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let answer = http_get(&format!("{base}/readyz"))
             .await

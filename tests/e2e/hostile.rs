@@ -302,7 +302,6 @@ async fn sixteen_mib_of_empty_items_are_read_in_bounded_memory() {
         let file = dir.path().join(format!("bomb-{format}"));
         std::fs::write(&file, bomb.document()).unwrap();
 
-        let started = Instant::now();
         let out = test_feed_with_memory_limit(&dir, &file, 512).await;
         assert!(out.status.success(), "{format}: {}", stderr(&out));
         let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -313,19 +312,14 @@ async fn sixteen_mib_of_empty_items_are_read_in_bounded_memory() {
             "{format}"
         );
         assert_eq!(items[0]["title"], "", "{format}");
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{format}: took {:?}",
-            started.elapsed()
-        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_poll_of_six_sixteen_mib_bombs_stays_in_bounded_memory_and_the_good_feed_alerts() {
     // Before the caps, two such feeds took a poll to 15 GB. Each document now parses
-    // within its caps, and bodies past 1 MiB wait for one of a few large-body slots, so the
-    // six in flight at once need no more than two or three of them in memory.
+    // within its caps, and bodies past 1 MiB wait for one of two large-body slots, so of
+    // the six in flight at once no more than two are in memory whole.
     let bombs = FeedServer::start().await;
     let mut hostile = Vec::new();
     for bomb in empty_item_bombs() {

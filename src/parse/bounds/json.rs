@@ -297,7 +297,6 @@ impl<'de> Visitor<'de> for KeySeed {
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, Instant};
 
     use super::*;
     use crate::parse::{ParseError, parse_feed};
@@ -345,13 +344,7 @@ mod tests {
             list("{\"name\": \"author {n}\"}", 20_000),
             list("{\"id\": \"{n}\"}", MAX_ITEMS * 3),
         );
-        let started = Instant::now();
         let feed = parse_feed(doc.as_bytes(), None).expect("parses");
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{:?}",
-            started.elapsed()
-        );
         assert_eq!(feed.items.len(), MAX_ITEMS);
         assert_eq!(feed.dropped_items, 2 * MAX_ITEMS);
         assert_eq!(feed.dropped_elements, 20_000 - MAX_NAMES);

@@ -635,7 +635,6 @@ mod tests {
     fn the_name_tracker_stays_bounded_under_a_flood_of_names() {
         let names: String = (0..100_000).map(|n| format!("<n{n}/>")).collect();
         let doc = rss_item(&format!("{names}<category>late</category>"));
-        let started = std::time::Instant::now();
         let feed = parse(&doc);
         // title, link and the first distinct names fill the parent's table.
         assert_eq!(
@@ -646,7 +645,6 @@ mod tests {
             feed.items[0].categories.is_empty(),
             "a name past the table is cut"
         );
-        assert!(started.elapsed() < std::time::Duration::from_secs(20));
     }
 
     #[test]
