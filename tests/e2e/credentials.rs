@@ -65,7 +65,7 @@ async fn a_token_in_a_feed_url_is_shown_as_redacted_everywhere_it_leaves_the_pro
     assert_eq!(received.len(), 4);
     let json = received
         .iter()
-        .find(|r| r.json().get("type").is_some())
+        .find(|r| r.json()["type"] == "watchlist.match")
         .expect("the json body");
     assert_eq!(json.json()["data"]["feed"]["url"], shown.as_str());
     let feeds_json = dir.wirewatch(&["feeds", "--json"]).await;
