@@ -23,7 +23,8 @@
 //!   [`MAX_FEED_AUTHOR_BYTES`] (feed-rs copies them into every item without authors);
 //!
 //! these counted in [`Bounded::dropped_elements`]. An XML element with more than
-//! [`MAX_ATTRIBUTES`] attributes, or nesting deeper than [`MAX_DEPTH`], makes the document
+//! [`MAX_ATTRIBUTES`] attributes, more than [`MAX_NAMESPACES`] namespace declarations in
+//! scope, or nesting deeper than [`MAX_DEPTH`], makes the document
 //! [`ParseError::Malformed`]. When nothing is cut the document is returned as it is
 //! (borrowed), so an ordinary feed parses exactly as it would without this pass; otherwise a
 //! copy without the cut bytes. A document the tokenizer cannot read to the end is cut up to
@@ -53,6 +54,11 @@ pub const MAX_DEPTH: usize = 256;
 /// Most attributes accepted on one XML element; feed-rs collects every attribute of every
 /// element it reads. Real elements carry a handful (the most in the corpus: 14).
 pub const MAX_ATTRIBUTES: usize = 256;
+/// Most XML namespace declarations in scope at once. Resolving an element's prefix walks
+/// them (here and in feed-rs's reader alike), so `MAX_DEPTH` levels of `MAX_ATTRIBUTES`
+/// declarations each would make every element of a 16 MiB document cost 65,536
+/// comparisons: minutes of CPU. Real feeds declare a few dozen, on the root.
+pub const MAX_NAMESPACES: usize = 1024;
 /// Distinct child names tracked under one XML parent; a child with a name past these is
 /// cut. Names feed-rs knows are few: beyond this many, a parent is a name flood. (The
 /// corpus's busiest parent, a test feed using every namespace there is, has 271: all its

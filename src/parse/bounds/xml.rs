@@ -3,12 +3,13 @@
 //! element like `<x></x>`), that records the byte ranges of elements to cut and refuses what
 //! would hurt the process rather than just fail to parse.
 //!
-//! Two refusals, both [`ParseError::Malformed`]. Nesting deeper than [`MAX_DEPTH`]: feed-rs
+//! Three refusals, all [`ParseError::Malformed`]. Nesting deeper than [`MAX_DEPTH`]: feed-rs
 //! recurses once per level in places (nested `<media:group>`, `<itunes:category>`), a few
 //! thousand levels overflow a 2 MiB thread stack, and a stack overflow aborts the whole
 //! daemon — `catch_unwind` cannot stop it. Depth is checked inside cut elements too: a
-//! document that nests too deep is refused whatever is cut. And an element with more than
-//! [`MAX_ATTRIBUTES`] attributes. Entities need no guard: quick-xml never reads a DTD and
+//! document that nests too deep is refused whatever is cut. An element with more than
+//! [`MAX_ATTRIBUTES`] attributes. And more than [`MAX_NAMESPACES`] namespace declarations in
+//! scope, which would make resolving every name slow. Entities need no guard: quick-xml never reads a DTD and
 //! feed-rs resolves only the five predefined entities and character references, leaving
 //! `&name;` as it is, so neither billion laughs nor external entities expand.
 //!
@@ -30,7 +31,7 @@ use quick_xml::events::{BytesStart, Event};
 use super::super::{MAX_ITEMS, MAX_NAMES, ParseError};
 use super::{
     Bounded, Edit, MAX_ATTRIBUTES, MAX_DEPTH, MAX_DISTINCT_NAMES, MAX_MEDIA_ELEMENTS,
-    MAX_MEDIA_GROUPS, edited,
+    MAX_MEDIA_GROUPS, MAX_NAMESPACES, edited,
 };
 
 /// Applies the caps to an XML document (see the module docs). A document quick-xml cannot
@@ -310,8 +311,9 @@ impl<'a> Scan<'a> {
     }
 
     /// Records the namespace declarations of an element at `depth`, as quick-xml's resolver
-    /// (which feed-rs uses) reads them: up to the first attribute it cannot parse.
-    fn declare(&mut self, start: &BytesStart<'_>, depth: usize) {
+    /// (which feed-rs uses) reads them: up to the first attribute it cannot parse. Refuses
+    /// more than [`MAX_NAMESPACES`] in scope.
+    fn declare(&mut self, start: &BytesStart<'_>, depth: usize) -> Result<(), ParseError> {
         for attribute in start.attributes().with_checks(false) {
             let Ok(attribute) = attribute else {
                 break;
@@ -327,7 +329,13 @@ impl<'a> Scan<'a> {
             };
             let ns = (!attribute.value.is_empty()).then(|| Ns::of(&attribute.value));
             self.bindings.push((depth, prefix.to_vec(), ns));
+            if self.bindings.len() > MAX_NAMESPACES {
+                return Err(ParseError::Malformed(format!(
+                    "more than {MAX_NAMESPACES} namespace declarations in scope"
+                )));
+            }
         }
+        Ok(())
     }
 
     /// Forgets the namespace declarations of the element at `depth`.
@@ -388,7 +396,7 @@ impl<'a> Scan<'a> {
             return Ok(Verdict::Keep);
         };
         if declares {
-            self.declare(start, depth);
+            self.declare(start, depth)?;
         }
         let local = local_part(name);
         if self.root.is_none() {
@@ -891,5 +899,39 @@ xmlns:itunes=\"http://www.itunes.com/dtds/podcast-1.0.dtd\"><channel><title>deep
         );
         let feed = parse_feed(doc.as_bytes(), None).expect("parses");
         assert_eq!(feed.items.len(), 1);
+    }
+
+    #[test]
+    fn namespace_declarations_past_the_cap_make_the_document_malformed() {
+        // 300 levels would be refused for their depth: 200 levels of 8 declarations each
+        // stay within it and put 1,600 declarations in scope.
+        let declarations: String = (0..8)
+            .map(|n| format!(" xmlns:p{n}=\"urn:x:{n}\""))
+            .collect();
+        let open = format!("<g{declarations}>").repeat(200);
+        let doc = format!(
+            "<rss version=\"2.0\"><channel><title>t</title><item><title>x</title>{open}</item></channel></rss>"
+        );
+        match parse_feed(doc.as_bytes(), None) {
+            Err(ParseError::Malformed(why)) => assert_eq!(
+                why,
+                format!("more than {MAX_NAMESPACES} namespace declarations in scope")
+            ),
+            other => panic!("{other:?}"),
+        }
+        // A root declaring a few dozen, as real feeds do, is fine.
+        let declarations: String = (0..40)
+            .map(|n| format!(" xmlns:p{n}=\"urn:x:{n}\""))
+            .collect();
+        let doc = format!(
+            "<rss version=\"2.0\"{declarations}><channel><title>t</title><item><title>x</title></item></channel></rss>"
+        );
+        assert_eq!(
+            parse_feed(doc.as_bytes(), None)
+                .expect("parses")
+                .items
+                .len(),
+            1
+        );
     }
 }
