@@ -3,7 +3,7 @@
 //! A feed URL may carry a credential: a user name and password, or a query parameter such
 //! as `?token=` or `?api_key=` (private feeds, paid wires, search APIs). Alert payloads,
 //! chat messages, the HTTP API, the CLI and the logs all show feed URLs, and none of them
-//! may show those values. [`url`] keeps the URL's shape — scheme, host, path and every
+//! may show those values. [`url()`] keeps the URL's shape — scheme, host, path and every
 //! query parameter with its name, because a search feed's query *is* its identity — and
 //! replaces each credential's value with `REDACTED`. User name and password are dropped.
 //!

@@ -53,7 +53,7 @@ const MAX_LIMIT: i64 = 1000;
 /// dozen at most. 128 leaves room for all of them while bounding what a flood can take:
 /// file descriptors (outside systemd the soft limit is often 1024, and the fetches need
 /// `poll.concurrency` of them, 64 by default) and memory (each connection may buffer up
-/// to [`MAX_HEADER_BUFFER`]: 8 MiB in all). A connection past the cap is closed at once
+/// to `MAX_HEADER_BUFFER`: 8 MiB in all). A connection past the cap is closed at once
 /// rather than left in the accept queue, where it would wait, with no deadline of its
 /// own, behind whatever holds the slots: its client learns at once to try again later.
 pub const MAX_CONNECTIONS: usize = 128;
