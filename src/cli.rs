@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::config::{self, Config, ConfigError};
 use crate::daemon;
 use crate::dedup;
-use crate::fetch::{self, FetchOutcome, Fetcher};
+use crate::fetch::{FetchOutcome, Fetcher};
 use crate::matcher::Highlight;
 use crate::notify::Notifier;
 use crate::parse;
@@ -418,7 +418,11 @@ async fn poll(config: Arc<Config>, args: &PollArgs) -> Result<(), CliError> {
         let report = match report {
             Ok(report) => report,
             Err(err) => {
-                let error = format!("{}: {}", config.feeds[index].name, fetch::error_chain(&err));
+                let error = format!(
+                    "{}: {}",
+                    config.feeds[index].name,
+                    crate::telemetry::error_chain(&err)
+                );
                 let _ = writeln!(out, "{error} (not stored)");
                 store_errors.push(error);
                 continue;

@@ -35,7 +35,6 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::fetch::error_chain;
 use crate::matcher::WatchlistMatch;
 use crate::metrics;
 use crate::notify::{
@@ -48,6 +47,7 @@ use crate::store::{
     FeedFailure, FeedUpdate, ItemRow, NewItem, NewMatch, OutboxRow, Result, Store, StoreError,
     StoreTx,
 };
+use crate::telemetry::error_chain;
 
 /// The most refresh results written in one transaction. Large enough that a cold start's
 /// statements carry hundreds of rows; small enough that one transaction holds the write

@@ -286,8 +286,7 @@ impl Webhook {
             hash.update([1]);
             hash.update(secret.key());
         }
-        let digest = hash.finalize();
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        format!("{:x}", hash.finalize())
     }
 }
 

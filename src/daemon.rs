@@ -25,13 +25,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::commit::{Committer, Writer};
 use crate::config::Config;
-use crate::fetch::{Fetcher, error_chain};
+use crate::fetch::Fetcher;
 use crate::notify::{Notifier, Wake};
 use crate::refresh::Pipeline;
 use crate::schedule;
 use crate::server;
 use crate::store::Store;
 use crate::systemd;
+use crate::telemetry::error_chain;
 
 /// How long in-flight work may take to finish after SIGTERM or SIGHUP.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

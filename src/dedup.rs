@@ -8,8 +8,6 @@
 //! caller scopes item keys to a feed; the canonical link is what identifies a story across
 //! feeds.
 
-use std::fmt::Write as _;
-
 use sha2::{Digest, Sha256};
 use url::Url;
 
@@ -117,45 +115,14 @@ pub fn item_key(item: &Item) -> String {
         hasher.update((field.len() as u64).to_le_bytes());
         hasher.update(field.as_bytes());
     }
-    let digest = hasher.finalize();
-    let mut key = String::with_capacity(5 + 64);
-    key.push_str("hash:");
-    for byte in digest {
-        let _ = write!(key, "{byte:02x}");
-    }
-    key
+    format!("hash:{:x}", hasher.finalize())
 }
 
 fn is_tracking(raw_name: &str) -> bool {
-    let name = percent_decode_lossy(raw_name).to_ascii_lowercase();
+    let name = percent_encoding::percent_decode_str(raw_name)
+        .decode_utf8_lossy()
+        .to_ascii_lowercase();
     name.starts_with("utm_") || TRACKING_PARAMS.contains(&name.as_str())
-}
-
-fn percent_decode_lossy(s: &str) -> String {
-    if !s.contains('%') {
-        return s.to_string();
-    }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| char::from(c).to_digit(16);
-        match (
-            b[i],
-            b.get(i + 1).copied().and_then(hex),
-            b.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `%2f` and `%2F` mean the same byte; write the upper-case form (RFC 3986 §6.2.2.1).

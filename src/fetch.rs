@@ -18,6 +18,7 @@ use tokio::sync::watch;
 
 use crate::config::Poll;
 use crate::guard;
+use crate::http;
 
 /// At most this many redirects are followed (SPEC §9).
 const MAX_REDIRECTS: usize = 5;
@@ -111,12 +112,6 @@ impl FetchError {
     }
 }
 
-/// Installs the TLS crypto provider once per process; reqwest is built without its own.
-pub fn init_tls() {
-    // Err means a provider is already installed, which is what we want.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 /// The feed fetcher: one connection pool shared by every feed.
 #[derive(Debug, Clone)]
 pub struct Fetcher {
@@ -131,7 +126,7 @@ pub struct Fetcher {
 
 impl Fetcher {
     pub fn new(poll: &Poll) -> Result<Fetcher, reqwest::Error> {
-        init_tls();
+        http::init_tls();
         // `None`: private networks are allowed, nothing to guard.
         let guard = (!poll.allow_private_networks).then_some(guard::Scope::Feeds);
         let builder = reqwest::Client::builder()
@@ -251,7 +246,7 @@ impl Fetcher {
                 status,
                 StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
             )
-            .then(|| retry_after(response.headers(), now))
+            .then(|| http::retry_after(response.headers(), now))
             .flatten();
             return Err(FetchError::Status {
                 status,
@@ -326,7 +321,7 @@ impl Fetcher {
         } else {
             // The chain holds the useful part ("connection refused", "redirect ...");
             // URLs are stripped because they may carry credentials.
-            FetchError::Network(error_chain(&err.without_url()))
+            FetchError::Network(crate::telemetry::error_chain(&err.without_url()))
         }
     }
 }
@@ -348,16 +343,6 @@ fn validators(headers: &HeaderMap) -> (Option<String>, Option<String>) {
     )
 }
 
-/// `Retry-After` as delay-seconds or an HTTP date (a date in the past means now).
-pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
-    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = DateTime::parse_from_rfc2822(value).ok()?.to_utc();
-    Some((at - now).to_std().unwrap_or(Duration::ZERO))
-}
-
 /// Freshness from `Cache-Control: max-age` (which wins, as in RFC 9111), else `Expires`.
 /// `no-cache`/`no-store` mean no hint.
 fn fresh_for(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
@@ -376,24 +361,8 @@ fn fresh_for(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
             return Some(Duration::from_secs(secs));
         }
     }
-    let expires = header_text(headers, header::EXPIRES)?;
-    let at = DateTime::parse_from_rfc2822(expires.trim()).ok()?.to_utc();
+    let at = http::date(&header_text(headers, header::EXPIRES)?)?;
     (at - now).to_std().ok()
-}
-
-/// An error and its sources on one line, "a: b: c", skipping causes already quoted.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
@@ -413,19 +382,6 @@ mod tests {
         DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
             .unwrap()
             .to_utc()
-    }
-
-    #[test]
-    fn retry_after_reads_seconds_and_http_dates() {
-        let at = |v| retry_after(&headers(&[(header::RETRY_AFTER, v)]), now());
-        assert_eq!(at("120"), Some(Duration::from_secs(120)));
-        assert_eq!(
-            at("Sat, 28 Nov 2026 10:01:30 GMT"),
-            Some(Duration::from_secs(90))
-        );
-        assert_eq!(at("Fri, 27 Nov 2026 10:00:00 GMT"), Some(Duration::ZERO));
-        assert_eq!(at("soon"), None);
-        assert_eq!(retry_after(&HeaderMap::new(), now()), None);
     }
 
     #[test]

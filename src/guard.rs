@@ -1170,7 +1170,7 @@ mod tests {
     /// the resolver, and the error chain leads back to the refusal.
     #[tokio::test]
     async fn a_guarded_client_never_sends_a_request_inside() {
-        crate::fetch::init_tls();
+        crate::http::init_tls();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let client = protect(reqwest::Client::builder().no_proxy(), Scope::Feeds)

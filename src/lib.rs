@@ -19,6 +19,7 @@ pub mod dedup;
 pub mod demo;
 pub mod fetch;
 pub mod guard;
+pub mod http;
 pub mod matcher;
 pub mod metrics;
 pub mod notify;

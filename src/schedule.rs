@@ -17,11 +17,11 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Feed, Poll, Schedule};
-use crate::fetch::error_chain;
 use crate::metrics;
 use crate::notify::Wake;
 use crate::refresh::{Outcome, Pipeline, Report};
 use crate::store::StoreError;
+use crate::telemetry::error_chain;
 
 /// The longest a feed's own hints (`max-age`, `Expires`, `<ttl>`) may stretch its
 /// interval: a misconfigured server must not silence a feed for a week.

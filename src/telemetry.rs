@@ -23,3 +23,19 @@ pub fn init(format: LogFormat) {
     // Err only means a subscriber is already installed (tests call this repeatedly).
     let _ = result;
 }
+
+/// An error and its sources on one line, "a: b: c", skipping causes already quoted: how
+/// errors are written to logs and to the terminal.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

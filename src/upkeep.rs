@@ -16,9 +16,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Retention};
-use crate::fetch::error_chain;
 use crate::metrics;
 use crate::store::Store;
+use crate::telemetry::error_chain;
 
 /// How often a failing database is probed.
 const PROBE_WHILE_FAILING: Duration = Duration::from_secs(1);

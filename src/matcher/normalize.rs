@@ -434,14 +434,7 @@ pub(crate) fn normalize_term(term: &str) -> String {
 
 /// The longest prefix of `text` of at most `max` bytes that ends on a char boundary.
 fn truncate(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.get(..end).unwrap_or_default()
+    &text[..text.floor_char_boundary(max)]
 }
 
 /// The slow path for one non-ASCII character.

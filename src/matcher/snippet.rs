@@ -13,8 +13,8 @@ const WORD_SLACK: usize = 24;
 /// The snippet for the hit `start..end` of `text`. Offsets that are out of range or not on
 /// char boundaries are clamped rather than trusted (a snippet is never worth a panic).
 pub(crate) fn snippet(text: &str, start: usize, end: usize) -> String {
-    let start = floor_boundary(text, start.min(text.len()));
-    let end = floor_boundary(text, end.clamp(start, text.len()));
+    let start = text.floor_char_boundary(start.min(text.len()));
+    let end = text.floor_char_boundary(end.clamp(start, text.len()));
     // Two characters are reserved for the ellipses.
     let budget = SNIPPET_CHARS - 2;
     let hit_chars = text.get(start..end).map_or(0, |h| h.chars().count());
@@ -74,13 +74,6 @@ pub(crate) fn snippet(text: &str, start: usize, end: usize) -> String {
         out.push('…');
     }
     out
-}
-
-fn floor_boundary(text: &str, mut i: usize) -> usize {
-    while i > 0 && !text.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
 }
 
 /// Moves left from `from` by up to `n` characters: (new position, characters walked).

@@ -29,9 +29,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::config::{Config, Webhook, WebhookFormat};
-use crate::fetch::{error_chain, retry_after};
+use crate::http::retry_after;
 use crate::metrics;
 use crate::store::{Delivery, Store, StoreError};
+use crate::telemetry::error_chain;
 
 /// Requests in flight per webhook: enough to drain a backlog quickly once a receiver
 /// recovers, few enough not to flood it.
@@ -129,7 +130,7 @@ pub struct Notifier {
 
 impl Notifier {
     pub fn new(store: Store, config: Arc<Config>) -> Result<Notifier, reqwest::Error> {
-        crate::fetch::init_tls();
+        crate::http::init_tls();
         let builder = || {
             reqwest::Client::builder()
                 .user_agent(config.poll.user_agent.clone())

@@ -57,14 +57,7 @@ pub fn rfc3339(at: DateTime<Utc>) -> String {
 
 /// A summary short enough for a notification, cut on a character boundary.
 pub fn short_summary(summary: &str) -> &str {
-    if summary.len() <= MAX_SUMMARY_BYTES {
-        return summary;
-    }
-    let mut end = MAX_SUMMARY_BYTES;
-    while !summary.is_char_boundary(end) {
-        end -= 1;
-    }
-    &summary[..end]
+    &summary[..summary.floor_char_boundary(MAX_SUMMARY_BYTES)]
 }
 
 /// The `watchlist.match` event as JSON.

@@ -182,24 +182,17 @@ pub(super) fn is_name_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b':' | b'.')
 }
 
+/// Where `needle` first occurs in `haystack` at or after `from`.
 pub(super) fn find_byte(haystack: &[u8], from: usize, needle: u8) -> Option<usize> {
-    haystack
-        .get(from..)?
-        .iter()
-        .position(|b| *b == needle)
-        .map(|p| p + from)
+    memchr::memchr(needle, haystack.get(from..)?).map(|p| p + from)
 }
 
+/// Where `needle` first occurs in `haystack` at or after `from` (an empty needle: never).
 pub(super) fn find_bytes(haystack: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    let first = *needle.first()?;
-    let mut i = from;
-    while let Some(p) = find_byte(haystack, i, first) {
-        if haystack[p..].starts_with(needle) {
-            return Some(p);
-        }
-        i = p + 1;
+    if needle.is_empty() {
+        return None;
     }
-    None
+    memchr::memmem::find(haystack.get(from..)?, needle).map(|p| p + from)
 }
 
 /// Finds `name="value"` (or single quotes) in the inside of a start tag; returns the value's

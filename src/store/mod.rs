@@ -449,7 +449,7 @@ impl Store {
             Ok(_) => self.health.wrote(),
             Err(err) if !err.is_about_the_data() => self
                 .health
-                .failed(&crate::fetch::error_chain(err), err.is_disk_full()),
+                .failed(&crate::telemetry::error_chain(err), err.is_disk_full()),
             Err(_) => {}
         }
         outcome

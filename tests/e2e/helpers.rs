@@ -656,7 +656,7 @@ fn free_port() -> u16 {
 
 /// GETs `url`: the status, or `None` when nothing answers, and the body.
 pub async fn http_get(url: &str) -> Option<(u16, String)> {
-    wirewatch::fetch::init_tls();
+    wirewatch::http::init_tls();
     let response = reqwest::get(url).await.ok()?;
     let status = response.status().as_u16();
     Some((status, response.text().await.unwrap_or_default()))

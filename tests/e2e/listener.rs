@@ -89,7 +89,7 @@ fn counter(scrape: &prometheus_parse::Scrape, metric: &str, label: Option<(&str,
 /// GETs `url`, with `Authorization: Bearer <token>` when given: the status, the body and
 /// the `WWW-Authenticate` header.
 async fn get(url: &str, token: Option<&str>) -> (u16, String, String) {
-    wirewatch::fetch::init_tls();
+    wirewatch::http::init_tls();
     let mut request = reqwest::Client::new().get(url);
     if let Some(token) = token {
         request = request.bearer_auth(token);
