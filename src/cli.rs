@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
+use crate::clock;
 use crate::config::{self, Config, ConfigError};
 use crate::daemon;
 use crate::dedup;
@@ -699,7 +700,7 @@ async fn matches(config: &Config, args: &MatchesArgs) -> Result<(), CliError> {
         .context("cannot open the store")?;
     let since = args
         .since
-        .map(|d| Utc::now().timestamp() - i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2));
+        .map(|d| clock::unix() - i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2));
     let rows = store
         .matches(&MatchQuery {
             watchlist: args.watchlist.clone(),
@@ -824,7 +825,7 @@ async fn redeliver(config: &Config, args: &RedeliverArgs) -> Result<(), CliError
     let store = Store::open(&config.daemon.database)
         .await
         .context("cannot open the store")?;
-    let now = Utc::now().timestamp();
+    let now = clock::unix();
     let mut out = std::io::stdout().lock();
     let mut missing = Vec::new();
     for id in &args.ids {

@@ -275,7 +275,7 @@ async fn write_fetched<'c>(
     if fetched.is_empty() {
         return Ok((added, matched));
     }
-    let at = Utc::now().timestamp();
+    let at = crate::clock::unix();
 
     // Stories: one per canonical link, shared by every feed that carries it.
     let urls: Vec<&str> = fetched

@@ -235,7 +235,7 @@ impl Fetcher {
             hops.push(next);
         };
         let status = response.status();
-        let now = chrono::Utc::now();
+        let now = crate::clock::now();
         if status == StatusCode::NOT_MODIFIED {
             return Ok(FetchOutcome::NotModified {
                 fresh_for: fresh_for(response.headers(), now),

@@ -12,6 +12,7 @@
 //! [`daemon`] runs the scheduler and the outbox worker until a signal stops them.
 
 pub mod cli;
+pub mod clock;
 pub mod commit;
 pub mod config;
 pub mod daemon;

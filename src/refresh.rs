@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::clock;
 use crate::commit::{Candidate, Committed, Committer, FeedResult, Fetched};
 use crate::config::Config;
 use crate::dedup;
@@ -83,7 +84,7 @@ impl Pipeline {
         let feed = &self.config.feeds[index];
         let poll = &self.config.poll;
         let clock = std::time::Instant::now();
-        let started = Utc::now();
+        let started = clock::now();
         let now = started.timestamp();
         let Some(state) = self.store.feed_state(&feed.name).await? else {
             // `Store::register` runs before any refresh; a missing row means the config changed

@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock;
 use crate::config::{Feed, Poll, Schedule};
 use crate::metrics;
 use crate::notify::Wake;
@@ -173,7 +174,7 @@ impl Limits {
         }
         let _global = self.global.clone().acquire_owned().await.ok();
         if let Some(due) = due {
-            metrics::schedule_lateness((Utc::now() - due).to_std().unwrap_or_default());
+            metrics::schedule_lateness((clock::now() - due).to_std().unwrap_or_default());
         }
         // Boxed: until here a task only waits for slots, and a cold start of 100,000 feeds
         // keeps that many waiting; the refresh's own state is allocated once it runs.
@@ -246,7 +247,7 @@ pub async fn run(
         pipeline.config.poll.concurrency,
         pipeline.config.poll.per_host,
     ));
-    let started = Utc::now();
+    let started = clock::now();
     // The feeds waiting for their due time, soonest first. A feed is out of the queue
     // while it is in flight, and for good once it is disabled (410 Gone).
     let mut due = BinaryHeap::with_capacity(feeds.len());
@@ -276,7 +277,7 @@ pub async fn run(
     let mut store_failures: HashMap<usize, u32> = HashMap::new();
     let health = pipeline.store.health().clone();
     loop {
-        let now = Utc::now();
+        let now = clock::now();
         // While the database refuses writes, nothing fetched could be stored: due feeds
         // wait, and start as soon as it takes writes again.
         let writable = health.writable();
@@ -314,7 +315,7 @@ pub async fn run(
                     Ok((id, stored)) => (id, stored),
                     Err(err) => {
                         tracing::error!(error = %err, "refresh task failed");
-                        (err.id(), Ok(Some(Utc::now() + chrono::Duration::seconds(60))))
+                        (err.id(), Ok(Some(clock::now() + chrono::Duration::seconds(60))))
                     }
                 };
                 let Some(index) = in_flight.remove(&id) else { continue };
@@ -326,7 +327,7 @@ pub async fn run(
                     Err(err) => {
                         let failures = store_failures.entry(index).or_insert(0);
                         *failures = failures.saturating_add(1);
-                        Some(Utc::now() + store_retry(&err, *failures, &pipeline.config.poll))
+                        Some(clock::now() + store_retry(&err, *failures, &pipeline.config.poll))
                     }
                 };
                 if let Some(next) = next {

@@ -41,6 +41,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock;
 use crate::config::{ApiToken, Config};
 use crate::redact;
 use crate::store::{FeedStatus, MatchQuery, Store};
@@ -540,7 +541,7 @@ async fn render_metrics(State(app): State<App>) -> Result<impl IntoResponse, Api
     });
     let pending = app.store.pending_deliveries().await.map_err(unavailable)?;
     metrics::gauge!("wirewatch_outbox_pending").set(pending as f64);
-    let now = Utc::now().timestamp();
+    let now = clock::unix();
     for (feed, at) in app.store.last_successes().await.map_err(unavailable)? {
         if config.feed_index(&feed).is_some() {
             metrics::gauge!("wirewatch_feed_last_success_age_seconds", "feed" => feed)
@@ -571,7 +572,7 @@ async fn matches(
 ) -> Result<impl IntoResponse, ApiError> {
     let since = match params.since.as_deref() {
         None => None,
-        Some(text) => Some(parse_since(text, Utc::now()).ok_or_else(|| {
+        Some(text) => Some(parse_since(text, clock::now()).ok_or_else(|| {
             ApiError(
                 StatusCode::BAD_REQUEST,
                 format!("since `{text}` is neither a duration like 24h nor an RFC 3339 time"),

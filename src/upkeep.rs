@@ -10,7 +10,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -80,7 +79,7 @@ async fn probe(store: Store, shutdown: CancellationToken) {
             continue; // still full: a probe could fit and be fooled
         }
         // The outcome lands in `health`; a failure is logged there, once.
-        let _ = store.probe(Utc::now().timestamp()).await;
+        let _ = store.probe(crate::clock::unix()).await;
     }
 }
 
@@ -116,7 +115,7 @@ async fn prune(
             continue; // the probes wait for the database; retention waits a period
         }
         let started = std::time::Instant::now();
-        let pass = store.prune(&retention, Utc::now().timestamp(), PRUNE_PAUSE);
+        let pass = store.prune(&retention, crate::clock::unix(), PRUNE_PAUSE);
         let pruned = tokio::select! {
             _ = shutdown.cancelled() => return,
             pruned = pass => pruned,

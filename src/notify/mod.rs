@@ -28,6 +28,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use crate::clock;
 use crate::config::{Config, Webhook, WebhookFormat};
 use crate::http::retry_after;
 use crate::metrics;
@@ -168,7 +169,7 @@ impl Notifier {
         let stop = CancellationToken::new();
         // Rows that fail during this pass come due again later; the pass must not chase
         // them, or a slow receiver would keep `poll` from ever exiting.
-        let due_by = Utc::now().timestamp();
+        let due_by = clock::unix();
         let mut tasks = JoinSet::new();
         for index in 0..self.config.webhooks.len() {
             let (this, stop) = (self.clone(), stop.clone());
@@ -197,7 +198,7 @@ impl Notifier {
         let lease = (webhook.timeout + Duration::from_secs(10)).as_secs() as i64;
         let mut report = DrainReport::default();
         while !stop.is_cancelled() {
-            let now = Utc::now().timestamp();
+            let now = clock::unix();
             let claimed = self
                 .store
                 .claim_deliveries(
@@ -263,7 +264,7 @@ impl Notifier {
         outcome: Attempt,
         report: &mut DrainReport,
     ) -> Result<&'static str, StoreError> {
-        let now = Utc::now();
+        let now = clock::now();
         let attempt = row.attempts as usize + 1;
         match outcome {
             Attempt::Delivered(status) => {
@@ -317,7 +318,7 @@ impl Notifier {
 
     /// One POST of one row.
     async fn attempt(&self, webhook: &Webhook, row: &Delivery) -> Attempt {
-        let timestamp = Utc::now().timestamp();
+        let timestamp = clock::unix();
         let mut request = self
             .client_for(webhook)
             .post(webhook.url.clone())
@@ -373,7 +374,7 @@ impl Notifier {
                 | StatusCode::GATEWAY_TIMEOUT
         );
         let retry_after = honours_retry_after
-            .then(|| retry_after(response.headers(), Utc::now()))
+            .then(|| retry_after(response.headers(), clock::now()))
             .flatten()
             .map(|wait| wait.min(MAX_RETRY_AFTER));
         Attempt::Failed {
@@ -416,7 +417,7 @@ impl Notifier {
             }
             let sleep = match self.store.next_delivery_due(name).await {
                 Ok(Some(due)) => {
-                    let wait = due - Utc::now().timestamp();
+                    let wait = due - clock::unix();
                     Duration::from_secs(wait.clamp(0, IDLE_POLL.as_secs() as i64) as u64)
                 }
                 Ok(None) => IDLE_POLL,

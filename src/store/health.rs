@@ -61,7 +61,7 @@ impl Health {
         *self.last_write.lock().unwrap_or_else(|e| e.into_inner()) = tokio::time::Instant::now();
         self.state.send_if_modified(|state| match state.take() {
             Some(failing) => {
-                let down = (Utc::now() - failing.since).num_milliseconds() as f64 / 1000.0;
+                let down = (crate::clock::now() - failing.since).num_milliseconds() as f64 / 1000.0;
                 tracing::info!(
                     down_secs = down,
                     "the database takes writes again: polling and deliveries resume"
@@ -86,7 +86,7 @@ impl Health {
                 "the database does not take writes: not ready; polling and deliveries wait, and resume by themselves once it does"
             );
             *state = Some(Failing {
-                since: Utc::now(),
+                since: crate::clock::now(),
                 error: error.to_string(),
                 disk_full,
             });
