@@ -5,7 +5,7 @@
 //!     cargo build --release && cargo run --release --example load -- steady [FEEDS] [MINUTES] [CHANGED_PERCENT]
 //!     cargo build --release && cargo run --release --example load -- retention [FEEDS] [MINUTES] [CHANGED_PERCENT]
 //!
-//! The first runs poll cycles in this process with `schedule::poll_once` (fetch, parse,
+//! The first runs poll cycles in this process with `scheduler::poll_once` (fetch, parse,
 //! de-duplication, matching, the commit stage and the outbox), reporting feeds/s, items/s,
 //! CPU seconds and peak RSS for a cold cycle (everything new), a warm one (everything 304)
 //! and one with a share of the feeds changed.
@@ -625,7 +625,7 @@ async fn cycle(
 ) -> usize {
     let cpu_before = cpu_seconds(std::process::id());
     let started = Instant::now();
-    let reports = wirewatch::schedule::poll_once(pipeline, feeds).await;
+    let reports = wirewatch::scheduler::poll_once(pipeline, feeds).await;
     let wall = started.elapsed();
     let cpu = cpu_seconds(std::process::id()) - cpu_before;
     let (mut new_items, mut failed, mut not_modified) = (0, 0, 0);

@@ -23,7 +23,7 @@ use crate::notify::Notifier;
 use crate::parse;
 use crate::redact;
 use crate::refresh::{self, Outcome};
-use crate::schedule;
+use crate::scheduler;
 use crate::store::{DeliveryRow, DisabledWebhook, MatchQuery, Store};
 use crate::telemetry;
 
@@ -404,7 +404,7 @@ async fn poll(config: Arc<Config>, args: &PollArgs) -> Result<(), CliError> {
     // when they are done.
     let (store, pipeline, _writer) = daemon::open(&config).await?;
     let progress = progress_bar(indices.len() as u64, "polling");
-    let reports = schedule::poll_once_observed(&pipeline, &indices, |feed| {
+    let reports = scheduler::poll_once_observed(&pipeline, &indices, |feed| {
         progress.set_message(feed.to_string());
         progress.inc(1);
     })

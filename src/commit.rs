@@ -38,7 +38,7 @@ use crate::config::Config;
 use crate::matcher::WatchlistMatch;
 use crate::metrics;
 use crate::notify::{
-    self,
+    self, Wake,
     payload::{self, Alert, FeedPayload, ItemPayload},
 };
 use crate::parse::Item;
@@ -120,6 +120,8 @@ struct Job {
 #[derive(Debug, Clone)]
 pub struct Committer {
     queue: mpsc::Sender<Job>,
+    /// Notified whenever a commit queued outbox rows.
+    alerts: Wake,
 }
 
 /// The writer task behind a set of [`Committer`]s.
@@ -145,8 +147,14 @@ impl Committer {
     /// Starts the writer on the current tokio runtime.
     pub fn start(store: Store, config: Arc<Config>) -> (Committer, Writer) {
         let (queue, jobs) = mpsc::channel(QUEUE);
-        let writer = tokio::spawn(run(store, config, jobs));
-        (Committer { queue }, Writer(writer))
+        let alerts = Wake::new();
+        let writer = tokio::spawn(run(store, config, jobs, alerts.clone()));
+        (Committer { queue, alerts }, Writer(writer))
+    }
+
+    /// What wakes the outbox workers: notified each time a commit has queued alerts.
+    pub fn alerts_committed(&self) -> Wake {
+        self.alerts.clone()
     }
 
     /// Stores `result`; returns once it is committed.
@@ -160,43 +168,51 @@ impl Committer {
     }
 }
 
-async fn run(store: Store, config: Arc<Config>, mut queue: mpsc::Receiver<Job>) {
+async fn run(store: Store, config: Arc<Config>, mut queue: mpsc::Receiver<Job>, alerts: Wake) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let batch = std::mem::replace(&mut jobs, Vec::with_capacity(MAX_BATCH));
         // A panic while writing fails this batch (its refreshes hear "writer stopped" and
         // are retried), not every batch after it.
         let written = tokio::spawn(write_batch(store.clone(), config.clone(), batch)).await;
-        if let Err(err) = written {
-            tracing::error!(error = %err, "the database writer failed a batch");
+        match written {
+            Ok(queued) if queued > 0 => alerts.notify(),
+            Ok(_) => {}
+            Err(err) => tracing::error!(error = %err, "the database writer failed a batch"),
         }
     }
 }
 
-async fn write_batch(store: Store, config: Arc<Config>, mut batch: Vec<Job>) {
+/// Writes a batch; returns how many outbox rows it queued.
+async fn write_batch(store: Store, config: Arc<Config>, mut batch: Vec<Job>) -> usize {
     batch.retain(|job| !job.reply.is_closed());
     if batch.is_empty() {
-        return;
+        return 0;
     }
     let started = std::time::Instant::now();
     let results: Vec<&FeedResult> = batch.iter().map(|job| &job.result).collect();
     match write(&store, &config, &results).await {
         Ok(committed) => {
             metrics::commit(batch.len(), started.elapsed());
+            let queued = committed.iter().map(|c| c.alerts).sum();
             for (job, committed) in batch.into_iter().zip(committed) {
                 // A refresh abandoned while its batch was written no longer listens; its
                 // rows are stored all the same.
                 let _ = job.reply.send(Ok(committed));
             }
+            queued
         }
         Err(err) if batch.len() > 1 && err.is_about_the_data() => {
             tracing::warn!(feeds = batch.len(), error = %error_chain(&err), "a batch of refreshes failed to commit; writing them one by one");
+            let mut queued = 0;
             for job in batch {
                 let alone = write(&store, &config, &[&job.result])
                     .await
                     .map(|committed| committed.first().copied().unwrap_or_default());
+                queued += alone.as_ref().map_or(0, |c| c.alerts);
                 let _ = job.reply.send(alone);
             }
+            queued
         }
         Err(err) => {
             if batch.len() > 1 {
@@ -206,6 +222,7 @@ async fn write_batch(store: Store, config: Arc<Config>, mut batch: Vec<Job>) {
             for job in batch {
                 let _ = job.reply.send(Err(StoreError::Shared(err.clone())));
             }
+            0
         }
     }
 }

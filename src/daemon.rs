@@ -26,9 +26,9 @@ use tokio_util::sync::CancellationToken;
 use crate::commit::{Committer, Writer};
 use crate::config::Config;
 use crate::fetch::Fetcher;
-use crate::notify::{Notifier, Wake};
+use crate::notify::Notifier;
 use crate::refresh::Pipeline;
-use crate::schedule;
+use crate::scheduler;
 use crate::server;
 use crate::store::Store;
 use crate::systemd;
@@ -94,14 +94,14 @@ impl Generation {
         let notifier = Notifier::new(pipeline.store.clone(), pipeline.config.clone())
             .context("cannot build the HTTP client")?;
         let stop = CancellationToken::new();
-        let committed = Wake::new();
-        let scheduler = tokio::spawn(schedule::run(
+        // The database writer wakes the outbox workers when it commits alerts.
+        let alerts = pipeline.committer.alerts_committed();
+        let scheduler = tokio::spawn(scheduler::run(
             pipeline,
-            committed.clone(),
             stop.clone(),
             SHUTDOWN_GRACE.saturating_sub(Duration::from_secs(1)),
         ));
-        let workers = tokio::spawn(notifier.run(committed, stop.clone()));
+        let workers = tokio::spawn(notifier.run(alerts, stop.clone()));
         Ok(Generation {
             stop,
             tasks: [scheduler, workers],

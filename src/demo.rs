@@ -9,7 +9,7 @@
 //! receiver that checks each alert's Standard Webhooks signature with the crate's own
 //! signing code. It writes a configuration pointing at both into a fresh temporary
 //! directory (or `--dir`), and then runs the real pipeline on it, exactly as `wirewatch
-//! poll` does ([`daemon::open`], [`schedule::poll_once`], [`Notifier::drain_outbox`]):
+//! poll` does ([`daemon::open`], [`scheduler::poll_once`], [`Notifier::drain_outbox`]):
 //! one cycle that alerts, then a second one that must send nothing. Nothing is written
 //! outside that directory; the temporary one is removed at the end.
 
@@ -36,7 +36,7 @@ use crate::config::{Config, Secret};
 use crate::daemon;
 use crate::notify::{Notifier, sign};
 use crate::refresh::{Outcome, Report};
-use crate::schedule;
+use crate::scheduler;
 use crate::store::StoreError;
 use crate::telemetry;
 
@@ -287,7 +287,7 @@ async fn cycles(
         out,
         "cycle 1: fetch, parse, de-duplicate, match, store, deliver"
     );
-    let reports = schedule::poll_once(&pipeline, &all).await;
+    let reports = scheduler::poll_once(&pipeline, &all).await;
     let first = print_reports(&mut out, reports, &mut problems)?;
     let drained = notifier
         .drain_outbox()
@@ -357,7 +357,7 @@ async fn cycles(
 
     // Cycle 2: the feeds have not changed.
     let _ = writeln!(out, "\ncycle 2: the same feeds again");
-    let reports = schedule::poll_once(&pipeline, &all).await;
+    let reports = scheduler::poll_once(&pipeline, &all).await;
     let second = print_reports(&mut out, reports, &mut problems)?;
     let drained = notifier
         .drain_outbox()

@@ -16,12 +16,12 @@ use crate::clock;
 use crate::commit::{Candidate, Committed, Committer, FeedResult, Fetched};
 use crate::config::Config;
 use crate::dedup;
+use crate::due;
 use crate::fetch::{FetchError, FetchOutcome, Fetcher};
 use crate::matcher::Document;
 use crate::metrics;
 use crate::parse::{self, Item, ParsedFeed};
 use crate::redact;
-use crate::schedule;
 use crate::store::{FeedFailure, FeedState, FeedUpdate, Store, StoreError, retention};
 
 /// What refreshing one feed did.
@@ -96,7 +96,7 @@ impl Pipeline {
                     error: "feed has no row in the database yet".into(),
                     retry_after: None,
                 },
-                next_due: Some(schedule::next_due(&feed.schedule, started, poll.jitter)),
+                next_due: Some(due::next_due(&feed.schedule, started, poll.jitter)),
             });
         };
         if let Some(reason) = state.disabled_reason {
@@ -120,7 +120,7 @@ impl Pipeline {
         let failures = u32::try_from(state.failure_count.saturating_add(1)).unwrap_or(u32::MAX);
         let body = match fetched {
             Ok(FetchOutcome::NotModified { fresh_for }) => {
-                let next_due = schedule::after_success(feed, poll, started, fresh_for);
+                let next_due = due::after_success(feed, poll, started, fresh_for);
                 self.committer
                     .commit(FeedResult::NotModified {
                         feed_id: state.id,
@@ -151,7 +151,7 @@ impl Pipeline {
                 } else {
                     err.to_string()
                 };
-                let next_due = schedule::after_failure(feed, poll, started, failures, retry_after);
+                let next_due = due::after_failure(feed, poll, started, failures, retry_after);
                 metrics::fetch(err.class(), clock.elapsed());
                 return self
                     .failed(&state, err.class(), error, next_due, gone, retry_after, now)
@@ -196,7 +196,7 @@ impl Pipeline {
         let parsed = match parsed {
             Ok(parsed) => parsed,
             Err(err) => {
-                let next_due = schedule::after_failure(feed, poll, started, failures, None);
+                let next_due = due::after_failure(feed, poll, started, failures, None);
                 metrics::fetch(err.kind(), clock.elapsed());
                 return self
                     .failed(
@@ -218,7 +218,7 @@ impl Pipeline {
                 .ttl
                 .map(|minutes| Duration::from_secs(u64::from(minutes) * 60)),
         );
-        let next_due = schedule::after_success(feed, poll, started, hint);
+        let next_due = due::after_success(feed, poll, started, hint);
         let update = FeedUpdate {
             next_due_at: next_due.timestamp(),
             ..update
