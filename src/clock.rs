@@ -12,13 +12,17 @@ use chrono::{DateTime, Utc};
 /// The current time.
 pub fn now() -> DateTime<Utc> {
     // Outside a paused runtime tokio's clock is the system's monotonic clock, and the
-    // offset is zero (to within the few nanoseconds between the two readings).
-    let ahead = tokio::time::Instant::now()
-        .into_std()
-        .saturating_duration_since(std::time::Instant::now());
-    match chrono::Duration::from_std(ahead) {
-        Ok(ahead) if !ahead.is_zero() => Utc::now() + ahead,
-        _ => Utc::now(),
+    // offset is zero (to within the nanoseconds between the two readings). Under a paused
+    // one it is how far tokio's clock was advanced, less the real time that went by.
+    let (tokio, system) = (
+        tokio::time::Instant::now().into_std(),
+        std::time::Instant::now(),
+    );
+    let offset = |d| chrono::Duration::from_std(d).unwrap_or_default();
+    if tokio >= system {
+        Utc::now() + offset(tokio - system)
+    } else {
+        Utc::now() - offset(system - tokio)
     }
 }
 

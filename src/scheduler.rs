@@ -298,3 +298,191 @@ pub async fn drive<F, Fut>(
         tasks.abort_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::config::Config;
+
+    fn poll() -> Poll {
+        let text = "[poll]\nbackoff_max = \"1h\"\n";
+        Config::from_source(std::path::Path::new("/tmp/t.toml"), text)
+            .expect("config")
+            .poll
+    }
+
+    /// When each feed's refresh started, in seconds since the test began.
+    type Starts = Arc<Mutex<Vec<(usize, i64)>>>;
+
+    /// Runs the loop over `due` for `run` of tokio's (paused) time, each refresh answering
+    /// with `answer(index, now)`; returns when each feed started.
+    async fn drive_for(
+        due: &[(i64, usize)],
+        health: &Health,
+        run: Duration,
+        answer: impl Fn(usize, DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Vec<(usize, i64)> {
+        let t0 = clock::now();
+        let starts: Starts = Arc::default();
+        let answer = Arc::new(answer);
+        let refresh = {
+            let starts = starts.clone();
+            move |index: usize, _late_from: DateTime<Utc>| {
+                let now = clock::now();
+                // To the nearest second: the clock reads two clocks a few nanoseconds apart.
+                let secs = ((now - t0).num_milliseconds() + 500).div_euclid(1000);
+                starts.lock().expect("lock").push((index, secs));
+                let answer = answer.clone();
+                async move { answer(index, now) }
+            }
+        };
+        let due = due
+            .iter()
+            .map(|(secs, index)| (t0 + chrono::Duration::seconds(*secs), *index))
+            .collect();
+        let shutdown = CancellationToken::new();
+        let poll = poll();
+        let stop = async {
+            tokio::time::sleep(run).await;
+            shutdown.cancel();
+        };
+        tokio::join!(
+            drive(
+                due,
+                health,
+                &poll,
+                refresh,
+                shutdown.clone(),
+                Duration::ZERO
+            ),
+            stop
+        );
+        let starts = starts.lock().expect("lock").clone();
+        starts
+    }
+
+    fn times(starts: &[(usize, i64)], feed: usize) -> Vec<i64> {
+        starts
+            .iter()
+            .filter(|(index, _)| *index == feed)
+            .map(|(_, at)| *at)
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_feed_starts_when_due_and_again_when_its_refresh_says() {
+        let health = Health::default();
+        // Feed 0 every minute from now, feed 1 every two minutes from 30 s.
+        let starts = drive_for(
+            &[(0, 0), (30, 1)],
+            &health,
+            Duration::from_secs(301),
+            |index, now| {
+                Ok(Some(
+                    now + chrono::Duration::seconds(60 * (index as i64 + 1)),
+                ))
+            },
+        )
+        .await;
+        assert_eq!(times(&starts, 0), [0, 60, 120, 180, 240, 300]);
+        assert_eq!(times(&starts, 1), [30, 150, 270]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_disabled_feed_leaves_the_schedule() {
+        let health = Health::default();
+        let starts = drive_for(
+            &[(0, 0), (0, 1)],
+            &health,
+            Duration::from_secs(630),
+            |index, now| Ok((index == 0).then(|| now + chrono::Duration::seconds(60))),
+        )
+        .await;
+        assert_eq!(times(&starts, 1), [0], "disabled after its first refresh");
+        assert_eq!(times(&starts, 0).len(), 11);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_feed_the_database_keeps_refusing_backs_off_from_seconds() {
+        let health = Health::default();
+        let starts = drive_for(&[(0, 0)], &health, Duration::from_secs(600), |_, _| {
+            Err(StoreError::WriterStopped)
+        })
+        .await;
+        let at = times(&starts, 0);
+        let gaps: Vec<i64> = at.windows(2).map(|w| w[1] - w[0]).collect();
+        // 5 s doubling per failure, with equal jitter (half to all of it), whole seconds.
+        for (n, gap) in gaps.iter().enumerate().take(6) {
+            let full = 5 << n;
+            assert!(
+                (full / 2 - 1..=full).contains(gap),
+                "failure {}: {gap} s, expected {}..={full}: {gaps:?}",
+                n + 1,
+                full / 2
+            );
+        }
+        assert!(gaps.len() >= 6, "{gaps:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_starts_while_the_database_refuses_writes() {
+        let health = Arc::new(Health::default());
+        health.failed("database or disk is full", true);
+        let healed = {
+            let health = health.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(100)).await;
+                health.wrote();
+            })
+        };
+        let starts = drive_for(
+            &[(0, 0), (50, 1)],
+            &health,
+            Duration::from_secs(130),
+            |_, now| Ok(Some(now + chrono::Duration::seconds(3600))),
+        )
+        .await;
+        healed.await.expect("healed");
+        // Both were due while it failed; both start the moment writes work again.
+        assert_eq!(starts, [(0, 100), (1, 100)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_host_that_asked_to_be_left_alone_is_waited_out_and_others_are_not() {
+        let limits = Arc::new(Limits::new(4, 1));
+        limits.pause("wire.example", Duration::from_secs(120));
+        let started = tokio::time::Instant::now();
+        let paused = {
+            let limits = limits.clone();
+            tokio::spawn(async move {
+                let _slots = limits.acquire("wire.example").await;
+                started.elapsed()
+            })
+        };
+        let other = limits.acquire("other.example").await;
+        assert_eq!(
+            started.elapsed(),
+            Duration::ZERO,
+            "another host goes at once"
+        );
+        drop(other);
+        assert_eq!(paused.await.expect("task"), Duration::from_secs(120));
+        // At most `per_host` in flight: a second fetch of the host waits for the first.
+        let first = limits.acquire("wire.example").await;
+        let second = {
+            let limits = limits.clone();
+            tokio::spawn(async move { limits.acquire("wire.example").await })
+        };
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert!(!second.is_finished());
+        drop(first);
+        second
+            .await
+            .expect("the second goes once the first is done");
+    }
+}

@@ -310,11 +310,15 @@ mod tests {
         assert!(!SEND_FAILED.load(Ordering::Relaxed));
     }
 
-    /// Runs the watchdog loop for `run` with a 20 ms period, answering pings from
-    /// `answers` in turn (then `Ok`), and returns how many kicks were sent.
-    async fn kicks(answers: Vec<Result<(), String>>, delay: Duration, run: Duration) -> usize {
+    /// The watchdog period of the tests: `WatchdogSec=30s` pings every 15 s.
+    const PERIOD: Duration = Duration::from_secs(15);
+
+    /// Runs the watchdog loop for `run` of tokio's (paused) time, answering pings from
+    /// `answers` in turn (then `Ok`) after `delay` each, and returns when each kick was
+    /// sent, in seconds since the start.
+    async fn kicks(answers: Vec<Result<(), String>>, delay: Duration, run: Duration) -> Vec<u64> {
         let answers = Arc::new(Mutex::new(answers.into_iter()));
-        let kicked = Arc::new(AtomicUsize::new(0));
+        let kicked = Arc::new(Mutex::new(Vec::new()));
         let shutdown = CancellationToken::new();
         let ping = {
             let answers = answers.clone();
@@ -326,36 +330,33 @@ mod tests {
                 }
             }
         };
-        let counter = kicked.clone();
-        let kick = move || {
-            counter.fetch_add(1, Ordering::SeqCst);
+        let started = tokio::time::Instant::now();
+        let kick = {
+            let kicked = kicked.clone();
+            move || kicked.lock().unwrap().push(started.elapsed().as_secs())
         };
-        let task = tokio::spawn(keep_alive(
-            Duration::from_millis(20),
-            ping,
-            kick,
-            shutdown.clone(),
-        ));
+        let task = tokio::spawn(keep_alive(PERIOD, ping, kick, shutdown.clone()));
         tokio::time::sleep(run).await;
         shutdown.cancel();
         task.await.unwrap();
-        kicked.load(Ordering::SeqCst)
+        let kicked = kicked.lock().unwrap().clone();
+        kicked
     }
 
-    #[tokio::test]
-    async fn watchdog_kicks_while_the_database_answers() {
-        let n = kicks(vec![], Duration::ZERO, Duration::from_millis(200)).await;
-        assert!(n >= 5, "{n} kicks in 200 ms at a 20 ms period");
+    #[tokio::test(start_paused = true)]
+    async fn watchdog_kicks_every_period_while_the_database_answers() {
+        let at = kicks(vec![], Duration::ZERO, Duration::from_secs(100)).await;
+        assert_eq!(at, [0, 15, 30, 45, 60, 75, 90]);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn watchdog_stops_kicking_while_the_database_fails() {
         let failing = vec![Err("database is locked".to_string()); 1000];
-        let n = kicks(failing, Duration::ZERO, Duration::from_millis(200)).await;
-        assert_eq!(n, 0);
+        let at = kicks(failing, Duration::ZERO, Duration::from_secs(600)).await;
+        assert_eq!(at, Vec::<u64>::new());
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn watchdog_stops_kicking_while_a_ping_hangs() {
         let kicked = Arc::new(AtomicUsize::new(0));
         let counter = kicked.clone();
@@ -363,36 +364,31 @@ mod tests {
             counter.fetch_add(1, Ordering::SeqCst);
         };
         let ping = || std::future::pending::<Result<(), String>>();
-        let task = tokio::spawn(keep_alive(
-            Duration::from_millis(20),
-            ping,
-            kick,
-            CancellationToken::new(),
-        ));
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let task = tokio::spawn(keep_alive(PERIOD, ping, kick, CancellationToken::new()));
+        tokio::time::sleep(Duration::from_secs(3600)).await;
         task.abort();
         assert_eq!(kicked.load(Ordering::SeqCst), 0);
     }
 
-    #[tokio::test]
-    async fn watchdog_kicks_after_a_slow_ping() {
-        let n = kicks(
-            vec![],
-            Duration::from_millis(30),
-            Duration::from_millis(200),
-        )
-        .await;
-        assert!(n >= 2, "{n} kicks");
+    #[tokio::test(start_paused = true)]
+    async fn watchdog_kicks_when_a_slow_ping_answers_and_keeps_its_period() {
+        // Each ping takes 5 s: the kick comes when it answers.
+        let at = kicks(vec![], Duration::from_secs(5), Duration::from_secs(50)).await;
+        assert_eq!(at, [5, 20, 35]);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn watchdog_resumes_when_the_database_recovers() {
         let answers = vec![Err("disk I/O error".to_string()); 3];
-        let n = kicks(answers, Duration::ZERO, Duration::from_millis(300)).await;
-        assert!(n >= 3, "{n} kicks after recovering");
+        let at = kicks(answers, Duration::ZERO, Duration::from_secs(100)).await;
+        assert_eq!(
+            at,
+            [45, 60, 75, 90],
+            "the fourth ping is the first that answers"
+        );
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn watchdog_ends_at_shutdown() {
         let shutdown = CancellationToken::new();
         shutdown.cancel();

@@ -57,7 +57,7 @@ impl Health {
     }
 
     /// A write transaction committed.
-    pub(super) fn wrote(&self) {
+    pub(crate) fn wrote(&self) {
         *self.last_write.lock().unwrap_or_else(|e| e.into_inner()) = tokio::time::Instant::now();
         self.state.send_if_modified(|state| match state.take() {
             Some(failing) => {
@@ -73,7 +73,7 @@ impl Health {
     }
 
     /// A write failed because of the database itself. Logged once per run of failures.
-    pub(super) fn failed(&self, error: &str, disk_full: bool) {
+    pub(crate) fn failed(&self, error: &str, disk_full: bool) {
         self.state.send_if_modified(|state| {
             if let Some(failing) = state {
                 // A full disk seen later in the run still holds back the first probe.
