@@ -497,4 +497,173 @@ mod tests {
         let next = retry_at(&hook, 1, Some(Duration::from_secs(2)), now).unwrap();
         assert!((next - now).num_seconds() >= 80);
     }
+
+    /// A receiver on 127.0.0.1 answering each POST with the next status of `script` (then
+    /// 200), and recording when (tokio time since `started`) each came.
+    async fn receiver(
+        script: Vec<(u16, Option<&'static str>)>,
+        started: tokio::time::Instant,
+    ) -> (String, Arc<std::sync::Mutex<Vec<u64>>>) {
+        use axum::response::IntoResponse as _;
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let script = Arc::new(std::sync::Mutex::new(script.into_iter()));
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post({
+                let seen = seen.clone();
+                move || {
+                    seen.lock().unwrap().push(started.elapsed().as_secs());
+                    let (status, retry_after) =
+                        script.lock().unwrap().next().unwrap_or((200, None));
+                    async move {
+                        let mut response = StatusCode::from_u16(status).unwrap().into_response();
+                        if let Some(wait) = retry_after {
+                            response
+                                .headers_mut()
+                                .insert("retry-after", HeaderValue::from_static(wait));
+                        }
+                        response
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (url, seen)
+    }
+
+    /// A store holding one alert for webhook `siem` at `url`, retried after 1m, 10m, 1h.
+    async fn one_alert(url: &str) -> (tempfile::TempDir, Store, Arc<Config>) {
+        use crate::commit::{Candidate, FeedResult, Fetched};
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[[feeds]]\nname = \"wire\"\nurl = \"https://wire.example/rss\"\n\n\
+             [[watchlists]]\nname = \"iran\"\nterms = [\"Iran\"]\nwebhooks = [\"siem\"]\n\n\
+             [[webhooks]]\nname = \"siem\"\nurl = \"{url}\"\nallow_private_network = true\n\
+             retry_schedule = [\"1m\", \"10m\", \"1h\"]\n"
+        );
+        let config = Arc::new(Config::from_source(&dir.path().join("w.toml"), &text).unwrap());
+        let store = Store::open(&dir.path().join("wirewatch.db")).await.unwrap();
+        store
+            .register(&[("wire", "https://wire.example/rss")], &[("siem", "x")])
+            .await
+            .unwrap();
+        let feed_id = store.feed_state("wire").await.unwrap().unwrap().id;
+        let item = crate::parse::Item {
+            guid: Some("1".into()),
+            title: "Iran and China sign a pact".into(),
+            link: Some(url::Url::parse("https://wire.example/1").unwrap()),
+            ..Default::default()
+        };
+        let candidate = Candidate {
+            key: crate::dedup::item_key(&item),
+            canonical: item.link.as_ref().map(crate::dedup::canonical_link),
+            matches: config
+                .matcher
+                .match_item(&crate::refresh::document(&item), &|_| true),
+            item,
+        };
+        let fetched = FeedResult::Fetched(Box::new(Fetched {
+            feed: 0,
+            feed_id,
+            at: clock::now(),
+            candidates: vec![candidate],
+            first_fetch: false,
+            update: Default::default(),
+        }));
+        crate::commit::write(&store, &config, &[&fetched])
+            .await
+            .unwrap();
+        (dir, store, config)
+    }
+
+    /// Holds tokio's paused clock still while it is alive: a blocking task in flight stops
+    /// auto-advance, so the clock moves only with `tokio::time::advance` while SQLite's
+    /// worker threads and the receiver answer in real time.
+    struct HeldClock(std::sync::mpsc::Sender<()>);
+
+    fn hold_clock() -> HeldClock {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        tokio::task::spawn_blocking(move || {
+            let _ = held.recv();
+        });
+        HeldClock(release)
+    }
+
+    /// One pass of webhook 0's worker at the current (paused) time; what it did.
+    async fn pass(notifier: &Notifier) -> DrainReport {
+        notifier
+            .drain_webhook(0, &CancellationToken::new(), None)
+            .await
+            .unwrap()
+    }
+
+    async fn advance(secs: u64) {
+        tokio::time::advance(Duration::from_secs(secs)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_delivery_is_retried_on_its_schedule_never_sooner_than_retry_after() {
+        let _held = hold_clock();
+        let started = tokio::time::Instant::now();
+        let (url, seen) =
+            receiver(vec![(503, Some("600")), (500, None), (200, None)], started).await;
+        let (_dir, store, config) = one_alert(&url).await;
+        let notifier = Notifier::new(store.clone(), config).unwrap();
+
+        assert_eq!(
+            pass(&notifier).await.failed,
+            1,
+            "the first attempt, at once"
+        );
+        // Retry-After: 600 beats the first delay (1m ± 20%): nothing before it.
+        advance(599).await;
+        assert_eq!(pass(&notifier).await, DrainReport::default());
+        advance(2).await;
+        assert_eq!(pass(&notifier).await.failed, 1, "the second attempt");
+        // Then the second delay, 10m ± 20%: not before 8 minutes, by 12 at the latest.
+        advance(479).await;
+        assert_eq!(pass(&notifier).await, DrainReport::default());
+        advance(243).await;
+        assert_eq!(pass(&notifier).await.delivered, 1, "the third attempt");
+
+        let at = seen.lock().unwrap().clone();
+        assert_eq!(at.len(), 3, "{at:?}");
+        let rows = store.deliveries(None, 10).await.unwrap();
+        assert_eq!(
+            (rows[0].status.as_str(), rows[0].attempts),
+            ("delivered", 3)
+        );
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        assert_eq!(ids.len(), 1, "one row, one webhook-id, every attempt");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_delivery_claimed_by_a_send_that_died_goes_out_once_its_lease_passes() {
+        let _held = hold_clock();
+        let started = tokio::time::Instant::now();
+        let (url, seen) = receiver(vec![], started).await;
+        let (_dir, store, config) = one_alert(&url).await;
+        let notifier = Notifier::new(store.clone(), config.clone()).unwrap();
+        // A send claimed the row, as a worker does, and died before any answer.
+        let lease = (config.webhooks[0].timeout + Duration::from_secs(10)).as_secs() as i64;
+        let now = clock::unix();
+        let claimed = store
+            .claim_deliveries("siem", now, now + lease, 4)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+
+        // Leased: no second send while the first may still be in flight.
+        advance(lease as u64 - 1).await;
+        assert_eq!(pass(&notifier).await, DrainReport::default());
+        assert!(seen.lock().unwrap().is_empty());
+        // Past the lease the row goes out, under the same id.
+        advance(2).await;
+        assert_eq!(pass(&notifier).await.delivered, 1);
+        let rows = store.deliveries(None, 10).await.unwrap();
+        assert_eq!(rows[0].id, claimed[0].id);
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
 }
