@@ -16,13 +16,9 @@ use serde::Serialize;
 use crate::clock;
 use crate::config::{self, Config, ConfigError};
 use crate::daemon;
-use crate::dedup;
-use crate::fetch::{FetchOutcome, Fetcher};
-use crate::matcher::Highlight;
 use crate::notify::Notifier;
-use crate::parse;
 use crate::redact;
-use crate::refresh::{self, Outcome};
+use crate::refresh::{self, Highlight, Outcome, Pipeline, PreviewError, Source};
 use crate::scheduler;
 use crate::store::{DeliveryRow, DisabledWebhook, MatchQuery, Store};
 use crate::telemetry;
@@ -478,74 +474,53 @@ async fn poll(config: Arc<Config>, args: &PollArgs) -> Result<(), CliError> {
 /// `poll --dry-run`: each feed fetched unconditionally, parsed and matched by the
 /// watch-lists that follow it; items the store already holds are left out. Nothing is
 /// written (beyond creating an empty database when there is none yet).
-async fn dry_run(config: &Config, indices: &[usize]) -> Result<(), CliError> {
+async fn dry_run(config: &Arc<Config>, indices: &[usize]) -> Result<(), CliError> {
     let store = Store::open(&config.daemon.database)
         .await
         .context("cannot open the store")?;
-    let fetcher = Fetcher::new(&config.poll).context("cannot build the HTTP client")?;
+    // Nothing is registered or committed: the writer behind the pipeline stays idle.
+    let (pipeline, _writer) =
+        Pipeline::new(config, &store).context("cannot build the HTTP client")?;
     let mut out = std::io::stdout().lock();
     for &index in indices {
         let feed = &config.feeds[index];
-        let body = match fetcher.fetch(&feed.url, None, None).await {
-            Ok(FetchOutcome::Fetched(body)) => body,
-            Ok(FetchOutcome::NotModified { .. }) => {
+        let preview = match pipeline.preview(index).await {
+            Ok(preview) => preview,
+            Err(PreviewError::NotModified) => {
                 let _ = writeln!(out, "{}: not modified", feed.name);
                 continue;
+            }
+            Err(PreviewError::Store(err)) => {
+                return Err(anyhow::Error::new(err)
+                    .context("cannot read the store")
+                    .into());
             }
             Err(err) => {
                 let _ = writeln!(out, "{}: failed ({}): {err}", feed.name, err.class());
                 continue;
             }
         };
-        let parsed = match parse::parse_document(
-            &body.body,
-            Some(&body.final_url),
-            body.content_type.as_deref(),
-        ) {
-            Ok(parsed) => parsed,
-            Err(err) => {
-                let _ = writeln!(out, "{}: failed ({}): {err}", feed.name, err.kind());
-                continue;
-            }
-        };
-        let state = store
-            .feed_state(&feed.name)
-            .await
-            .context("cannot read the store")?;
-        let keys: Vec<String> = parsed.items.iter().map(dedup::item_key).collect();
-        let known = match &state {
-            Some(state) => store
-                .known_items(state.id, &keys)
-                .await
-                .context("cannot read the store")?,
-            None => Default::default(),
-        };
-        let wanted = |w: usize| config.watchlists.get(w).is_some_and(|l| l.watches(index));
-        let fresh: Vec<_> = parsed
-            .items
-            .iter()
-            .zip(&keys)
-            .filter(|(_, key)| !known.contains(*key))
-            .collect();
+        let fresh: Vec<_> = preview.items.iter().filter(|item| !item.known).collect();
         let _ = writeln!(
             out,
             "{}: {} items, {} new (dry run: nothing stored or sent)",
             feed.name,
-            parsed.items.len(),
+            preview.items.len(),
             fresh.len()
         );
-        for (item, _) in fresh {
-            for found in config.matcher.match_item(&refresh::document(item), &wanted) {
+        for item in fresh {
+            for found in &item.matches {
                 let _ = writeln!(
                     out,
                     "  would match {} [{}]: {}",
                     config.watchlists[found.watchlist].name,
                     found.terms.join(", "),
-                    item.title
+                    item.item.title
                 );
             }
         }
     }
+    drop(pipeline);
     store.close().await;
     Ok(())
 }
@@ -585,41 +560,35 @@ async fn test_feed(config: &Config, args: &TestFeedArgs) -> Result<(), CliError>
         },
         None => None,
     };
-    let (body, base, content_type) = match url::Url::parse(&args.source) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") => {
-            let fetcher = Fetcher::new(&config.poll).context("cannot build the HTTP client")?;
-            match fetcher.fetch(&url, None, None).await {
-                Ok(FetchOutcome::Fetched(body)) => {
-                    (body.body, Some(body.final_url), body.content_type)
-                }
-                Ok(FetchOutcome::NotModified { .. }) => {
-                    return Err(anyhow::anyhow!(
-                        "{}: unexpected 304 Not Modified",
-                        redact::url(&url, &[])
-                    )
-                    .into());
-                }
-                Err(err) => {
-                    return Err(anyhow::anyhow!("{}: {err}", redact::url(&url, &[])).into());
-                }
-            }
-        }
-        _ => {
-            let body = std::fs::read(&args.source)
-                .with_context(|| format!("cannot read {}", args.source))?;
-            (body, None, None)
-        }
+    let source = match url::Url::parse(&args.source) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Source::Url(url),
+        _ => Source::Bytes(
+            std::fs::read(&args.source).with_context(|| format!("cannot read {}", args.source))?,
+        ),
     };
-    let parsed = parse::parse_document(&body, base.as_ref(), content_type.as_deref())
-        .with_context(|| format!("{} is not a usable feed", args.source))?;
+    let shown = match &source {
+        Source::Url(url) => redact::url(url, &[]).to_string(),
+        Source::Bytes(_) => args.source.clone(),
+    };
     let wanted = |i: usize| only.is_none_or(|only| only == i);
-    let items = parsed
+    let preview = match refresh::preview_document(config, source, &wanted).await {
+        Ok(preview) => preview,
+        Err(PreviewError::NotModified) => {
+            return Err(anyhow::anyhow!("{shown}: unexpected 304 Not Modified").into());
+        }
+        Err(err @ PreviewError::Parse(_)) => {
+            return Err(anyhow::Error::new(err)
+                .context(format!("{shown} is not a usable feed"))
+                .into());
+        }
+        Err(err) => return Err(anyhow::anyhow!("{shown}: {err}").into()),
+    };
+    let items = preview
         .items
-        .iter()
-        .map(|item| {
-            let matches = config
-                .matcher
-                .match_item(&refresh::document(item), &wanted)
+        .into_iter()
+        .map(|previewed| {
+            let matches = previewed
+                .matches
                 .into_iter()
                 .map(|m| TestFeedMatch {
                     watchlist: config.watchlists[m.watchlist].name.clone(),
@@ -627,21 +596,22 @@ async fn test_feed(config: &Config, args: &TestFeedArgs) -> Result<(), CliError>
                     highlights: m.highlights,
                 })
                 .collect();
+            let item = previewed.item;
             TestFeedItem {
-                key: dedup::item_key(item),
-                title: item.title.clone(),
+                key: previewed.key,
+                title: item.title,
                 link: item.link.as_ref().map(|l| l.to_string()),
-                canonical_link: item.link.as_ref().map(dedup::canonical_link),
+                canonical_link: previewed.canonical,
                 published: item.published,
                 matches,
             }
         })
         .collect();
     let output = TestFeedOutput {
-        title: parsed.title,
+        title: preview.title,
         items,
-        dropped_items: parsed.dropped_items,
-        dropped_elements: parsed.dropped_elements,
+        dropped_items: preview.dropped_items,
+        dropped_elements: preview.dropped_elements,
     };
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -663,10 +633,8 @@ async fn test_feed(config: &Config, args: &TestFeedArgs) -> Result<(), CliError>
     if output.dropped_items + output.dropped_elements > 0 {
         let _ = writeln!(
             out,
-            "past the parse caps, dropped: {} items (after the first {}), {} repeated elements",
-            output.dropped_items,
-            parse::MAX_ITEMS,
-            output.dropped_elements
+            "past the parse caps, dropped: {} items, {} repeated elements",
+            output.dropped_items, output.dropped_elements
         );
     }
     for item in &output.items {

@@ -19,13 +19,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::signal::unix::{Signal, SignalKind, signal};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::commit::{Committer, Writer};
+use crate::commit::Writer;
 use crate::config::Config;
-use crate::fetch::Fetcher;
 use crate::notify::Notifier;
 use crate::refresh::Pipeline;
 use crate::scheduler;
@@ -68,18 +67,7 @@ async fn register(config: &Config, store: &Store) -> anyhow::Result<()> {
 
 /// Builds the fetcher and starts the database writer for a registered configuration.
 fn build_pipeline(config: &Arc<Config>, store: &Store) -> anyhow::Result<(Pipeline, Writer)> {
-    let fetcher = Fetcher::new(&config.poll).context("cannot build the HTTP client")?;
-    let (committer, writer) = Committer::start(store.clone(), config.clone());
-    let pipeline = Pipeline {
-        config: config.clone(),
-        store: store.clone(),
-        fetcher,
-        committer,
-        parse_slots: Arc::new(Semaphore::new(
-            std::thread::available_parallelism().map_or(2, usize::from),
-        )),
-    };
-    Ok((pipeline, writer))
+    Pipeline::new(config, store).context("cannot build the HTTP client")
 }
 
 /// The scheduler, the outbox workers and the database writer of one configuration.

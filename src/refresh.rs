@@ -13,12 +13,16 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::clock;
-use crate::commit::{Candidate, Committed, Committer, FeedResult, Fetched};
+use std::collections::HashSet;
+
+use crate::commit::{Candidate, Committed, Committer, FeedResult, Fetched, Writer};
 use crate::config::Config;
 use crate::dedup;
 use crate::due;
-use crate::fetch::{FetchError, FetchOutcome, Fetcher};
-use crate::matcher::Document;
+use crate::fetch::{FetchError, FetchOutcome, FetchedBody, Fetcher};
+use crate::matcher::{Document, Matcher};
+// What a preview hands out, so that its users need not reach into the matcher.
+pub use crate::matcher::{Highlight, WatchlistMatch};
 use crate::metrics;
 use crate::parse::{self, Item, ParsedFeed};
 use crate::redact;
@@ -77,6 +81,45 @@ pub fn document(item: &Item) -> Document<'_> {
 }
 
 impl Pipeline {
+    /// The pipeline of a configuration on `store`, and the database writer behind it
+    /// (which runs until every clone of the pipeline is dropped). The store must know the
+    /// configuration's feeds (`Store::register`) before a refresh; a preview needs not.
+    pub fn new(config: &Arc<Config>, store: &Store) -> Result<(Pipeline, Writer), reqwest::Error> {
+        let fetcher = Fetcher::new(&config.poll)?;
+        let (committer, writer) = Committer::start(store.clone(), config.clone());
+        let pipeline = Pipeline {
+            config: config.clone(),
+            store: store.clone(),
+            fetcher,
+            committer,
+            parse_slots: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, usize::from),
+            )),
+        };
+        Ok((pipeline, writer))
+    }
+
+    /// Feed `index` as a refresh would find it now, fetched unconditionally, with nothing
+    /// stored: every item keyed and matched by the watch-lists that follow the feed, and
+    /// marked `known` when the store holds it already (`poll --dry-run`).
+    pub async fn preview(&self, index: usize) -> Result<Preview, PreviewError> {
+        let feed = &self.config.feeds[index];
+        let body = match self.fetcher.fetch(&feed.url, None, None).await {
+            Ok(FetchOutcome::Fetched(body)) => body,
+            Ok(FetchOutcome::NotModified { .. }) => return Err(PreviewError::NotModified),
+            Err(err) => return Err(PreviewError::Fetch(err)),
+        };
+        let parsed = parse_body(*body, Some(&self.parse_slots)).await?;
+        let keys: Vec<String> = parsed.items.iter().map(dedup::item_key).collect();
+        let known = match self.store.feed_state(&feed.name).await? {
+            Some(state) => self.store.known_items(state.id, &keys).await?,
+            None => HashSet::new(),
+        };
+        let watchlists = &self.config.watchlists;
+        let wanted = |w: usize| watchlists.get(w).is_some_and(|list| list.watches(index));
+        Ok(examine(parsed, &self.config.matcher, &wanted, &known))
+    }
+
     /// Refreshes feed number `index` of the config. Only a store failure is an `Err`:
     /// fetch and parse failures are recorded on the feed and reported in the outcome.
     #[tracing::instrument(skip_all, fields(feed = %self.config.feeds[index].name), err(Display))]
@@ -136,7 +179,7 @@ impl Pipeline {
                     next_due: Some(next_due),
                 });
             }
-            Ok(FetchOutcome::Fetched(body)) => *body,
+            Ok(FetchOutcome::Fetched(body)) => body,
             Err(err) => {
                 let retry_after = match &err {
                     FetchError::Status { retry_after, .. } => *retry_after,
@@ -159,16 +202,17 @@ impl Pipeline {
             }
         };
 
+        let mut body = body;
         let update = FeedUpdate {
             title: None,
-            etag: body.etag,
-            last_modified: body.last_modified,
+            etag: body.etag.take(),
+            last_modified: body.last_modified.take(),
             next_due_at: 0,
             fetched_at: now,
             document_keys: None,
         };
         let fresh_for = body.fresh_for;
-        if let Some(moved) = body.moved_to {
+        if let Some(moved) = body.moved_to.take() {
             tracing::info!(moved_to = %redact::url(&moved, &feed.redact_params), "feed moved permanently");
             self.committer
                 .commit(FeedResult::Moved {
@@ -177,23 +221,7 @@ impl Pipeline {
                 })
                 .await?;
         }
-        let (bytes, base, content_type) = (body.body, body.final_url, body.content_type);
-        let large_body_slot = body.slot;
-        // Parsing is CPU-bound: keep it off the runtime's I/O threads, and run no more
-        // parses at once than there are cores. More would not finish sooner, and each one
-        // holds a document's worth of memory, which the allocator keeps once it has it.
-        let slot = self.parse_slots.clone().acquire_owned().await.ok();
-        let parsed = tokio::task::spawn_blocking(move || {
-            let parsed = parse::parse_document(&bytes, Some(&base), content_type.as_deref());
-            // The slots go once the document's memory has.
-            drop(bytes);
-            drop((slot, large_body_slot));
-            parsed
-        })
-        .await
-        .map_err(|err| parse::ParseError::Malformed(format!("parser crashed: {err}")))
-        .and_then(|parsed| parsed);
-        let parsed = match parsed {
+        let parsed = match parse_body(*body, Some(&self.parse_slots)).await {
             Ok(parsed) => parsed,
             Err(err) => {
                 let next_due = due::after_failure(feed, poll, started, failures, None);
@@ -337,5 +365,147 @@ impl Pipeline {
             });
         }
         Ok((candidates, document_keys))
+    }
+}
+
+/// A document as the pipeline would take it, with nothing stored (see [`Pipeline::preview`]
+/// and [`preview_document`]).
+#[derive(Debug)]
+pub struct Preview {
+    pub title: Option<String>,
+    pub items: Vec<PreviewItem>,
+    /// Items past the parse stage's item cap, dropped unread.
+    pub dropped_items: usize,
+    /// Other elements past their caps (repeated categories, authors, ...), dropped.
+    pub dropped_elements: usize,
+}
+
+/// One item of a [`Preview`].
+#[derive(Debug)]
+pub struct PreviewItem {
+    pub item: Item,
+    /// Its identity within its feed.
+    pub key: String,
+    /// Its canonical link, which decides its story.
+    pub canonical: Option<String>,
+    /// Whether the feed's stored items hold it already.
+    pub known: bool,
+    /// What each watch-list found in it.
+    pub matches: Vec<WatchlistMatch>,
+}
+
+/// Why a preview has no document.
+#[derive(Debug, thiserror::Error)]
+pub enum PreviewError {
+    #[error("{0}")]
+    Fetch(#[from] FetchError),
+    #[error("not modified")]
+    NotModified,
+    #[error("{0}")]
+    Parse(#[from] parse::ParseError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+impl PreviewError {
+    /// The failure's class, as `wirewatch feeds` and the metrics name it.
+    pub fn class(&self) -> &'static str {
+        match self {
+            PreviewError::Fetch(err) => err.class(),
+            PreviewError::Parse(err) => err.kind(),
+            PreviewError::NotModified => "not_modified",
+            PreviewError::Store(_) | PreviewError::Client(_) => "internal",
+        }
+    }
+}
+
+/// Where a document to preview comes from.
+#[derive(Debug)]
+pub enum Source {
+    /// Fetched as a feed is (network guard, deadline, size cap).
+    Url(url::Url),
+    /// Read already (a local file): no base URL for relative links.
+    Bytes(Vec<u8>),
+}
+
+/// Any document, fetched or given, parsed, keyed and matched by the watch-lists `wanted`
+/// selects, as a refresh would, without a store (`wirewatch test-feed`).
+pub async fn preview_document(
+    config: &Config,
+    source: Source,
+    wanted: &dyn Fn(usize) -> bool,
+) -> Result<Preview, PreviewError> {
+    let parsed = match source {
+        Source::Url(url) => match Fetcher::new(&config.poll)?.fetch(&url, None, None).await? {
+            FetchOutcome::Fetched(body) => parse_body(*body, None).await?,
+            FetchOutcome::NotModified { .. } => return Err(PreviewError::NotModified),
+        },
+        Source::Bytes(bytes) => {
+            tokio::task::spawn_blocking(move || parse::parse_document(&bytes, None, None))
+                .await
+                .map_err(|err| parse::ParseError::Malformed(format!("parser crashed: {err}")))??
+        }
+    };
+    Ok(examine(parsed, &config.matcher, wanted, &HashSet::new()))
+}
+
+/// Parses a fetched body off the runtime's threads: CPU-bound, and with `slots`, no more
+/// at once than there are cores (more would not finish sooner, and each holds a
+/// document's worth of memory, which the allocator keeps once it has it). The body's
+/// large-body slot goes once the document's memory has.
+async fn parse_body(
+    body: FetchedBody,
+    slots: Option<&Arc<tokio::sync::Semaphore>>,
+) -> Result<ParsedFeed, parse::ParseError> {
+    let slot = match slots {
+        Some(slots) => slots.clone().acquire_owned().await.ok(),
+        None => None,
+    };
+    let FetchedBody {
+        body: bytes,
+        final_url,
+        content_type,
+        slot: large_body_slot,
+        ..
+    } = body;
+    tokio::task::spawn_blocking(move || {
+        let parsed = parse::parse_document(&bytes, Some(&final_url), content_type.as_deref());
+        drop(bytes);
+        drop((slot, large_body_slot));
+        parsed
+    })
+    .await
+    .map_err(|err| parse::ParseError::Malformed(format!("parser crashed: {err}")))?
+}
+
+/// Every item of `parsed`, keyed, matched by the watch-lists `wanted` selects, and marked
+/// known when `known` holds its key.
+fn examine(
+    parsed: ParsedFeed,
+    matcher: &Matcher,
+    wanted: &dyn Fn(usize) -> bool,
+    known: &HashSet<String>,
+) -> Preview {
+    let items = parsed
+        .items
+        .into_iter()
+        .map(|item| {
+            let key = dedup::item_key(&item);
+            PreviewItem {
+                known: known.contains(&key),
+                canonical: item.link.as_ref().map(dedup::canonical_link),
+                matches: matcher.match_item(&document(&item), wanted),
+                key,
+                item,
+            }
+        })
+        .collect();
+    Preview {
+        title: parsed.title,
+        items,
+        dropped_items: parsed.dropped_items,
+        dropped_elements: parsed.dropped_elements,
     }
 }
