@@ -362,8 +362,7 @@ mod tests {
             ),
             stop
         );
-        let starts = starts.lock().expect("lock").clone();
-        starts
+        starts.lock().expect("lock").clone()
     }
 
     fn times(starts: &[(usize, i64)], feed: usize) -> Vec<i64> {

@@ -339,8 +339,7 @@ mod tests {
         tokio::time::sleep(run).await;
         shutdown.cancel();
         task.await.unwrap();
-        let kicked = kicked.lock().unwrap().clone();
-        kicked
+        kicked.lock().unwrap().clone()
     }
 
     #[tokio::test(start_paused = true)]

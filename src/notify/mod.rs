@@ -581,14 +581,16 @@ mod tests {
     /// Holds tokio's paused clock still while it is alive: a blocking task in flight stops
     /// auto-advance, so the clock moves only with `tokio::time::advance` while SQLite's
     /// worker threads and the receiver answer in real time.
-    struct HeldClock(std::sync::mpsc::Sender<()>);
+    struct HeldClock {
+        _release: std::sync::mpsc::Sender<()>,
+    }
 
     fn hold_clock() -> HeldClock {
         let (release, held) = std::sync::mpsc::channel::<()>();
         tokio::task::spawn_blocking(move || {
             let _ = held.recv();
         });
-        HeldClock(release)
+        HeldClock { _release: release }
     }
 
     /// One pass of webhook 0's worker at the current (paused) time; what it did.
