@@ -37,15 +37,11 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::matcher::WatchlistMatch;
 use crate::metrics;
-use crate::notify::{
-    self, Wake,
-    payload::{self, Alert, FeedPayload, ItemPayload},
-};
+use crate::notify::Wake;
+use crate::notify::outbox::{self, NewAlert};
 use crate::parse::Item;
-use crate::redact;
 use crate::store::{
-    FeedFailure, FeedUpdate, ItemRow, NewItem, NewMatch, OutboxRow, Result, Store, StoreError,
-    StoreTx,
+    FeedFailure, FeedUpdate, ItemRow, NewItem, NewMatch, Result, Store, StoreError, StoreTx,
 };
 use crate::telemetry::error_chain;
 
@@ -364,54 +360,31 @@ async fn write_fetched<'c>(
         .collect::<Result<Vec<_>>>()?;
     let inserted = tx.insert_matches(&new_matches).await?;
 
-    // Alerts: the body is rendered once, in each webhook's format, and frozen in the
-    // outbox row, so every retry sends (and signs) the same bytes.
+    // Alerts: the outbox rows of every new match that alerts, from the notify stage.
     let mut outbox = Vec::new();
     for f in found.iter().filter(|f| inserted.contains(&f.alert_id)) {
         let document = fetched[f.feed];
-        let watchlist = &config.watchlists[f.found.watchlist];
         added[f.feed].matches += 1;
-        matched.push(watchlist.name.as_str());
+        matched.push(config.watchlists[f.found.watchlist].name.as_str());
         let item = &f.candidate.item;
-        let alerting =
-            !document.first_fetch || config.poll.backfill.admits(item.published, document.at);
-        if !alerting || watchlist.webhooks.is_empty() {
+        if document.first_fetch && !config.poll.backfill.admits(item.published, document.at) {
             continue;
         }
-        let feed = &config.feeds[document.feed];
-        let feed_url = redact::url(&feed.url, &feed.redact_params);
-        let alert = Alert {
-            alert_id: &f.alert_id,
-            watchlist: &watchlist.name,
-            terms: &f.found.terms,
-            story_id: f.story_id.to_string(),
-            item: ItemPayload {
-                id: &f.candidate.key,
-                title: &item.title,
-                url: item.link.as_ref().map(url::Url::as_str),
-                published: item.published.map(payload::rfc3339),
-                summary: payload::short_summary(&item.summary),
-                authors: &item.authors,
-                categories: &item.categories,
-                language: item.language.as_deref(),
+        let rows = outbox::rows(
+            config,
+            &NewAlert {
+                alert_id: &f.alert_id,
+                feed: document.feed,
+                feed_title: document.update.title.as_deref(),
+                story_id: f.story_id,
+                item_key: &f.candidate.key,
+                item,
+                found: f.found,
+                at: document.at,
             },
-            feed: FeedPayload {
-                name: &feed.name,
-                url: feed_url.as_str(),
-                title: document.update.title.as_deref(),
-            },
-            highlights: &f.found.highlights,
-        };
-        for &hook in &watchlist.webhooks {
-            let webhook = &config.webhooks[hook];
-            outbox.push(OutboxRow {
-                id: format!("msg_{}", uuid::Uuid::now_v7().simple()),
-                match_id: &f.alert_id,
-                webhook: &webhook.name,
-                body: notify::render(webhook.format, &alert, document.at)?,
-            });
-            added[f.feed].alerts += 1;
-        }
+        )?;
+        added[f.feed].alerts += rows.len();
+        outbox.extend(rows);
     }
     tx.insert_outbox(&outbox, at).await?;
 

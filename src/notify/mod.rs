@@ -13,6 +13,7 @@
 //! rare duplicate by `webhook-id`.
 
 pub mod format;
+pub mod outbox;
 pub mod payload;
 pub mod sign;
 

@@ -1,0 +1,84 @@
+//! An alert's outbox rows: one per webhook of its watch-list, each holding the body
+//! rendered once, in that webhook's format, and frozen, so that every retry sends (and
+//! signs) the same bytes.
+//!
+//! Input: a match the commit stage has just stored and that alerts ([`NewAlert`]), and the
+//! configuration. Output: the rows to insert. The commit stage calls [`rows`] inside the
+//! transaction that stores the match, so the alert and its outbox rows commit together;
+//! the outbox workers (`notify/mod.rs`) send them.
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::matcher::WatchlistMatch;
+use crate::notify::payload::{self, Alert, FeedPayload, ItemPayload};
+use crate::parse::Item;
+use crate::redact;
+use crate::store::OutboxRow;
+
+/// A match just stored that alerts.
+#[derive(Debug)]
+pub struct NewAlert<'a> {
+    /// The match's id, the payload's `alert_id`.
+    pub alert_id: &'a str,
+    /// Index of the feed in the configuration.
+    pub feed: usize,
+    /// The feed's title, as its document gives it.
+    pub feed_title: Option<&'a str>,
+    pub story_id: i64,
+    /// The item's identity within its feed (`dedup::item_key`).
+    pub item_key: &'a str,
+    pub item: &'a Item,
+    /// What the watch-list found: terms and highlights.
+    pub found: &'a WatchlistMatch,
+    /// The alert's time (the refresh's), in the body and its signature.
+    pub at: DateTime<Utc>,
+}
+
+/// The outbox rows of `alert`: one per webhook of its watch-list, each with a new
+/// `webhook-id` and the body in the webhook's format.
+pub fn rows<'a>(
+    config: &'a Config,
+    alert: &NewAlert<'a>,
+) -> Result<Vec<OutboxRow<'a>>, serde_json::Error> {
+    let watchlist = &config.watchlists[alert.found.watchlist];
+    let feed = &config.feeds[alert.feed];
+    // Credentials in the feed's URL never leave the process.
+    let feed_url = redact::url(&feed.url, &feed.redact_params);
+    let item = alert.item;
+    let body = Alert {
+        alert_id: alert.alert_id,
+        watchlist: &watchlist.name,
+        terms: &alert.found.terms,
+        story_id: alert.story_id.to_string(),
+        item: ItemPayload {
+            id: alert.item_key,
+            title: &item.title,
+            url: item.link.as_ref().map(url::Url::as_str),
+            published: item.published.map(payload::rfc3339),
+            summary: payload::short_summary(&item.summary),
+            authors: &item.authors,
+            categories: &item.categories,
+            language: item.language.as_deref(),
+        },
+        feed: FeedPayload {
+            name: &feed.name,
+            url: feed_url.as_str(),
+            title: alert.feed_title,
+        },
+        highlights: &alert.found.highlights,
+    };
+    watchlist
+        .webhooks
+        .iter()
+        .map(|&hook| {
+            let webhook = &config.webhooks[hook];
+            Ok(OutboxRow {
+                id: format!("msg_{}", uuid::Uuid::now_v7().simple()),
+                match_id: alert.alert_id,
+                webhook: &webhook.name,
+                body: super::render(webhook.format, &body, alert.at)?,
+            })
+        })
+        .collect()
+}
