@@ -9,22 +9,10 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use crate::helpers::{FeedServer, Hook, Item, Receiver, TestDir, http_get, rss};
+use crate::helpers::{FeedServer, Hook, Item, Receiver, Rng, TestDir, http_get, rss};
 
 const FEEDS: usize = 24;
 const KILLS: usize = 12;
-
-/// A tiny deterministic generator, so a failure can be replayed from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
 
 /// Story `n` is published by feed `n % FEEDS` and again, under its own guid and with a
 /// tracking parameter on the link, by feed `(n + 7) % FEEDS`.
@@ -84,13 +72,8 @@ async fn batches(port: u16) -> (f64, f64) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_during_group_commits_loses_nothing_and_alerts_each_story_once() {
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    eprintln!("batch crash test seed {seed}");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::seeded("batch crash test");
+    let seed = rng.seed();
     let (server, dir, receiver) = (
         FeedServer::start().await,
         TestDir::new(),

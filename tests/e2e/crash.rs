@@ -6,31 +6,14 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use crate::helpers::{FeedServer, Hook, Item, Receiver, Reply, TestDir, rss};
+use crate::helpers::{FeedServer, Hook, Item, Receiver, Reply, Rng, TestDir, rss};
 
 const KILLS: usize = 20;
 
-/// A tiny deterministic generator, so a failure can be replayed from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_at_random_moments_loses_no_alert_and_never_changes_an_alerts_id() {
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    eprintln!("crash test seed {seed}");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::seeded("crash test");
+    let seed = rng.seed();
     let (feeds, dir) = (FeedServer::start().await, TestDir::new());
     let (fast, slow) = (Receiver::start().await, Receiver::start().await);
     slow.always(Reply::ok().after(Duration::from_millis(400)));

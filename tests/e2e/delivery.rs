@@ -4,7 +4,9 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use crate::helpers::{FeedServer, Hook, Item, Receiver, Reply, SECRET, TestDir, rss, stderr};
+use crate::helpers::{
+    FeedServer, Hook, Item, Receiver, Reply, SECRET, TestDir, rss, stderr, wait_for_rows,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn signatures_verify_with_the_standardwebhooks_crate() {
@@ -140,7 +142,14 @@ async fn restarting_the_daemon_after_delivery_sends_nothing_again() {
     );
     let daemon = dir.spawn_daemon();
     let received = hook.wait_for(3, Duration::from_secs(20)).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Stop once all three are marked delivered, not while a mark is on its way.
+    wait_for_rows(
+        &dir,
+        "SELECT COUNT(*) FROM outbox WHERE status = 'delivered'",
+        Duration::from_secs(10),
+        |n| n >= 3,
+    )
+    .await;
     assert_eq!(daemon.terminate().await, Some(0));
     let received = if received.len() == 3 {
         hook.received()

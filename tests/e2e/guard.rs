@@ -3,9 +3,11 @@
 //! tests run on 127.0.0.1; with private networks allowed, the same URLs work.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use crate::helpers::{FeedServer, Item, Receiver, Reply, SECRET, TestDir, rss, stderr, stdout};
+use crate::helpers::{
+    FeedServer, Item, Receiver, Reply, SECRET, TestDir, rss, stderr, stdout,
+    wait_until_retries_are_due,
+};
 
 /// Spellings of 127.0.0.1 (and of addresses a Linux connect() sends to it) as URL hosts.
 /// The url crate turns every IPv4 one into 127.0.0.1 / 0.0.0.0; the guard must not care.
@@ -268,7 +270,7 @@ async fn a_webhook_inside_is_refused_unless_it_allows_private_networks() {
         format!("http://localhost:{}/feeds/wire", port(server.addr)),
     )];
     dir.write_config(&config(false, &feed, &siem(&inside, false)));
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    wait_until_retries_are_due(&dir).await;
     let out = dir.wirewatch(&["poll"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
@@ -289,7 +291,7 @@ async fn a_webhook_inside_is_refused_unless_it_allows_private_networks() {
 
     // The webhook's own flag lets it through (the feeds stay refused).
     dir.write_config(&config(false, &feed, &siem(&inside, true)));
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    wait_until_retries_are_due(&dir).await;
     let out = dir.wirewatch(&["poll"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(

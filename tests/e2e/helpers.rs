@@ -684,3 +684,74 @@ pub async fn readyz_until(base: &str, done: impl Fn(u16) -> bool) -> (u16, Strin
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A tiny deterministic generator for the randomized tests, so a failure can be replayed:
+/// its seed comes from `WIREWATCH_TEST_SEED` when set, else from the clock, and is printed.
+pub struct Rng {
+    seed: u64,
+    state: u64,
+}
+
+impl Rng {
+    /// A generator for the test named `test`, its seed printed on stderr.
+    pub fn seeded(test: &str) -> Rng {
+        let seed = std::env::var("WIREWATCH_TEST_SEED")
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            })
+            | 1;
+        eprintln!("{test}: seed {seed} (replay with WIREWATCH_TEST_SEED={seed})");
+        Rng { seed, state: seed }
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// A number in `0..n` (xorshift).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        self.state % n
+    }
+}
+
+/// Waits until `query` (one integer) on the daemon's database says `done`, for at most
+/// `timeout`; returns the last value.
+pub async fn wait_for_rows(
+    dir: &TestDir,
+    query: &'static str,
+    timeout: Duration,
+    done: impl Fn(i64) -> bool,
+) -> i64 {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut db = dir.database().await;
+        let value: i64 = sqlx::query_scalar(query)
+            .fetch_one(&mut db)
+            .await
+            .unwrap_or(-1);
+        drop(db);
+        if done(value) || Instant::now() > deadline {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until every pending delivery is due (its retry time has come), for at most 10 s.
+pub async fn wait_until_retries_are_due(dir: &TestDir) {
+    let value = wait_for_rows(
+        dir,
+        "SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND next_attempt_at > unixepoch()",
+        Duration::from_secs(10),
+        |not_due| not_due == 0,
+    )
+    .await;
+    assert_eq!(value, 0, "pending deliveries still not due after 10 s");
+}

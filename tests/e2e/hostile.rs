@@ -107,7 +107,8 @@ async fn a_gzip_bomb_is_refused_early_in_bounded_memory() {
         text.contains("bomb: failed (too_large): too large: the body exceeds 4194304 bytes after decompression"),
         "{text}"
     );
-    assert!(started.elapsed() < Duration::from_secs(20));
+    // Inflating the bomb would take far longer: a liveness bound, not a speed target.
+    assert!(started.elapsed() < Duration::from_secs(60));
     assert_eq!(hook.received().len(), 1, "the good feed still alerts");
 }
 
@@ -132,7 +133,8 @@ async fn a_trickling_server_is_cut_off_at_the_deadline() {
         "{}",
         stdout(&out)
     );
-    assert!(took < Duration::from_secs(8), "poll took {took:?}");
+    // Uncut, the trickle would take hours.
+    assert!(took < Duration::from_secs(60), "poll took {took:?}");
     assert_eq!(hook.received().len(), 1);
 }
 
@@ -156,7 +158,8 @@ async fn an_oversized_body_is_refused_before_it_is_read() {
         "{}",
         stdout(&out)
     );
-    assert!(started.elapsed() < Duration::from_secs(5));
+    // Read to the end, the slow 20 MiB would take 16 s.
+    assert!(started.elapsed() < Duration::from_secs(12));
     assert_eq!(hook.received().len(), 1);
 
     let feeds = dir.wirewatch(&["feeds", "--json"]).await;

@@ -53,8 +53,13 @@ async fn metrics_count_fetch_outcomes_matches_and_deliveries() {
 
     let daemon = dir.spawn_daemon();
     hook.wait_for(1, Duration::from_secs(15)).await;
-    // Let a second round of fetches happen, so the good feed has a 304 too.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Until a second round of fetches has happened, so the good feed has a 304 too.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !feeds.hits("good").iter().any(|h| h.status == 304)
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let base = format!("http://127.0.0.1:{port}");
     let health = get(&format!("{base}/healthz")).await;
     let ready = get(&format!("{base}/readyz")).await;

@@ -103,7 +103,6 @@ async fn sighup_applies_added_feeds_and_watchlists_and_refuses_a_broken_file() {
     // A broken file is refused; the daemon goes on with what it had.
     dir.edit_config(|t| t.replace("terms = [\"Kazakhstan\"]", "terms = [\"Kazakhstan\""));
     daemon.hangup();
-    tokio::time::sleep(Duration::from_millis(500)).await;
     publish_a_second_wire_story(&feeds);
     let received = hook.wait_for(4, Duration::from_secs(15)).await;
     assert_eq!(received.len(), 4);
