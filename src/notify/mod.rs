@@ -12,9 +12,8 @@
 //! `webhook-id` once the lease runs out. Delivery is at-least-once; receivers drop the
 //! rare duplicate by `webhook-id`.
 
-pub mod format;
+pub mod body;
 pub mod outbox;
-pub mod payload;
 pub mod sign;
 
 use std::sync::Arc;
@@ -30,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::clock;
-use crate::config::{Config, Webhook, WebhookFormat};
+use crate::config::{Config, Webhook};
 use crate::http::retry_after;
 use crate::metrics;
 use crate::store::{Delivery, Store, StoreError};
@@ -47,20 +46,6 @@ const IDLE_POLL: Duration = Duration::from_secs(30);
 /// The longest wait a `Retry-After` header can impose: a receiver cannot park an alert
 /// for days.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(6 * 3600);
-
-/// Renders an alert as the body the webhook's format calls for.
-pub fn render(
-    format: WebhookFormat,
-    alert: &payload::Alert<'_>,
-    at: DateTime<Utc>,
-) -> Result<String, serde_json::Error> {
-    match format {
-        WebhookFormat::Json => payload::json_body(alert, at),
-        WebhookFormat::Slack => format::slack(alert, at),
-        WebhookFormat::Discord => format::discord(alert, at),
-        WebhookFormat::Teams => format::teams(alert, at),
-    }
-}
 
 /// Wakes the workers when new outbox rows were committed.
 #[derive(Debug, Clone)]
@@ -465,7 +450,7 @@ mod tests {
         Webhook {
             name: "w".into(),
             url: url::Url::parse("http://127.0.0.1/").unwrap(),
-            format: WebhookFormat::Json,
+            format: crate::config::WebhookFormat::Json,
             secret: None,
             headers: Vec::new(),
             timeout: Duration::from_secs(5),

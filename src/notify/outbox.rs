@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::matcher::WatchlistMatch;
-use crate::notify::payload::{self, Alert, FeedPayload, ItemPayload};
+use crate::notify::body::{self, Alert, FeedPayload, ItemPayload};
 use crate::parse::Item;
 use crate::redact;
 use crate::store::OutboxRow;
@@ -55,8 +55,8 @@ pub fn rows<'a>(
             id: alert.item_key,
             title: &item.title,
             url: item.link.as_ref().map(url::Url::as_str),
-            published: item.published.map(payload::rfc3339),
-            summary: payload::short_summary(&item.summary),
+            published: item.published.map(body::rfc3339),
+            summary: body::short_summary(&item.summary),
             authors: &item.authors,
             categories: &item.categories,
             language: item.language.as_deref(),
@@ -77,7 +77,7 @@ pub fn rows<'a>(
                 id: format!("msg_{}", uuid::Uuid::now_v7().simple()),
                 match_id: alert.alert_id,
                 webhook: &webhook.name,
-                body: super::render(webhook.format, &body, alert.at)?,
+                body: body::render(webhook.format, &body, alert.at)?,
             })
         })
         .collect()

@@ -1,16 +1,9 @@
-//! The `json` webhook body of SPEC §5.
-//!
-//! Input: a stored match with its item, feed and highlights. Output: the exact bytes sent
-//! on every attempt — the body is built once, when the match is committed, and frozen in
-//! the outbox row, so retries and restarts resend identical, identically signed content.
+//! The `json` body: the `watchlist.match` event of SPEC §5.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::matcher::Highlight;
-
-/// Longest summary carried in a payload, in bytes (cut on a character boundary).
-const MAX_SUMMARY_BYTES: usize = 2048;
+use super::{Alert, rfc3339};
 
 #[derive(Debug, Serialize)]
 pub struct Event<'a> {
@@ -20,48 +13,8 @@ pub struct Event<'a> {
     pub data: &'a Alert<'a>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct Alert<'a> {
-    pub alert_id: &'a str,
-    pub watchlist: &'a str,
-    pub terms: &'a [String],
-    pub story_id: String,
-    pub item: ItemPayload<'a>,
-    pub feed: FeedPayload<'a>,
-    pub highlights: &'a [Highlight],
-}
-
-#[derive(Debug, Serialize)]
-pub struct ItemPayload<'a> {
-    pub id: &'a str,
-    pub title: &'a str,
-    pub url: Option<&'a str>,
-    pub published: Option<String>,
-    pub summary: &'a str,
-    pub authors: &'a [String],
-    pub categories: &'a [String],
-    pub language: Option<&'a str>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct FeedPayload<'a> {
-    pub name: &'a str,
-    pub url: &'a str,
-    pub title: Option<&'a str>,
-}
-
-/// RFC 3339 in UTC with a `Z`, as receivers parse most easily.
-pub fn rfc3339(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-/// A summary short enough for a notification, cut on a character boundary.
-pub fn short_summary(summary: &str) -> &str {
-    &summary[..summary.floor_char_boundary(MAX_SUMMARY_BYTES)]
-}
-
 /// The `watchlist.match` event as JSON.
-pub fn json_body(alert: &Alert<'_>, at: DateTime<Utc>) -> Result<String, serde_json::Error> {
+pub(super) fn body(alert: &Alert<'_>, at: DateTime<Utc>) -> Result<String, serde_json::Error> {
     serde_json::to_string(&Event {
         kind: "watchlist.match",
         timestamp: rfc3339(at),
@@ -73,6 +26,8 @@ pub fn json_body(alert: &Alert<'_>, at: DateTime<Utc>) -> Result<String, serde_j
 mod tests {
     use super::*;
     use crate::matcher::Field;
+    use crate::matcher::Highlight;
+    use crate::notify::body::{FeedPayload, ItemPayload, MAX_SUMMARY_BYTES, short_summary};
 
     #[test]
     fn the_body_has_the_shape_of_spec_section_5() {
@@ -87,7 +42,7 @@ mod tests {
         let at = DateTime::parse_from_rfc3339("2026-11-27T23:40:00Z")
             .unwrap()
             .to_utc();
-        let body = json_body(
+        let body = body(
             &Alert {
                 alert_id: "0193",
                 watchlist: "iran-china",

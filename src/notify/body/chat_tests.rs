@@ -1,0 +1,542 @@
+//! Tests of the chat bodies: golden bodies, and every service limit held whatever the feed
+//! sends.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::discord::{
+    DISCORD, DISCORD_DESCRIPTION_MAX, DISCORD_EMBED_TOTAL_MAX, DISCORD_FIELD_VALUE_MAX,
+    DISCORD_TITLE_MAX, discord,
+};
+use super::slack::{
+    SLACK, SLACK_BLOCKS_MAX, SLACK_CONTEXT_ELEMENTS_MAX, SLACK_CONTEXT_TEXT_MAX,
+    SLACK_FALLBACK_MAX, SLACK_SECTION_MAX, slack,
+};
+use super::teams::{TEAMS_MAX_BYTES, teams, teams_size};
+use super::text::*;
+use super::{Alert, FeedPayload, ItemPayload};
+use crate::matcher::{Field, Highlight, MAX_HIGHLIGHTS};
+
+/// Golden bodies live in the crate's `tests/golden/`.
+const GOLDEN_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden");
+const UPDATE_GOLDEN: &str = "WIREWATCH_UPDATE_GOLDEN";
+
+type Render = fn(&Alert<'_>, DateTime<Utc>) -> Result<String, serde_json::Error>;
+const FORMATS: [(&str, Render); 3] = [("slack", slack), ("discord", discord), ("teams", teams)];
+
+/// Owns what an [`Alert`] borrows.
+struct Fixture {
+    title: String,
+    url: Option<String>,
+    published: Option<String>,
+    summary: String,
+    feed_name: String,
+    feed_title: Option<String>,
+    watchlist: String,
+    terms: Vec<String>,
+    highlights: Vec<Highlight>,
+}
+
+impl Fixture {
+    fn alert(&self) -> Alert<'_> {
+        Alert {
+            alert_id: "01936f0e-7c1a-7d3e-9b2a-5f4c3d2e1f00",
+            watchlist: &self.watchlist,
+            terms: &self.terms,
+            story_id: "42".into(),
+            item: ItemPayload {
+                id: "guid:story-42",
+                title: &self.title,
+                url: self.url.as_deref(),
+                published: self.published.clone(),
+                summary: &self.summary,
+                authors: &[],
+                categories: &[],
+                language: None,
+            },
+            feed: FeedPayload {
+                name: &self.feed_name,
+                url: "https://feeds.example.org/rss",
+                title: self.feed_title.as_deref(),
+            },
+            highlights: &self.highlights,
+        }
+    }
+}
+
+fn highlight(field: Field, term: &str, snippet: &str) -> Highlight {
+    Highlight {
+        field,
+        term: term.into(),
+        snippet: snippet.into(),
+        start: 0,
+        end: term.len(),
+    }
+}
+
+fn at() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-27T23:40:00Z")
+        .unwrap()
+        .to_utc()
+}
+
+fn english() -> Fixture {
+    Fixture {
+        title: "Iran and China sign 25-year pact on the SCO's sidelines".into(),
+        url: Some(
+            "https://news.example.org/world/2026/11/27/iran-china-pact?ref=rss&utm_source=feed"
+                .into(),
+        ),
+        published: Some("2026-11-27T23:12:00Z".into()),
+        summary: "Tehran and Beijing signed a 25-year cooperation pact.".into(),
+        feed_name: "example-world".into(),
+        feed_title: Some("Example News: World".into()),
+        watchlist: "iran-china".into(),
+        terms: vec!["China".into(), "Iran".into(), "SCO".into()],
+        highlights: vec![
+            highlight(
+                Field::Title,
+                "Iran",
+                "Iran and China sign 25-year pact on the SCO's sidelines",
+            ),
+            highlight(
+                Field::Summary,
+                "China",
+                "…officials said the deal (worth <$400bn> in oil & gas, ports and *5G*) binds China to Iran_s energy_sector…",
+            ),
+        ],
+    }
+}
+
+fn multilingual() -> Fixture {
+    Fixture {
+        title: "ایران و چین سند همکاری ۲۵ ساله را در حاشیهٔ نشست شانگهای امضا کردند".into(),
+        url: Some("https://www.example.ir/fa/news/1403/%D8%A7%DB%8C%D8%B1%D8%A7%D9%86".into()),
+        published: Some("2026-11-28T03:30:00+03:30".into()),
+        summary: "中国外交部发言人表示，中国与伊朗将在上海合作组织框架下深化合作。".into(),
+        feed_name: "example-fa".into(),
+        feed_title: Some("خبرگزاری نمونه".into()),
+        watchlist: "iran-china".into(),
+        terms: vec!["ایران".into(), "中国".into()],
+        highlights: vec![
+            highlight(
+                Field::Title,
+                "ایران",
+                "ایران و چین سند همکاری ۲۵ ساله را در حاشیهٔ نشست شانگهای امضا کردند",
+            ),
+            highlight(
+                Field::Summary,
+                "中国",
+                "中国外交部发言人表示，中国与伊朗将在上海合作组织框架下深化合作。",
+            ),
+        ],
+    }
+}
+
+fn bare() -> Fixture {
+    Fixture {
+        title: "Talks on the JCPOA resume in Vienna".into(),
+        url: None,
+        published: None,
+        summary: String::new(),
+        feed_name: "wire-desk".into(),
+        feed_title: None,
+        watchlist: "jcpoa".into(),
+        terms: vec!["JCPOA".into()],
+        highlights: vec![highlight(Field::Categories, "JCPOA", "JCPOA")],
+    }
+}
+
+/// The worst a feed and a config can do at once.
+fn huge() -> Fixture {
+    let nasty = "ایران*_`<b>&amp;|@everyone 中国~[x](y)\\ ";
+    let long = |chars: usize| nasty.chars().cycle().take(chars).collect::<String>();
+    Fixture {
+        title: long(10_000),
+        url: Some(format!("https://example.org/{}?a=1&b=|2", "x".repeat(1900))),
+        published: Some(long(500)),
+        summary: long(5_000),
+        feed_name: long(1_000),
+        feed_title: Some(long(1_000)),
+        watchlist: long(1_000),
+        terms: (0..200).map(|i| format!("ترم{i}*_<&>|@everyone")).collect(),
+        highlights: (0..16)
+            .map(|i| {
+                highlight(
+                    Field::ALL[i % 4],
+                    &format!("{}{i}", long(300)),
+                    &long(5_000),
+                )
+            })
+            .collect(),
+    }
+}
+
+fn cases() -> [(&'static str, Fixture); 3] {
+    [
+        ("english", english()),
+        ("multilingual", multilingual()),
+        ("bare", bare()),
+    ]
+}
+
+fn parse(body: &str) -> Value {
+    serde_json::from_str(body).expect("the body is JSON")
+}
+
+fn chars(value: &Value) -> usize {
+    let text = value.as_str().expect("a string");
+    assert!(utf16_len(text) >= text.chars().count());
+    utf16_len(text)
+}
+
+/// Every Slack limit; `text` objects are never empty.
+fn assert_slack_limits(body: &Value) {
+    assert!(chars(&body["text"]) <= SLACK_FALLBACK_MAX);
+    let blocks = body["blocks"].as_array().expect("blocks");
+    assert!(!blocks.is_empty() && blocks.len() <= SLACK_BLOCKS_MAX);
+    for block in blocks {
+        match block["type"].as_str() {
+            Some("section") => {
+                let n = chars(&block["text"]["text"]);
+                assert!(n > 0 && n <= SLACK_SECTION_MAX, "section of {n}");
+            }
+            Some("header") => assert!(chars(&block["text"]["text"]) <= 150),
+            Some("context") => {
+                let elements = block["elements"].as_array().expect("elements");
+                assert!(!elements.is_empty() && elements.len() <= SLACK_CONTEXT_ELEMENTS_MAX);
+                for element in elements {
+                    let n = chars(&element["text"]);
+                    assert!(n > 0 && n <= SLACK_CONTEXT_TEXT_MAX, "context of {n}");
+                }
+            }
+            other => panic!("unexpected block {other:?}"),
+        }
+    }
+}
+
+/// Every Discord limit, and mentions off.
+fn assert_discord_limits(body: &Value) {
+    assert_eq!(body["allowed_mentions"], json!({"parse": []}));
+    if let Some(content) = body.get("content") {
+        assert!(chars(content) <= 2000);
+    }
+    let embeds = body["embeds"].as_array().expect("embeds");
+    assert_eq!(embeds.len(), 1);
+    let embed = &embeds[0];
+    let mut total = 0;
+    let title = chars(&embed["title"]);
+    assert!(title > 0 && title <= DISCORD_TITLE_MAX);
+    total += title;
+    if let Some(description) = embed.get("description") {
+        let n = chars(description);
+        assert!(n > 0 && n <= DISCORD_DESCRIPTION_MAX);
+        total += n;
+    }
+    let fields = embed["fields"].as_array().expect("fields");
+    assert!(fields.len() <= 25);
+    for field in fields {
+        let (name, value) = (chars(&field["name"]), chars(&field["value"]));
+        assert!(name > 0 && name <= 256 && value > 0 && value <= DISCORD_FIELD_VALUE_MAX);
+        total += name + value;
+    }
+    let footer = chars(&embed["footer"]["text"]);
+    assert!(footer <= 2048);
+    total += footer;
+    assert!(total <= DISCORD_EMBED_TOTAL_MAX, "embed total {total}");
+    let timestamp = embed["timestamp"].as_str().expect("timestamp");
+    assert!(DateTime::parse_from_rfc3339(timestamp).is_ok());
+    if let Some(url) = embed.get("url") {
+        assert!(link(url.as_str().expect("url")).is_some());
+    }
+}
+
+/// The Teams envelope, the size limit, and the action exactly when there is a URL.
+fn assert_teams_limits(body: &str, has_url: bool) {
+    assert!(body.len() <= 28 * 1024 && teams_size(body) <= TEAMS_MAX_BYTES);
+    let value = parse(body);
+    assert_eq!(value["type"], "message");
+    let attachment = &value["attachments"][0];
+    assert_eq!(
+        attachment["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
+    assert_eq!(attachment["contentUrl"], Value::Null);
+    let card = &attachment["content"];
+    assert_eq!(card["type"], "AdaptiveCard");
+    assert_eq!(card["version"], "1.4");
+    assert!(!card["body"].as_array().expect("body").is_empty());
+    assert_eq!(card.get("actions").is_some(), has_url);
+    if has_url {
+        assert_eq!(card["actions"][0]["type"], "Action.OpenUrl");
+    }
+}
+
+fn assert_limits(format: &str, body: &str, has_url: bool) {
+    match format {
+        "slack" => assert_slack_limits(&parse(body)),
+        "discord" => assert_discord_limits(&parse(body)),
+        _ => assert_teams_limits(body, has_url),
+    }
+}
+
+#[test]
+fn every_format_matches_its_golden_file() {
+    let update = std::env::var_os(UPDATE_GOLDEN).is_some_and(|v| v == "1");
+    for (case, fixture) in cases() {
+        let alert = fixture.alert();
+        for (format, render) in FORMATS {
+            let body = render(&alert, at()).unwrap();
+            assert_limits(format, &body, fixture.url.is_some());
+            let actual = parse(&body);
+            let path = format!("{GOLDEN_DIR}/{format}-{case}.json");
+            if update {
+                std::fs::create_dir_all(GOLDEN_DIR).unwrap();
+                let pretty = serde_json::to_string_pretty(&actual).unwrap();
+                std::fs::write(&path, pretty + "\n").unwrap();
+                continue;
+            }
+            let golden = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{path}: {e}; run with {UPDATE_GOLDEN}=1"));
+            let expected: Value = serde_json::from_str(&golden).unwrap();
+            assert_eq!(
+                actual, expected,
+                "{path} differs; run with {UPDATE_GOLDEN}=1 and review"
+            );
+        }
+    }
+}
+
+#[test]
+fn huge_alerts_stay_within_every_limit_of_every_format() {
+    let fixture = huge();
+    let alert = fixture.alert();
+    for (format, render) in FORMATS {
+        let body = render(&alert, at()).unwrap();
+        assert_limits(format, &body, true);
+    }
+}
+
+#[test]
+fn huge_slack_text_is_cut_with_an_ellipsis_and_escapes_intact() {
+    let fixture = huge();
+    let body = parse(&slack(&fixture.alert(), at()).unwrap());
+    let title = body["blocks"][0]["text"]["text"].as_str().unwrap();
+    assert!(title.starts_with("<https://example.org/") && title.ends_with("…>"));
+    assert!(title.contains("?a=1&amp;b=%7C2|"), "{title}");
+    assert!(body["text"].as_str().unwrap().ends_with('…'));
+    for element in body["blocks"][1]["elements"].as_array().unwrap() {
+        assert!(element["text"].as_str().unwrap().ends_with('…'));
+    }
+    let blocks = body["blocks"].as_array().unwrap();
+    assert_eq!(blocks.len(), 2 + 16);
+    for block in &blocks[2..] {
+        let text = block["text"]["text"].as_str().unwrap();
+        assert!(text.ends_with('…'));
+        // Raw `<`/`>` only in our own link markup, every `&` starts an escape.
+        assert!(!text.contains('<') && !text.contains('>'));
+        let escapes = ["&amp;", "&lt;", "&gt;"];
+        assert!(
+            text.match_indices('&')
+                .all(|(i, _)| escapes.iter().any(|e| text[i..].starts_with(e)))
+        );
+    }
+}
+
+/// Checks that `text` is escaped Discord text: every special character is escaped.
+fn assert_discord_escaped(text: &str) {
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            let next = chars.next().expect("an escape is never cut in half");
+            assert!(next.is_ascii_punctuation(), "{text}");
+        } else {
+            assert!(!"*_~`|><[]".contains(c), "unescaped {c} in {text}");
+        }
+    }
+}
+
+#[test]
+fn huge_discord_text_is_cut_with_an_ellipsis_and_escapes_intact() {
+    let fixture = huge();
+    let body = parse(&discord(&fixture.alert(), at()).unwrap());
+    let embed = &body["embeds"][0];
+    let title = embed["title"].as_str().unwrap();
+    assert!(title.ends_with('…'));
+    assert_discord_escaped(title);
+    for field in embed["fields"].as_array().unwrap() {
+        let value = field["value"].as_str().unwrap();
+        assert!(value.ends_with('…'), "{value}");
+        assert_discord_escaped(value);
+    }
+    assert!(embed["description"].as_str().unwrap().ends_with('…'));
+    assert!(embed["url"].as_str().unwrap().contains("&b=|2"));
+}
+
+#[test]
+fn huge_teams_text_is_cut_with_an_ellipsis() {
+    let fixture = huge();
+    let body = parse(&teams(&fixture.alert(), at()).unwrap());
+    let blocks = body["attachments"][0]["content"]["body"]
+        .as_array()
+        .unwrap();
+    let title = blocks[0]["inlines"][0]["text"].as_str().unwrap();
+    assert!(title.ends_with('…'));
+    for fact in &blocks[1..5] {
+        assert!(fact["inlines"][1]["text"].as_str().unwrap().ends_with('…'));
+    }
+    // Some highlights fit, the rest are counted in a note.
+    let last = blocks.last().unwrap();
+    assert_eq!(last["type"], "TextBlock");
+    assert!(last["text"].as_str().unwrap().ends_with("more highlights…"));
+    assert!(blocks.len() > 6, "at least one highlight shown");
+    for line in &blocks[5..blocks.len() - 1] {
+        assert!(line["inlines"][2]["text"].as_str().unwrap().ends_with('…'));
+    }
+}
+
+#[test]
+fn blank_feed_text_still_makes_valid_bodies() {
+    let fixture = Fixture {
+        title: " \n ".into(),
+        url: None,
+        published: Some("  ".into()),
+        summary: "\t".into(),
+        feed_name: String::new(),
+        feed_title: Some(" ".into()),
+        watchlist: String::new(),
+        terms: vec![" ".into()],
+        highlights: Vec::new(),
+    };
+    let alert = fixture.alert();
+    for (format, render) in FORMATS {
+        assert_limits(format, &render(&alert, at()).unwrap(), false);
+    }
+    let body = parse(&discord(&alert, at()).unwrap());
+    assert_eq!(body["embeds"][0]["title"], UNTITLED);
+    assert!(body["embeds"][0].get("description").is_none());
+}
+
+#[test]
+fn a_full_match_of_ordinary_snippets_shows_every_highlight() {
+    // The matcher's most: 16 highlights of 160 characters.
+    let mut fixture = multilingual();
+    let snippet: String = "ایران و چین ".chars().cycle().take(159).collect();
+    fixture.highlights = (0..MAX_HIGHLIGHTS)
+        .map(|i| highlight(Field::Content, "ایران", &format!("{snippet}{i}")))
+        .collect();
+    let alert = fixture.alert();
+    let slack = parse(&slack(&alert, at()).unwrap());
+    assert_eq!(
+        slack["blocks"].as_array().unwrap().len(),
+        2 + MAX_HIGHLIGHTS
+    );
+    let discord = parse(&discord(&alert, at()).unwrap());
+    let description = discord["embeds"][0]["description"].as_str().unwrap();
+    assert_eq!(description.matches("**ایران**").count(), MAX_HIGHLIGHTS);
+    assert!(!description.contains("more highlight"));
+    let teams = teams(&alert, at()).unwrap();
+    assert_teams_limits(&teams, true);
+    assert_eq!(teams.matches(" · content: ").count(), MAX_HIGHLIGHTS);
+    assert!(!teams.contains("more highlight"));
+}
+
+#[test]
+fn discord_never_lets_feed_text_mention_anyone() {
+    let mut fixture = english();
+    fixture.title = "@everyone <@123> look".into();
+    let body = parse(&discord(&fixture.alert(), at()).unwrap());
+    assert_eq!(body["allowed_mentions"]["parse"], json!([]));
+    assert_eq!(body["embeds"][0]["title"], "@everyone \\<@123\\> look");
+}
+
+#[test]
+fn discord_escapes_unescape_to_the_original_text() {
+    let text = "# *bold* _it_ ~s~ `c` ||sp|| > q [l](u) \\ a-b #x";
+    let escaped = DISCORD.fit(text, usize::MAX);
+    assert_discord_escaped(&escaped);
+    let mut unescaped = String::new();
+    let mut chars = escaped.chars();
+    while let Some(c) = chars.next() {
+        unescaped.push(if c == '\\' { chars.next().unwrap() } else { c });
+    }
+    assert_eq!(unescaped, text);
+    assert!(escaped.starts_with("\\# ") && escaped.ends_with(" #x"));
+}
+
+#[test]
+fn cuts_fall_between_escapes_never_inside_one() {
+    // `&` is five units escaped: at every budget the cut lands before or after one.
+    let full = SLACK.fit("ab&&&&", usize::MAX);
+    let boundaries = [0, 1, 2, 7, 12, 17, 22];
+    for max in 1..full.len() {
+        let cut = SLACK.fit("ab&&&&", max);
+        assert!(utf16_len(&cut) <= max, "{max}: {cut}");
+        let kept = cut.strip_suffix('…').expect("a cut ends with …");
+        assert!(
+            full.starts_with(kept) && boundaries.contains(&kept.len()),
+            "{max}: {cut}"
+        );
+    }
+}
+
+#[test]
+fn cuts_count_characters_not_bytes_and_drop_trailing_space() {
+    assert_eq!(DISCORD.fit("ایران و چین", 6), "ایران…");
+    assert_eq!(DISCORD.fit("中国外交部", 3), "中国…");
+    // A character outside the BMP is two UTF-16 units.
+    assert_eq!(DISCORD.fit("😀😀😀", 4), "😀…");
+    assert_eq!(DISCORD.fit("  a \n\t b\u{7}  ", 10), "a b");
+}
+
+#[test]
+fn term_lists_are_cut_between_terms() {
+    let terms: Vec<String> = ["China", "Iran", "SCO", "JCPOA"].map(String::from).to_vec();
+    assert_eq!(SLACK.fit_list(&terms, 100), "China, Iran, SCO, JCPOA");
+    assert_eq!(SLACK.fit_list(&terms, 16), "China, Iran, …");
+    assert_eq!(SLACK.fit_list(&terms, 4), "Chi…");
+    assert_eq!(SLACK.fit_list(&[], 4), "—");
+}
+
+#[test]
+fn only_absolute_printable_http_urls_become_links() {
+    assert!(link("https://example.org/a?b=c").is_some());
+    assert!(link("HTTP://example.org").is_some());
+    assert!(link("javascript:alert(1)").is_none());
+    assert!(link("https:///path").is_none());
+    assert!(link("https://exa mple.org").is_none());
+    assert!(link(&format!("https://example.org/{}", "a".repeat(MAX_LINK_URL))).is_none());
+}
+
+#[test]
+fn an_item_without_a_usable_url_has_no_link_anywhere() {
+    let mut fixture = english();
+    fixture.url = Some("ftp://example.org/file".into());
+    let alert = fixture.alert();
+    let slack = parse(&slack(&alert, at()).unwrap());
+    assert!(
+        !slack["blocks"][0]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .contains('<')
+    );
+    let discord = parse(&discord(&alert, at()).unwrap());
+    assert!(discord["embeds"][0].get("url").is_none());
+    let body = teams(&alert, at()).unwrap();
+    assert_teams_limits(&body, false);
+    assert!(!body.contains("selectAction"));
+}
+
+#[test]
+fn the_published_time_shows_in_utc_and_the_alert_time_stands_in_for_a_missing_one() {
+    assert_eq!(
+        display_time("2026-11-28T03:30:00+03:30"),
+        "2026-11-28 00:00 UTC"
+    );
+    assert_eq!(display_time("yesterday"), "yesterday");
+    let body = parse(&slack(&bare().alert(), at()).unwrap());
+    assert_eq!(
+        body["blocks"][1]["elements"][3]["text"],
+        "*Alerted:* 2026-11-27 23:40 UTC"
+    );
+}

@@ -1,0 +1,138 @@
+//! The Discord body: one embed for an execute-webhook call.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::text::{
+    Content, NAME_MAX, SNIPPET_MAX, Style, TERM_MAX, TERMS_MAX, TIME_MAX, TITLE_MAX,
+    more_highlights, or_dash, utf16_len,
+};
+use super::{Alert, rfc3339};
+
+/// Discord embed limits (Message resource, "Embed Limits").
+pub(super) const DISCORD_TITLE_MAX: usize = 256;
+pub(super) const DISCORD_DESCRIPTION_MAX: usize = 4096;
+pub(super) const DISCORD_FIELD_VALUE_MAX: usize = 1024;
+pub(super) const DISCORD_EMBED_TOTAL_MAX: usize = 6000;
+const DISCORD_FOOTER: &str = "wirewatch";
+/// The embed's side bar.
+const DISCORD_COLOR: u32 = 0x00C0_392B;
+
+pub(super) const DISCORD: Style = Style {
+    escape: discord_escape,
+    measure: utf16_len,
+};
+
+/// The alert as a Discord execute-webhook body: one embed whose title links to the story,
+/// the highlights in the description, feed, watch-list, published time and terms as
+/// fields, and the alert's time as the embed's timestamp. Mentions are disabled, so feed
+/// text saying `@everyone` pings no one.
+pub fn discord(alert: &Alert<'_>, at: DateTime<Utc>) -> Result<String, serde_json::Error> {
+    let content = Content::of(alert, at);
+    let title = DISCORD.fit(content.title, TITLE_MAX.min(DISCORD_TITLE_MAX));
+
+    let mut fields = vec![
+        ("Feed", or_dash(DISCORD.fit(content.feed, NAME_MAX)), true),
+        (
+            "Watch-list",
+            or_dash(DISCORD.fit(content.watchlist, NAME_MAX)),
+            true,
+        ),
+    ];
+    if content.published {
+        let published = or_dash(DISCORD.fit(&content.time.1, TIME_MAX));
+        fields.push(("Published", published, true));
+    }
+    fields.push((
+        "Terms",
+        DISCORD.fit_list(content.terms, TERMS_MAX.min(DISCORD_FIELD_VALUE_MAX)),
+        false,
+    ));
+
+    // Everything but the description counts towards the embed total first; the
+    // description gets what is left.
+    let used = DISCORD.len(&title)
+        + DISCORD.len(DISCORD_FOOTER)
+        + fields
+            .iter()
+            .map(|(name, value, _)| DISCORD.len(name) + DISCORD.len(value))
+            .sum::<usize>();
+    let room = DISCORD_DESCRIPTION_MAX.min(DISCORD_EMBED_TOTAL_MAX.saturating_sub(used));
+    let description = discord_description(&content, room);
+
+    let mut embed = json!({
+        "title": title,
+        "color": DISCORD_COLOR,
+        "fields": fields
+            .into_iter()
+            .map(|(name, value, inline)| json!({"name": name, "value": value, "inline": inline}))
+            .collect::<Vec<_>>(),
+        "footer": {"text": DISCORD_FOOTER},
+        "timestamp": rfc3339(at),
+    });
+    if let Some(url) = content.url {
+        embed["url"] = json!(url);
+    }
+    if !description.is_empty() {
+        embed["description"] = json!(description);
+    }
+    serde_json::to_string(&json!({
+        "embeds": [embed],
+        "allowed_mentions": {"parse": []},
+    }))
+}
+
+/// Discord Markdown: a backslash before any punctuation shows it literally, so every
+/// character that can start emphasis, code, spoilers, quotes, masked links or `<@…>`
+/// mentions is escaped, and `#`, `-`, `+` where they would start a heading or a list.
+fn discord_escape(c: char, line_start: bool, out: &mut String) {
+    let special = matches!(
+        c,
+        '\\' | '*' | '_' | '~' | '`' | '|' | '>' | '<' | '[' | ']'
+    ) || (line_start && matches!(c, '#' | '-' | '+'));
+    if special {
+        out.push('\\');
+    }
+    out.push(c);
+}
+
+/// The highlights, in at most `room` units: each `**term** · *field*` over its snippet,
+/// as many as fit; if any is left out the description ends with a note ending in `…`.
+fn discord_description(content: &Content<'_>, room: usize) -> String {
+    const SEP: &str = "\n\n";
+    /// A snippet cut shorter than this says nothing; stop instead.
+    const MIN_SNIPPET: usize = 24;
+    if content.highlights.is_empty() {
+        return DISCORD.fit(content.summary, room.min(SNIPPET_MAX));
+    }
+    let total = content.highlights.len() + content.hidden;
+    // Room kept for the note, were it needed.
+    let reserve = DISCORD.len(SEP) + DISCORD.len(&more_highlights(total));
+    let mut out = String::new();
+    let mut used = 0;
+    let mut shown = 0;
+    for highlight in content.highlights {
+        let head = format!(
+            "{}**{}** · *{}*\n",
+            if out.is_empty() { "" } else { SEP },
+            DISCORD.fit(&highlight.term, TERM_MAX),
+            highlight.field,
+        );
+        let left = room.saturating_sub(used + reserve + DISCORD.len(&head));
+        if left < MIN_SNIPPET {
+            break;
+        }
+        let snippet = DISCORD.fit(&highlight.snippet, left.min(SNIPPET_MAX));
+        used += DISCORD.len(&head) + DISCORD.len(&snippet);
+        out.push_str(&head);
+        out.push_str(&snippet);
+        shown += 1;
+    }
+    if shown < total {
+        if !out.is_empty() {
+            out.push_str(SEP);
+        }
+        out.push_str(&more_highlights(total - shown));
+    }
+    out
+}

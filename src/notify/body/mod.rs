@@ -1,0 +1,94 @@
+//! The bodies an alert is sent as (SPEC §5): the `json` event, and messages for Slack,
+//! Discord and Microsoft Teams.
+//!
+//! Input: a stored match with its item, feed and highlights, as an [`Alert`], and the
+//! alert's time. Output: the exact bytes sent on every attempt. A body is built once, when
+//! the match is committed, and frozen in the outbox row, so retries and restarts resend
+//! identical, identically signed content; that is why `at` is passed in rather than read
+//! from the clock.
+//!
+//! The chat bodies carry the `json` body's content: the item's title as a link, the feed,
+//! the watch-list, the terms, the highlights' snippets and the published time (the alert's
+//! time when the item has none).
+//!
+//! Every body is valid for its service whatever the feed sends. The services reject a
+//! message that breaks one of their limits as a whole (Slack `invalid_blocks`, Discord 400,
+//! Teams 413), and a rejected body fails identically on every retry, so the alert would be
+//! dead-lettered instead of read. So each piece of feed text is cleaned (every run of
+//! whitespace or control characters made one space), escaped for the service's markup, and
+//! cut to a length well inside the limit on a character boundary, ending with `…`, never
+//! inside an escape sequence or a link. Lengths are counted in UTF-16 code units, never
+//! fewer than characters, so a limit holds however the service counts; the Teams body is
+//! measured in bytes, both as UTF-8 and as UTF-16.
+
+mod discord;
+mod json;
+mod slack;
+mod teams;
+mod text;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::config::WebhookFormat;
+use crate::matcher::Highlight;
+
+/// Longest summary carried in a payload, in bytes (cut on a character boundary).
+pub(super) const MAX_SUMMARY_BYTES: usize = 2048;
+
+#[derive(Debug, Serialize)]
+pub struct Alert<'a> {
+    pub alert_id: &'a str,
+    pub watchlist: &'a str,
+    pub terms: &'a [String],
+    pub story_id: String,
+    pub item: ItemPayload<'a>,
+    pub feed: FeedPayload<'a>,
+    pub highlights: &'a [Highlight],
+}
+
+#[derive(Debug, Serialize)]
+pub struct ItemPayload<'a> {
+    pub id: &'a str,
+    pub title: &'a str,
+    pub url: Option<&'a str>,
+    pub published: Option<String>,
+    pub summary: &'a str,
+    pub authors: &'a [String],
+    pub categories: &'a [String],
+    pub language: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FeedPayload<'a> {
+    pub name: &'a str,
+    pub url: &'a str,
+    pub title: Option<&'a str>,
+}
+
+/// RFC 3339 in UTC with a `Z`, as receivers parse most easily.
+pub fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A summary short enough for a notification, cut on a character boundary.
+pub fn short_summary(summary: &str) -> &str {
+    &summary[..summary.floor_char_boundary(MAX_SUMMARY_BYTES)]
+}
+
+/// Renders an alert as the body the webhook's format calls for.
+pub fn render(
+    format: WebhookFormat,
+    alert: &Alert<'_>,
+    at: DateTime<Utc>,
+) -> Result<String, serde_json::Error> {
+    match format {
+        WebhookFormat::Json => json::body(alert, at),
+        WebhookFormat::Slack => slack::slack(alert, at),
+        WebhookFormat::Discord => discord::discord(alert, at),
+        WebhookFormat::Teams => teams::teams(alert, at),
+    }
+}
+
+#[cfg(test)]
+mod chat_tests;
