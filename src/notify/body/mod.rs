@@ -91,4 +91,4 @@ pub fn render(
 }
 
 #[cfg(test)]
-mod chat_tests;
+mod tests;
