@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use crate::config::Poll;
 use crate::guard;
 use crate::http;
+use crate::telemetry::error_chain;
 
 /// At most this many redirects are followed (SPEC §9).
 const MAX_REDIRECTS: usize = 5;
@@ -69,8 +70,16 @@ pub struct FetchedBody {
 /// Why a fetch failed, classified for the feed's row and for metrics.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
+    /// The request failed: no connection, TLS, a reset, a broken body. The chain holds the
+    /// useful part ("connection refused"); the URL is stripped, as it may carry
+    /// credentials.
+    #[error("network: {}", error_chain(.0))]
+    Network(#[source] reqwest::Error),
+    #[error("network: redirect to an invalid location: {0}")]
+    BadLocation(#[source] url::ParseError),
+    /// A redirect not followed: too many, or from https down to http.
     #[error("network: {0}")]
-    Network(String),
+    Redirect(#[source] guard::HopError),
     #[error("timed out after {0:?}")]
     Timeout(Duration),
     #[error("http status {status}")]
@@ -91,7 +100,9 @@ impl FetchError {
     /// A short stable name of the class, for logs and metrics.
     pub fn class(&self) -> &'static str {
         match self {
-            FetchError::Network(_) => "network",
+            FetchError::Network(_) | FetchError::BadLocation(_) | FetchError::Redirect(_) => {
+                "network"
+            }
             FetchError::Timeout(_) => "timeout",
             FetchError::Status { .. } => "http_status",
             FetchError::TooLarge(_) => "too_large",
@@ -219,14 +230,12 @@ impl Fetcher {
             ) else {
                 break response;
             };
-            let next = current.join(location).map_err(|err| {
-                FetchError::Network(format!("redirect to an invalid location: {err}"))
-            })?;
+            let next = current.join(location).map_err(FetchError::BadLocation)?;
             guard::check_hop(&next, &hops, MAX_REDIRECTS, self.guard).map_err(|err| match err {
                 guard::HopError::Refused(refused) => {
                     FetchError::Forbidden(format!("redirect {refused}"))
                 }
-                other => FetchError::Network(other.to_string()),
+                other => FetchError::Redirect(other),
             })?;
             permanent &= matches!(
                 status,
@@ -319,9 +328,7 @@ impl Fetcher {
         if err.is_timeout() {
             FetchError::Timeout(self.timeout)
         } else {
-            // The chain holds the useful part ("connection refused", "redirect ...");
-            // URLs are stripped because they may carry credentials.
-            FetchError::Network(crate::telemetry::error_chain(&err.without_url()))
+            FetchError::Network(err.without_url())
         }
     }
 }
@@ -484,5 +491,34 @@ mod tests {
         );
         drop(body);
         assert_eq!(fetcher.large_bodies.available_permits(), slots);
+    }
+
+    #[tokio::test]
+    async fn a_network_failure_keeps_its_cause_and_never_shows_the_url() {
+        let config = crate::config::Config::from_source(
+            std::path::Path::new("/tmp/t.toml"),
+            "[poll]\nallow_private_networks = true",
+        )
+        .unwrap();
+        let fetcher = Fetcher::new(&config.poll).unwrap();
+        // A port nothing listens on: bound, then closed.
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = closed.local_addr().unwrap();
+        drop(closed);
+        let url = Url::parse(&format!("http://reader:s3cret@{addr}/feed?token=s3cret")).unwrap();
+
+        let err = fetcher.fetch(&url, None, None).await.unwrap_err();
+        assert!(matches!(err, FetchError::Network(_)), "{err:?}");
+        assert_eq!(err.class(), "network");
+        let source = std::error::Error::source(&err).expect("the cause is kept");
+        assert!(source.downcast_ref::<reqwest::Error>().is_some());
+        let text = err.to_string();
+        assert!(text.starts_with("network: "), "{text}");
+        assert!(
+            text.contains("onnect"),
+            "says the connection failed: {text}"
+        );
+        assert!(!text.contains("s3cret"), "{text}");
+        assert_eq!(error_chain(&err), text, "the chain adds nothing twice");
     }
 }
