@@ -1828,6 +1828,135 @@ mod tests {
     }
 
     #[test]
+    fn every_default_is_the_documented_value() {
+        let config =
+            load("[[webhooks]]\nname = \"w\"\nurl = \"https://hooks.example.org/x\"\n").unwrap();
+        let poll = &config.poll;
+        assert_eq!(poll.schedule.to_string(), "*/5 * * * *");
+        assert_eq!(poll.jitter, Duration::ZERO);
+        assert_eq!(poll.backoff_base, Duration::from_secs(60));
+        assert_eq!(poll.backoff_max, Duration::from_secs(6 * 3600));
+        assert_eq!(poll.timeout, Duration::from_secs(30));
+        let hook = &config.webhooks[0];
+        assert_eq!(hook.timeout, Duration::from_secs(15));
+        let hours = |h: u64| Duration::from_secs(h * 3600);
+        assert_eq!(
+            hook.retry_schedule,
+            [
+                Duration::from_secs(5),
+                Duration::from_secs(5 * 60),
+                Duration::from_secs(30 * 60),
+                hours(2),
+                hours(5),
+                hours(10),
+                hours(14),
+                hours(20),
+                hours(24),
+            ]
+        );
+        let days = |d: u64| Some(Duration::from_secs(d * 24 * 3600));
+        assert_eq!(
+            config.retention,
+            Retention {
+                items: days(30),
+                matches: days(365),
+                deliveries: days(30),
+            }
+        );
+    }
+
+    const THREE_FEEDS: &str = r#"
+[[feeds]]
+name = "a"
+url = "https://a.example.org/rss"
+tags = ["wire"]
+
+[[feeds]]
+name = "b"
+url = "https://b.example.org/rss"
+tags = ["wire", "asia", "asia"]
+
+[[feeds]]
+name = "c"
+url = "https://c.example.org/rss"
+"#;
+
+    #[test]
+    fn feed_selectors_pick_feeds_by_name_and_by_tag() {
+        let source = format!(
+            "{THREE_FEEDS}
+[[watchlists]]
+name = \"named\"
+terms = [\"x\"]
+feeds = [\"c\"]
+
+[[watchlists]]
+name = \"tagged\"
+terms = [\"x\"]
+feeds = [\"tag:asia\"]
+
+[[watchlists]]
+name = \"both\"
+terms = [\"x\"]
+feeds = [\"tag:wire\", \"c\", \"a\"]
+
+[[watchlists]]
+name = \"all\"
+terms = [\"x\"]
+"
+        );
+        let config = load(&source).unwrap();
+        let selected: Vec<Option<Vec<usize>>> = config
+            .watchlists
+            .iter()
+            .map(|list| {
+                list.feeds.as_ref().map(|set| {
+                    let mut feeds: Vec<usize> = set.iter().copied().collect();
+                    feeds.sort_unstable();
+                    feeds
+                })
+            })
+            .collect();
+        assert_eq!(
+            selected,
+            [Some(vec![2]), Some(vec![1]), Some(vec![0, 1, 2]), None]
+        );
+    }
+
+    #[test]
+    fn a_selector_naming_no_feed_or_tag_is_reported_where_it_is_written() {
+        let source = format!(
+            "{THREE_FEEDS}
+[[watchlists]]
+name = \"w\"
+terms = [\"x\"]
+feeds = [\"d\", \"tag:europe\"]
+"
+        );
+        let messages: Vec<(Option<usize>, Option<usize>, String)> = load(&source)
+            .unwrap_err()
+            .problems
+            .into_iter()
+            .map(|problem| (problem.line, problem.column, problem.message))
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                (
+                    Some(19),
+                    Some(10),
+                    "watch-list `w`: no feed is named `d` (use `tag:NAME` for a tag)".to_string()
+                ),
+                (
+                    Some(19),
+                    Some(15),
+                    "watch-list `w`: no feed has the tag `europe`".to_string()
+                ),
+            ]
+        );
+    }
+
+    #[test]
     fn positions_are_one_based_lines_and_character_columns() {
         for text in ["ab\ncdé f", "", "\n\nx\n", "é\n\né"] {
             let lines = Lines::new(text);
