@@ -21,7 +21,7 @@ use serde::de::IgnoredAny;
 use toml::Spanned;
 use toml_parser::lexer::TokenKind;
 
-use super::{RawConfig, RawFeed};
+use super::raw::{RawConfig, RawFeed};
 
 /// Text per `toml::from_str` call for a run of entries: the parser's transient memory is
 /// about 30 times the text it is given.

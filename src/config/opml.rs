@@ -1,25 +1,229 @@
-//! OPML subscription lists (`[[opml]]`): the `outline` elements of an OPML 1.0 or 2.0
-//! file that carry an `xmlUrl`, each with the folders it sits in.
+//! OPML subscription lists: `[[opml]]` imports them, `opml export` writes one.
 //!
-//! Input: the file's text. Output: one [`Outline`] per feed, in document order, with its
-//! byte offset so that errors can name the line. Nothing here validates URLs or names:
-//! [`super::load_opml`] turns outlines into feeds through the same path as `[[feeds]]`.
-//! The tokenizer is quick-xml, which never reads a DTD and resolves only the predefined
-//! entities and character references, so a hostile file cannot expand.
+//! [`import`] turns the feed outlines of each `[[opml]]` file into feeds, built by
+//! [`build_feeds`] exactly as `[[feeds]]` entries are, their folders becoming tags.
+//!
+//! [`read`] finds those outlines: the `outline` elements of an OPML 1.0 or 2.0 file that
+//! carry an `xmlUrl`, each with the folders it sits in. Input: the file's text. Output:
+//! one [`Outline`] per feed, in document order, with its byte offset so that errors can
+//! name the line; it validates neither URLs nor names. The tokenizer is quick-xml, which
+//! never reads a DTD and resolves only the predefined entities and character references,
+//! so a hostile file cannot expand.
 //!
 //! [`export`] writes the configured feeds back out, so that an import round-trips: each
 //! feed sits in one folder per tag (an import gives a URL seen in several folders all of
 //! their tags), named by the feed's name. Credentials in feed URLs are shown as
 //! `REDACTED` unless the caller asks for them (`opml export --with-credentials`).
 
+use std::collections::HashMap;
+use std::path::Path;
+
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
+use toml::Spanned;
+use url::Url;
+
+use super::feeds::build_feeds;
+use super::files;
+use super::problems::{Problems, line_column};
+use super::raw::{RawFeed, RawOpml};
+use super::values::relative_to;
+use super::{Declared, Feed, Poll};
+
+/// Where a feed name was taken: a `[[feeds]]` entry at this byte offset of the config, or
+/// an OPML outline, described.
+enum Place {
+    Feeds(usize),
+    Opml(String),
+}
+
+/// The feeds of the `[[opml]]` files, each built by [`build_feeds`] exactly as a
+/// `[[feeds]]` entry (URL rules, network guard, the default schedule).
+///
+/// - Every `outline` with an `xmlUrl` is a feed, named by its `title` (else `text`)
+///   turned into a slug (`BBC News: World` → `bbc-news-world`), else by the URL's host.
+/// - Its tags: the `[[opml]]` entry's `tags`, plus the slug of every folder (outline
+///   without `xmlUrl`) it is nested in, so a feed reader's folders become `tag:NAME`s.
+/// - A URL that a `[[feeds]]` entry already has is left to that entry, as written. The
+///   same URL twice in the OPML files is one feed carrying the tags of both places.
+/// - Two different URLs under one name are an error naming both places.
+///
+/// Problems are reported at the `[[opml]]` entry's `path`, naming the OPML file, the line
+/// and column of the outline, and the outline.
+pub(super) fn import(
+    base: &Path,
+    raw: &[RawOpml],
+    hand_written: &[RawFeed],
+    poll: Option<&Poll>,
+    declared: &mut Declared,
+    p: &mut Problems<'_>,
+) -> Vec<Feed> {
+    if raw.is_empty() {
+        // Nothing to import: no need to index the hand-written feeds (100,000 of them
+        // can take 30 MB).
+        return Vec::new();
+    }
+    // Every name and URL taken so far, and where: a `[[feeds]]` entry (None) or the index
+    // of an imported feed.
+    // Places are rendered only for a message: turning every entry's offset into a line
+    // up front would scan the file once per feed.
+    let mut names: HashMap<String, Place> = HashMap::new();
+    let mut urls: HashMap<Url, Option<usize>> = HashMap::new();
+    for feed in hand_written {
+        let url = Url::parse(feed.url.get_ref().trim()).ok();
+        let name = match &feed.name {
+            Some(name) => name.get_ref().trim().to_string(),
+            None => url
+                .as_ref()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_default(),
+        };
+        names
+            .entry(name)
+            .or_insert(Place::Feeds(feed.url.span().start));
+        if let Some(url) = url {
+            urls.entry(url).or_insert(None);
+        }
+    }
+    let mut imported: Vec<Feed> = Vec::new();
+    for entry in raw {
+        let span = entry.path.span();
+        let mut tags = Vec::new();
+        for tag in &entry.tags {
+            let text = tag.get_ref().trim();
+            if text.is_empty() || text.contains(':') {
+                p.at(
+                    tag.span(),
+                    format!(
+                        "tag `{}` must be non-empty and contain no `:`",
+                        tag.get_ref()
+                    ),
+                );
+            } else {
+                declared.tags.insert(text.to_string());
+                tags.push(text.to_string());
+            }
+        }
+        let file = relative_to(base, entry.path.get_ref().trim());
+        let shown = file.display();
+        let text = match files::read_limited(&file, files::MAX_OPML_BYTES)
+            .map(|contents| String::from_utf8(contents.bytes))
+        {
+            Ok(Ok(text)) => text,
+            Ok(Err(_)) => {
+                p.at(span, format!("opml `{shown}` is not UTF-8 text"));
+                continue;
+            }
+            Err(why) => {
+                p.at(span, format!("opml `{shown}` cannot be read: {why}"));
+                continue;
+            }
+        };
+        let outlines = match read(&text) {
+            Ok(outlines) => outlines,
+            Err(err) => {
+                let (line, column) = line_column(&text, err.offset);
+                p.at(
+                    span,
+                    format!("opml {shown}:{line}:{column}: {}", err.message),
+                );
+                continue;
+            }
+        };
+        if outlines.is_empty() {
+            p.at(
+                span,
+                format!("opml `{shown}` has no outline with an xmlUrl: no feed to import"),
+            );
+            continue;
+        }
+        // The feeds' own problems are placed in the OPML file, by the outline.
+        let mut local = Problems::new(&text);
+        for outline in outlines {
+            let (line, column) = local.lines.locate(outline.offset);
+            let here = format!("{shown}:{line}:{column}");
+            let what = outline
+                .title
+                .as_ref()
+                .map_or("outline".to_string(), |t| format!("outline `{t}`"));
+            let url = Url::parse(outline.xml_url.trim()).ok();
+            let name = outline
+                .title
+                .as_deref()
+                .map(slug)
+                .filter(|slug| !slug.is_empty())
+                .or_else(|| url.as_ref().and_then(|u| u.host_str().map(str::to_string)))
+                .unwrap_or_default();
+            let mut feed_tags = tags.clone();
+            for folder in outline.folders.iter().map(|f| slug(f)) {
+                if !folder.is_empty() && !feed_tags.contains(&folder) {
+                    feed_tags.push(folder);
+                }
+            }
+            declared.feeds.insert(name.clone());
+            declared.tags.extend(feed_tags.iter().cloned());
+            if let Some(seen) = url.as_ref().and_then(|u| urls.get(u)) {
+                if let Some(feed) = seen.and_then(|i| imported.get_mut(i)) {
+                    for tag in feed_tags {
+                        if !feed.tags.contains(&tag) {
+                            feed.tags.push(tag);
+                        }
+                    }
+                }
+                continue;
+            }
+            if let Some(place) = names.get(&name) {
+                let place = match place {
+                    Place::Feeds(offset) => {
+                        format!("the [[feeds]] entry at line {}", p.lines.locate(*offset).0)
+                    }
+                    Place::Opml(place) => place.clone(),
+                };
+                p.at(
+                    span.clone(),
+                    format!(
+                        "opml {here}: {what}: the feed name `{name}` is already used by {place}, \
+                         with another URL; rename one of them (in the OPML file, the outline's `title`)"
+                    ),
+                );
+                continue;
+            }
+            names.insert(name.clone(), Place::Opml(format!("{here} ({what})")));
+            // Positions in the OPML file, so that the feed path's messages can be placed.
+            let at = outline.offset..outline.offset;
+            let raw_feed = RawFeed {
+                name: Some(Spanned::new(at.clone(), name)),
+                url: Spanned::new(at.clone(), outline.xml_url),
+                schedule: None,
+                tags: feed_tags
+                    .into_iter()
+                    .map(|tag| Spanned::new(at.clone(), tag))
+                    .collect(),
+                redact_params: Vec::new(),
+            };
+            let built = build_feeds(vec![raw_feed], poll, &mut local);
+            for problem in local.list.drain(..) {
+                p.at(
+                    span.clone(),
+                    format!("opml {here}: {what}: {}", problem.message),
+                );
+            }
+            if let Some(feed) = built.into_iter().next() {
+                if let Some(url) = url {
+                    urls.insert(url, Some(imported.len()));
+                }
+                imported.push(feed);
+            }
+        }
+    }
+    imported
+}
 
 /// The feeds as an OPML 2.0 document: untagged feeds at the top, tagged ones inside a
 /// folder per tag; feed URLs as configured with `credentials`, else redacted.
-pub fn export(feeds: &[super::Feed], credentials: bool) -> String {
+pub fn export(feeds: &[Feed], credentials: bool) -> String {
     use quick_xml::escape::escape;
-    let outline = |feed: &super::Feed, indent: &str| {
+    let outline = |feed: &Feed, indent: &str| {
         let url = if credentials {
             feed.url.to_string()
         } else {

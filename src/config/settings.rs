@@ -1,0 +1,398 @@
+//! The tables of single settings, `[daemon]`, `[poll]` and `[retention]`, into
+//! [`Daemon`], [`Poll`] and [`Retention`]; a setting left out takes its default.
+//! Defaults are typed constants rather than text parsed at load, so that none can turn
+//! into zero, or go missing, without a word.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::credentials::{Source, read_credential};
+use super::problems::{Problem, Problems};
+use super::raw::{RawDaemon, RawPoll, RawRetention, S};
+use super::values::{
+    MAX_DURATION, duration_or, parse_schedule, parse_schedule_text, positive, refuse_zero,
+    relative_to,
+};
+use super::{ApiToken, Backfill, Daemon, LogFormat, Poll, Retention, Schedule};
+
+const MINUTE: u64 = 60;
+const HOUR: u64 = 60 * MINUTE;
+const DAY: u64 = 24 * HOUR;
+
+/// `[daemon] state_dir` when systemd gives no `$STATE_DIRECTORY`.
+const DEFAULT_STATE_DIR: &str = "wirewatch-data";
+/// `[daemon] database`: this file in the state directory.
+const DEFAULT_DATABASE_FILE: &str = "wirewatch.db";
+/// `[daemon] listen`: health, metrics and the API, on loopback only.
+const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9184);
+
+/// `[poll] schedule`: every five minutes, on the clock's five-minute marks.
+const DEFAULT_SCHEDULE: &str = "*/5 * * * *";
+/// `[poll] jitter`: none, so due times are exactly the schedule's.
+const DEFAULT_JITTER: Duration = Duration::ZERO;
+const DEFAULT_CONCURRENCY: usize = 64;
+const DEFAULT_PER_HOST: usize = 2;
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_MAX_BODY: u64 = 16 * 1024 * 1024;
+/// `[poll] backfill`: a feed's first fetch alerts on what was published in the last six
+/// hours.
+const DEFAULT_BACKFILL: Backfill = Backfill::Window(Duration::from_secs(6 * HOUR));
+const DEFAULT_BACKOFF_BASE: Duration = Duration::from_secs(MINUTE);
+const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(6 * HOUR);
+
+/// `[retention]`: a month of items that never matched and of delivered alerts, a year of
+/// matches.
+const DEFAULT_RETENTION: Retention = Retention {
+    items: Some(Duration::from_secs(30 * DAY)),
+    matches: Some(Duration::from_secs(365 * DAY)),
+    deliveries: Some(Duration::from_secs(30 * DAY)),
+};
+
+/// [`DEFAULT_SCHEDULE`], compiled. A crontab pattern cannot be built in a `const`; this
+/// one is a literal that every load leaving `[poll] schedule` out compiles (every test of
+/// this module does), so a typo in it could not get past the tests. Were it refused all
+/// the same, the load is refused with the reason: never a panic, never a silent stand-in.
+fn default_schedule(p: &mut Problems<'_>) -> Option<Schedule> {
+    match parse_schedule_text(DEFAULT_SCHEDULE) {
+        Ok(schedule) => Some(schedule),
+        Err(message) => {
+            p.list.push(Problem {
+                line: None,
+                column: None,
+                message: format!("the default [poll] schedule: {message}"),
+            });
+            None
+        }
+    }
+}
+
+pub(super) fn build_daemon(base: &Path, raw: RawDaemon, p: &mut Problems<'_>) -> Option<Daemon> {
+    let state_dir = match &raw.state_dir {
+        Some(dir) if dir.get_ref().trim().is_empty() => {
+            p.at(dir.span(), "state_dir is empty");
+            PathBuf::new()
+        }
+        Some(dir) => relative_to(base, dir.get_ref()),
+        None => match std::env::var_os("STATE_DIRECTORY") {
+            // systemd may pass several directories separated by ':'; the first is ours.
+            Some(dirs) if !dirs.is_empty() => {
+                let dirs = dirs.to_string_lossy().into_owned();
+                PathBuf::from(dirs.split(':').next().unwrap_or_default())
+            }
+            _ => PathBuf::from(DEFAULT_STATE_DIR),
+        },
+    };
+    let database = match &raw.database {
+        None => state_dir.join(DEFAULT_DATABASE_FILE),
+        Some(db) => {
+            let text = db.get_ref().trim();
+            let file = text
+                .strip_prefix("sqlite://")
+                .or_else(|| text.strip_prefix("sqlite:"))
+                .unwrap_or(text);
+            if file.is_empty() || file.contains("memory") {
+                p.at(
+                    db.span(),
+                    format!("database `{text}` must name a SQLite file, e.g. sqlite:///var/lib/wirewatch/wirewatch.db"),
+                );
+            }
+            relative_to(base, file)
+        }
+    };
+    let listen = match &raw.listen {
+        None => Some(DEFAULT_LISTEN),
+        Some(listen) if listen.get_ref().is_empty() => None,
+        Some(listen) => match listen.get_ref().parse::<SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                p.at(
+                    listen.span(),
+                    format!(
+                        "listen `{}` is not an address with a port, e.g. 127.0.0.1:9184 (\"\" disables the listener)",
+                        listen.get_ref()
+                    ),
+                );
+                None
+            }
+        },
+    };
+    let api_token = read_credential(
+        base,
+        "the API token",
+        [
+            ("api_token_file", Source::File, raw.api_token_file.as_ref()),
+            ("api_token_env", Source::Env, raw.api_token_env.as_ref()),
+        ],
+        p,
+    )
+    .ok()
+    .flatten()
+    .and_then(|(text, span)| {
+        let token = text.trim();
+        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            p.at(
+                span,
+                "the API token must be one word of visible ASCII characters (it is sent in an Authorization header)",
+            );
+            return None;
+        }
+        if token.len() < 16 {
+            p.warn(
+                span,
+                format!("the API token is {} characters long: use at least 16 (e.g. `openssl rand -hex 32`)", token.len()),
+            );
+        }
+        Some(ApiToken(token.to_string()))
+    });
+    if let (Some(addr), Some(listen), None) = (listen, &raw.listen, &api_token)
+        && !addr.ip().is_loopback()
+    {
+        p.warn(
+            listen.span(),
+            format!(
+                "listen `{addr}` is not a loopback address and no api_token_file or api_token_env is set: /metrics and /api/* are open to anyone who can reach it"
+            ),
+        );
+    }
+    let log_format = match raw
+        .log_format
+        .as_ref()
+        .map(|f| (f.get_ref().as_str(), f.span()))
+    {
+        None | Some(("text", _)) => LogFormat::Text,
+        Some(("json", _)) => LogFormat::Json,
+        Some((other, span)) => {
+            p.at(
+                span,
+                format!("log_format `{other}` is unknown: expected \"text\" or \"json\""),
+            );
+            LogFormat::Text
+        }
+    };
+    Some(Daemon {
+        state_dir,
+        database,
+        listen,
+        log_format,
+        api_token,
+    })
+}
+
+pub(super) fn build_poll(raw: RawPoll, p: &mut Problems<'_>) -> Option<Poll> {
+    let schedule = match &raw.schedule {
+        Some(s) => parse_schedule(s, p)?,
+        None => default_schedule(p)?,
+    };
+    let jitter = duration_or(raw.jitter.as_ref(), "jitter", DEFAULT_JITTER, p);
+    let backoff_base = duration_or(
+        raw.backoff_base.as_ref(),
+        "backoff_base",
+        DEFAULT_BACKOFF_BASE,
+        p,
+    );
+    let backoff_max = duration_or(
+        raw.backoff_max.as_ref(),
+        "backoff_max",
+        DEFAULT_BACKOFF_MAX,
+        p,
+    );
+    if backoff_max < backoff_base
+        && let Some(max) = &raw.backoff_max
+    {
+        p.at(max.span(), "backoff_max is shorter than backoff_base");
+    }
+    let concurrency = positive(
+        raw.concurrency.as_ref(),
+        "concurrency",
+        DEFAULT_CONCURRENCY,
+        p,
+    );
+    let per_host = positive(raw.per_host.as_ref(), "per_host", DEFAULT_PER_HOST, p);
+    let timeout = duration_or(raw.timeout.as_ref(), "timeout", DEFAULT_TIMEOUT, p);
+    refuse_zero(raw.timeout.as_ref(), "timeout", p);
+    let max_body = match &raw.max_body {
+        None => DEFAULT_MAX_BODY,
+        Some(size) => match size.get_ref().trim().parse::<bytesize::ByteSize>() {
+            Ok(bytes) if bytes.as_u64() > 0 => bytes.as_u64(),
+            _ => {
+                p.at(
+                    size.span(),
+                    format!(
+                        "max_body `{}` is not a size: write it like \"16MiB\" or \"512KiB\"",
+                        size.get_ref()
+                    ),
+                );
+                0
+            }
+        },
+    };
+    let backfill = match &raw.backfill {
+        None => DEFAULT_BACKFILL,
+        Some(b) => {
+            match b.get_ref().trim() {
+                "all" => Backfill::All,
+                "none" => Backfill::None,
+                text => match humantime::parse_duration(text) {
+                    Ok(window) if window <= MAX_DURATION => Backfill::Window(window),
+                    _ => {
+                        p.at(
+                        b.span(),
+                        format!("backfill `{text}` must be \"all\", \"none\" or a duration like \"6h\""),
+                    );
+                        Backfill::None
+                    }
+                },
+            }
+        }
+    };
+    let user_agent = match raw.user_agent {
+        Some(ua) if ua.get_ref().trim().is_empty() => {
+            p.at(ua.span(), "user_agent is empty");
+            String::new()
+        }
+        Some(ua) => ua.into_inner(),
+        None => format!(
+            "wirewatch/{} (+https://github.com/wirewatch/wirewatch)",
+            env!("CARGO_PKG_VERSION")
+        ),
+    };
+    Some(Poll {
+        schedule,
+        jitter,
+        concurrency,
+        per_host,
+        timeout,
+        max_body,
+        backfill,
+        backoff_base,
+        backoff_max,
+        allow_private_networks: raw.allow_private_networks.unwrap_or(false),
+        user_agent,
+    })
+}
+
+/// `[retention]`: each setting a duration of at least a minute, or `"forever"`.
+pub(super) fn build_retention(raw: RawRetention, p: &mut Problems<'_>) -> Retention {
+    let mut keep = |value: Option<&S<String>>, what: &str, default: Option<Duration>| {
+        let Some(value) = value else {
+            return default;
+        };
+        let text = value.get_ref().trim();
+        if text == "forever" {
+            return None;
+        }
+        let span = value.span();
+        match humantime::parse_duration(text) {
+            Ok(d) if d < Duration::from_secs(60) => {
+                p.at(
+                    span,
+                    format!("retention.{what} `{text}` is shorter than a minute"),
+                );
+                None
+            }
+            Ok(d) if d > MAX_RETENTION => {
+                p.at(
+                    span,
+                    format!(
+                        "retention.{what} `{text}` is longer than 100 years: write \"forever\""
+                    ),
+                );
+                None
+            }
+            Ok(d) => Some(d),
+            Err(_) => {
+                p.at(
+                    span,
+                    format!(
+                        "retention.{what} `{text}` is not a duration like \"30d\" nor \"forever\""
+                    ),
+                );
+                None
+            }
+        }
+    };
+    Retention {
+        items: keep(raw.items.as_ref(), "items", DEFAULT_RETENTION.items),
+        matches: keep(raw.matches.as_ref(), "matches", DEFAULT_RETENTION.matches),
+        deliveries: keep(
+            raw.deliveries.as_ref(),
+            "deliveries",
+            DEFAULT_RETENTION.deliveries,
+        ),
+    }
+}
+
+/// The longest retention written as a duration (date arithmetic stays far from overflow).
+const MAX_RETENTION: Duration = Duration::from_secs(100 * 366 * DAY);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::load;
+
+    #[test]
+    fn an_empty_file_gives_the_documented_defaults() {
+        let config = load("").expect("empty config is valid");
+        let poll = &config.poll;
+        assert_eq!(poll.schedule.to_string(), "*/5 * * * *");
+        assert_eq!(poll.jitter, Duration::ZERO);
+        assert_eq!(poll.concurrency, 64);
+        assert_eq!(poll.per_host, 2);
+        assert_eq!(poll.timeout, Duration::from_secs(30));
+        assert_eq!(poll.max_body, 16 * 1024 * 1024);
+        assert_eq!(
+            poll.backfill,
+            Backfill::Window(Duration::from_secs(6 * 3600))
+        );
+        assert_eq!(poll.backoff_base, Duration::from_secs(60));
+        assert_eq!(poll.backoff_max, Duration::from_secs(6 * 3600));
+        let days = |d: u64| Some(Duration::from_secs(d * 24 * 3600));
+        assert_eq!(
+            config.retention,
+            Retention {
+                items: days(30),
+                matches: days(365),
+                deliveries: days(30),
+            }
+        );
+        assert_eq!(
+            config.daemon.listen,
+            Some("127.0.0.1:9184".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn a_written_setting_that_does_not_parse_is_reported_as_before() {
+        let source = "[poll]\njitter = \"2 fortnights\"\nmax_body = \"lots\"\n\
+                      backfill = \"soon\"\n[retention]\nitems = \"30s\"\n";
+        let messages: Vec<String> = load(source)
+            .unwrap_err()
+            .problems
+            .into_iter()
+            .map(|problem| problem.message)
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                "jitter `2 fortnights` is not a duration: write it like \"90s\", \"5m\" or \"2h\"",
+                "max_body `lots` is not a size: write it like \"16MiB\" or \"512KiB\"",
+                "backfill `soon` must be \"all\", \"none\" or a duration like \"6h\"",
+                "retention.items `30s` is shorter than a minute",
+            ]
+        );
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_directory() {
+        let config = load("[daemon]\nstate_dir = \"data\"\n").unwrap();
+        assert_eq!(
+            config.daemon.state_dir,
+            PathBuf::from("/etc/wirewatch/data")
+        );
+        assert_eq!(
+            config.daemon.database,
+            PathBuf::from("/etc/wirewatch/data/wirewatch.db")
+        );
+    }
+}
