@@ -20,7 +20,9 @@ use crate::notify::Notifier;
 use crate::redact;
 use crate::refresh::{self, Highlight, Outcome, Pipeline, PreviewError, Source};
 use crate::scheduler;
-use crate::store::{DeliveryRow, DisabledWebhook, MatchQuery, Store};
+use crate::store::{
+    DeliveryFilter, DeliveryRow, DisabledWebhook, ErrorClass, MatchQuery, OutboxStatus, Store,
+};
 use crate::telemetry;
 
 #[derive(Debug, Parser)]
@@ -726,10 +728,10 @@ async fn deliveries(config: &Config, args: &DeliveriesArgs) -> Result<(), CliErr
         .await
         .context("cannot open the store")?;
     let status = args.status.map(|s| match s {
-        DeliveryStatus::Pending => "pending",
-        DeliveryStatus::Failed => "failed",
-        DeliveryStatus::Dead => "dead",
-        DeliveryStatus::Delivered => "delivered",
+        DeliveryStatus::Pending => DeliveryFilter::Pending,
+        DeliveryStatus::Failed => DeliveryFilter::Failed,
+        DeliveryStatus::Dead => DeliveryFilter::Dead,
+        DeliveryStatus::Delivered => DeliveryFilter::Delivered,
     });
     let output = DeliveriesOutput {
         disabled_webhooks: store
@@ -759,10 +761,10 @@ async fn deliveries(config: &Config, args: &DeliveriesArgs) -> Result<(), CliErr
         );
     }
     for row in &output.deliveries {
-        let next = match row.status.as_str() {
-            "pending" => format!("next {}", time(row.next_attempt_at)),
-            "delivered" => format!("at {}", row.delivered_at.map_or("-".into(), time)),
-            _ => String::new(),
+        let next = match row.status {
+            OutboxStatus::Pending => format!("next {}", time(row.next_attempt_at)),
+            OutboxStatus::Delivered => format!("at {}", row.delivered_at.map_or("-".into(), time)),
+            OutboxStatus::Dead => String::new(),
         };
         let _ = writeln!(
             out,
@@ -828,7 +830,8 @@ async fn feeds(config: &Config, args: &FeedsArgs) -> Result<(), CliError> {
     let store = Store::open(&config.daemon.database)
         .await
         .context("cannot open the store")?;
-    let statuses = crate::server::configured_feeds(&store, config)
+    let statuses = store
+        .configured_feeds(config)
         .await
         .context("cannot read feeds")?;
     store.close().await;
@@ -845,7 +848,7 @@ async fn feeds(config: &Config, args: &FeedsArgs) -> Result<(), CliError> {
             format!(
                 "failing ({} in a row, {}): {}",
                 feed.failure_count,
-                feed.last_error_class.as_deref().unwrap_or("error"),
+                feed.last_error_class.map_or("error", ErrorClass::as_str),
                 feed.last_error.as_deref().unwrap_or("")
             )
         } else if feed.last_success_at.is_some() {

@@ -26,7 +26,7 @@ pub use crate::matcher::{Highlight, WatchlistMatch};
 use crate::metrics;
 use crate::parse::{self, Item, ParsedFeed};
 use crate::redact;
-use crate::store::{FeedFailure, FeedState, FeedUpdate, Store, StoreError, retention};
+use crate::store::{ErrorClass, FeedFailure, FeedState, FeedUpdate, Store, StoreError, retention};
 
 /// What refreshing one feed did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,8 +196,9 @@ impl Pipeline {
                 };
                 let next_due = due::after_failure(feed, poll, started, failures, retry_after);
                 metrics::fetch(err.class(), clock.elapsed());
+                let class = fetch_class(&err);
                 return self
-                    .failed(&state, err.class(), error, next_due, gone, retry_after, now)
+                    .failed(&state, class, error, next_due, gone, retry_after, now)
                     .await;
             }
         };
@@ -229,7 +230,7 @@ impl Pipeline {
                 return self
                     .failed(
                         &state,
-                        err.kind(),
+                        parse_class(&err),
                         err.to_string(),
                         next_due,
                         false,
@@ -301,7 +302,7 @@ impl Pipeline {
     async fn failed(
         &self,
         state: &FeedState,
-        class: &'static str,
+        class: ErrorClass,
         error: String,
         next_due: DateTime<Utc>,
         disable: bool,
@@ -320,6 +321,7 @@ impl Pipeline {
                 },
             })
             .await?;
+        let class = class.as_str();
         tracing::warn!(class, error = %error, failures = state.failure_count + 1, next_due = %next_due, "refresh failed");
         Ok(Report {
             feed: state.name.clone(),
@@ -392,6 +394,25 @@ pub struct PreviewItem {
     pub known: bool,
     /// What each watch-list found in it.
     pub matches: Vec<WatchlistMatch>,
+}
+
+/// The store's class of a failed fetch: the name [`FetchError::class`] gives metrics.
+fn fetch_class(err: &FetchError) -> ErrorClass {
+    match err {
+        FetchError::Network(_) => ErrorClass::Network,
+        FetchError::Timeout(_) => ErrorClass::Timeout,
+        FetchError::Status { .. } => ErrorClass::HttpStatus,
+        FetchError::TooLarge(_) => ErrorClass::TooLarge,
+        FetchError::Forbidden(_) => ErrorClass::Forbidden,
+    }
+}
+
+/// The store's class of a failed parse: the name [`parse::ParseError::kind`] gives metrics.
+fn parse_class(err: &parse::ParseError) -> ErrorClass {
+    match err {
+        parse::ParseError::NotAFeed(_) => ErrorClass::NotAFeed,
+        parse::ParseError::Malformed(_) => ErrorClass::Malformed,
+    }
 }
 
 /// Why a preview has no document.
@@ -507,5 +528,34 @@ fn examine(
         items,
         dropped_items: parsed.dropped_items,
         dropped_elements: parsed.dropped_elements,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_is_stored_under_the_class_name_its_metrics_carry() {
+        let fetches = [
+            FetchError::Network("reset".into()),
+            FetchError::Timeout(Duration::from_secs(30)),
+            FetchError::Status {
+                status: reqwest::StatusCode::GONE,
+                retry_after: None,
+            },
+            FetchError::TooLarge(1),
+            FetchError::Forbidden("refused".into()),
+        ];
+        for err in &fetches {
+            assert_eq!(fetch_class(err).as_str(), err.class(), "{err}");
+        }
+        let parses = [
+            parse::ParseError::NotAFeed("html".into()),
+            parse::ParseError::Malformed("eof".into()),
+        ];
+        for err in &parses {
+            assert_eq!(parse_class(err).as_str(), err.kind(), "{err}");
+        }
     }
 }

@@ -43,8 +43,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock;
 use crate::config::{ApiToken, Config};
-use crate::redact;
-use crate::store::{FeedStatus, MatchQuery, Store};
+use crate::store::{MatchQuery, Store};
 
 /// The most matches one API call returns.
 const MAX_LIMIT: i64 = 1000;
@@ -506,30 +505,6 @@ async fn ready(State(app): State<App>) -> impl IntoResponse {
     }
 }
 
-/// The configured feeds' status rows (a feed removed from the config keeps its row, so
-/// its stored items still back their matches, but is no longer reported).
-pub async fn configured_feeds(
-    store: &Store,
-    config: &Config,
-) -> crate::store::Result<Vec<FeedStatus>> {
-    let mut statuses = store.feed_statuses().await?;
-    statuses.retain_mut(|status| {
-        let Some(feed) = config.feed_index(&status.name).map(|i| &config.feeds[i]) else {
-            return false;
-        };
-        // Credentials in a feed URL never leave the process.
-        for url in std::iter::once(&mut status.url).chain(status.moved_to.as_mut()) {
-            *url = match url::Url::parse(url) {
-                Ok(parsed) => redact::url(&parsed, &feed.redact_params).to_string(),
-                // Not a URL the daemon could have stored; show nothing of it.
-                Err(_) => redact::REDACTED.to_string(),
-            };
-        }
-        true
-    });
-    Ok(statuses)
-}
-
 async fn render_metrics(State(app): State<App>) -> Result<impl IntoResponse, ApiError> {
     // Gauges are read from the store at scrape time, so they are never stale.
     let config = app.config.borrow().clone();
@@ -591,7 +566,9 @@ async fn matches(
 
 async fn feeds(State(app): State<App>) -> Result<impl IntoResponse, ApiError> {
     let config = app.config.borrow().clone();
-    let statuses = configured_feeds(&app.store, &config)
+    let statuses = app
+        .store
+        .configured_feeds(&config)
         .await
         .map_err(unavailable)?;
     Ok(Json(statuses))

@@ -22,11 +22,9 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use sha2::{Digest as _, Sha256};
-use sqlx::Row as _;
-
-use super::{Result, Store, multi_row, values};
+use super::{Result, Store, multi_row, multi_row_as, values};
 use crate::config::Retention;
+use sha2::{Digest as _, Sha256};
 
 /// Rows per delete transaction: a few milliseconds of the write lock.
 pub const BATCH: usize = 500;
@@ -88,11 +86,14 @@ fn before(now: i64, age: Duration) -> i64 {
 }
 
 /// An item the pruner may delete, as read before the delete.
+#[derive(sqlx::FromRow)]
 struct Candidate {
     id: i64,
     feed_id: i64,
+    #[sqlx(rename = "item_key")]
     key: String,
     story_id: i64,
+    first_seen_at: i64,
 }
 
 impl Store {
@@ -179,9 +180,9 @@ impl Store {
         // per batch.
         let mut after = (i64::MIN, i64::MIN);
         loop {
-            let rows = self
+            let candidates: Vec<Candidate> = self
                 .look(async |conn| {
-                    sqlx::query(
+                    sqlx::query_as(
                         "SELECT i.id, i.feed_id, i.item_key, i.story_id, i.first_seen_at
                          FROM items i
                          WHERE i.matched = ?1 AND i.first_seen_at < ?2
@@ -198,22 +199,11 @@ impl Store {
                     .await
                 })
                 .await?;
-            let Some(last) = rows.last() else {
+            let Some(last) = candidates.last() else {
                 return Ok((items, stories));
             };
-            after = (last.try_get("first_seen_at")?, last.try_get("id")?);
-            let full = rows.len() == BATCH;
-            let candidates = rows
-                .iter()
-                .map(|row| {
-                    Ok(Candidate {
-                        id: row.try_get("id")?,
-                        feed_id: row.try_get("feed_id")?,
-                        key: row.try_get("item_key")?,
-                        story_id: row.try_get("story_id")?,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
+            after = (last.first_seen_at, last.id);
+            let full = candidates.len() == BATCH;
             // Most old items of a quiet feed are still served: those are passed over here,
             // on the read-only connection, and a write transaction is opened only for
             // what may go, checked again inside it (a refresh may have committed since).
@@ -302,13 +292,11 @@ async fn documents(
             "SELECT id, document_keys FROM feeds WHERE id IN {}",
             values(1, chunk.len())
         );
-        let mut select = multi_row(sql, chunk.len());
+        let mut select = multi_row_as::<(i64, Option<Vec<u8>>)>(sql, chunk.len());
         for id in chunk {
             select = select.bind(*id);
         }
-        for row in select.fetch_all(&mut *conn).await? {
-            documents.insert(row.try_get("id")?, row.try_get("document_keys")?);
-        }
+        documents.extend(select.fetch_all(&mut *conn).await?);
     }
     Ok(documents)
 }
@@ -673,5 +661,83 @@ mod tests {
         assert_eq!(pruned.items, old.len() as u64);
         let (items, ..) = left(&store).await;
         assert_eq!(items, served.iter().map(|k| k.to_string()).collect());
+    }
+
+    #[tokio::test]
+    async fn a_pass_gives_the_pages_it_freed_back_to_the_file_system_beyond_a_fifth_of_the_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("wirewatch.db"))
+            .await
+            .expect("open");
+        store
+            .register(&[("wire", "https://wire.example/rss")], &[])
+            .await
+            .expect("register");
+        let wire = store
+            .feed_state("wire")
+            .await
+            .expect("read")
+            .expect("row")
+            .id;
+        // About 8 MB of items no document serves any more.
+        let summary = "x".repeat(4096);
+        let keys: Vec<String> = (0..2_000).map(|i| format!("item-{i}")).collect();
+        store
+            .transaction(async |tx| {
+                let story = tx.new_story(T0).await?;
+                let rows: Vec<ItemRow> = keys
+                    .iter()
+                    .map(|key| ItemRow {
+                        feed_id: wire,
+                        story_id: story,
+                        matched: false,
+                        item: NewItem {
+                            item_key: key,
+                            title: key,
+                            url: None,
+                            published_at: None,
+                            summary: &summary,
+                            authors: &[],
+                            categories: &[],
+                            language: None,
+                        },
+                    })
+                    .collect();
+                tx.insert_items(&rows, T0).await?;
+                Ok(())
+            })
+            .await
+            .expect("stored");
+        serve(&store, wire, Some(&[])).await;
+        let pages = async || -> (i64, i64) {
+            store
+                .look(async |conn| {
+                    let pages = sqlx::query_scalar("PRAGMA page_count")
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    let free = sqlx::query_scalar("PRAGMA freelist_count")
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    Ok((pages, free))
+                })
+                .await
+                .expect("read")
+        };
+        let (before, _) = pages().await;
+
+        let pruned = store
+            .prune(&retention(), T0 + 31 * DAY, Duration::ZERO)
+            .await
+            .expect("prune");
+
+        assert_eq!((pruned.items, pruned.stories), (2_000, 1), "{pruned:?}");
+        let (after, free) = pages().await;
+        assert!(pruned.pages > 0, "{pruned:?}");
+        // Pointer-map pages of the freed ones go with them.
+        assert!(
+            after <= before - pruned.pages as i64,
+            "{before} pages before, {after} after, {pruned:?}"
+        );
+        assert!(free <= after / 5, "{free} free of {after} pages");
     }
 }
