@@ -20,9 +20,7 @@ use crate::notify::Notifier;
 use crate::redact;
 use crate::refresh::{self, Highlight, Outcome, Pipeline, PreviewError, Source};
 use crate::scheduler;
-use crate::store::{
-    DeliveryFilter, DeliveryRow, DisabledWebhook, ErrorClass, MatchQuery, OutboxStatus, Store,
-};
+use crate::store::{DeliveryFilter, DeliveryRow, DisabledWebhook, MatchQuery, OutboxStatus, Store};
 use crate::telemetry;
 
 #[derive(Debug, Parser)]
@@ -848,7 +846,7 @@ async fn feeds(config: &Config, args: &FeedsArgs) -> Result<(), CliError> {
             format!(
                 "failing ({} in a row, {}): {}",
                 feed.failure_count,
-                feed.last_error_class.map_or("error", ErrorClass::as_str),
+                feed.last_error_class.as_deref().unwrap_or("error"),
                 feed.last_error.as_deref().unwrap_or("")
             )
         } else if feed.last_success_at.is_some() {

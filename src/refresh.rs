@@ -399,7 +399,9 @@ pub struct PreviewItem {
 /// The store's class of a failed fetch: the name [`FetchError::class`] gives metrics.
 fn fetch_class(err: &FetchError) -> ErrorClass {
     match err {
-        FetchError::Network(_) => ErrorClass::Network,
+        FetchError::Network(_) | FetchError::BadLocation(_) | FetchError::Redirect(_) => {
+            ErrorClass::Network
+        }
         FetchError::Timeout(_) => ErrorClass::Timeout,
         FetchError::Status { .. } => ErrorClass::HttpStatus,
         FetchError::TooLarge(_) => ErrorClass::TooLarge,
@@ -538,7 +540,8 @@ mod tests {
     #[test]
     fn a_failure_is_stored_under_the_class_name_its_metrics_carry() {
         let fetches = [
-            FetchError::Network("reset".into()),
+            FetchError::BadLocation(url::ParseError::EmptyHost),
+            FetchError::Redirect(crate::guard::HopError::Downgrade),
             FetchError::Timeout(Duration::from_secs(30)),
             FetchError::Status {
                 status: reqwest::StatusCode::GONE,

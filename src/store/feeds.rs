@@ -86,7 +86,9 @@ pub struct FeedStatus {
     pub next_due_at: Option<i64>,
     pub failure_count: i64,
     pub last_error: Option<String>,
-    pub last_error_class: Option<ErrorClass>,
+    /// The class as stored: an [`ErrorClass`] name, shown as it is, so that a class written
+    /// by a newer wirewatch (after a rollback) is listed rather than refused.
+    pub last_error_class: Option<String>,
     pub last_error_at: Option<i64>,
     pub disabled_at: Option<i64>,
     pub disabled_reason: Option<String>,
@@ -558,7 +560,7 @@ mod tests {
             .expect("written");
 
         let status = &store.feed_statuses().await.expect("read")[0];
-        assert_eq!(status.last_error_class, Some(ErrorClass::NotAFeed));
+        assert_eq!(status.last_error_class.as_deref(), Some("not_a_feed"));
         let json = serde_json::to_value(status).expect("json");
         assert_eq!(json["last_error_class"], "not_a_feed");
         let stored: String = store
@@ -570,6 +572,20 @@ mod tests {
             .await
             .expect("read");
         assert_eq!(stored, "not_a_feed");
+
+        // A class this version does not know (a newer one wrote it) is listed as stored.
+        store
+            .transaction(async |tx| {
+                sqlx::query("UPDATE feeds SET last_error_class = 'extraction'")
+                    .execute(&mut *tx.conn)
+                    .await
+                    .map(drop)
+                    .map_err(crate::store::StoreError::from)
+            })
+            .await
+            .expect("written");
+        let status = &store.feed_statuses().await.expect("read")[0];
+        assert_eq!(status.last_error_class.as_deref(), Some("extraction"));
     }
 
     #[tokio::test]
