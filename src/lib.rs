@@ -3,13 +3,18 @@
 //! The pipeline, one module per stage, wired together for one feed in [`refresh`]:
 //!
 //! ```text
-//! schedule ─► fetch ─► parse ─► dedup ─► matcher ─► commit ─► store ─► notify
+//! scheduler ─► fetch ─► parse ─► dedup ─► matcher ─► commit ─► store ─► notify
 //! ```
 //!
-//! [`commit`] is the one writer: it stores many feeds' results per transaction.
+//! [`scheduler`] runs the loop; [`due`] is its pure policy of when each feed is due.
+//! [`refresh`] is the one junction: the only module that calls more than one stage, for a
+//! refresh and for its preview without the commit (`poll --dry-run`, `test-feed`).
+//! [`commit`] is the one writer: it stores many feeds' results per transaction and wakes
+//! [`notify`], whose workers deliver the outbox rows it built for each alert.
 //!
 //! [`config`] turns the TOML file into validated types, [`cli`] holds the commands and
-//! [`daemon`] runs the scheduler and the outbox worker until a signal stops them.
+//! [`daemon`] runs the scheduler, the outbox workers and [`upkeep`] until a signal stops
+//! them. [`clock`] is the time of day as tokio's clock sees it, so tests pause and move it.
 
 pub mod cli;
 pub mod clock;

@@ -262,7 +262,7 @@ fn timeout_stage(err: &hyper::Error) -> Option<&'static str> {
 struct Handler(Router);
 
 /// Generic over the body so that tests can call it without a connection; hyper calls it
-/// with [`Incoming`].
+/// with [`Incoming`](hyper::body::Incoming).
 impl<B> hyper::service::Service<Request<B>> for Handler
 where
     B: HttpBody<Data = Bytes> + Send + 'static,

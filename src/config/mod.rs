@@ -1,25 +1,25 @@
 //! Configuration: the TOML file of SPEC §2, turned into types that cannot be invalid.
 //!
 //! Loading happens in two steps. The raw file deserializes into plain `Raw*` structs
-//! ([`raw`]) that keep the position of every value (`toml::Spanned`) and refuse unknown
-//! keys; its `[[feeds]]` entries are parsed a chunk at a time ([`chunked`]), as 100,000
+//! (`raw`) that keep the position of every value (`toml::Spanned`) and refuse unknown
+//! keys; its `[[feeds]]` entries are parsed a chunk at a time (`chunked`), as 100,000
 //! of them would make the toml parser hold 300 MB. Those are then converted into
 //! [`Config`]: URLs parsed, schedules compiled, watch-lists compiled into one
 //! [`Matcher`], names resolved to indices, secrets read. Every problem found on the way
-//! is collected ([`problems`]), so `wirewatch check` can report all of them at once, each
+//! is collected (`problems`), so `wirewatch check` can report all of them at once, each
 //! with file, line and column. Nothing downstream re-checks what is validated here.
 //!
 //! This file holds the validated types and [`Config::load`], which runs the two steps.
 //! Each part of the file is converted by its own module:
 //!
-//! - [`settings`]: `[daemon]`, `[poll]` and `[retention]`, with their defaults;
-//! - [`feeds`]: `[[feeds]]`; [`opml`]: `[[opml]]` imports, and `opml export`;
-//! - [`webhooks`], whose secrets and headers [`credentials`] reads (as it does the API
+//! - `settings`: `[daemon]`, `[poll]` and `[retention]`, with their defaults;
+//! - `feeds`: `[[feeds]]`; `opml`: `[[opml]]` imports, and `opml export`;
+//! - `webhooks`, whose secrets and headers `credentials` reads (as it does the API
 //!   token);
-//! - [`watchlists`]: feed and webhook selectors resolved to indices, terms compiled;
-//! - [`values`]: the single values every table uses (paths, names, schedules, URLs,
+//! - `watchlists`: feed and webhook selectors resolved to indices, terms compiled;
+//! - `values`: the single values every table uses (paths, names, schedules, URLs,
 //!   durations, counts);
-//! - [`files`]: every file the configuration names, read within a size limit.
+//! - `files`: every file the configuration names, read within a size limit.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
