@@ -14,6 +14,7 @@ mod listener;
 mod metrics;
 mod opml;
 mod outage;
+mod output;
 mod pipeline;
 mod polite;
 mod reload;

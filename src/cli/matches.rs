@@ -1,0 +1,84 @@
+//! `wirewatch matches`: stored matches, newest first, filtered by watch-list, age and text
+//! ([`Store::matches`]); printed as a [`MatchList`] or as JSON.
+
+use std::fmt;
+
+use anyhow::Context as _;
+use chrono::DateTime;
+use clap::Args;
+
+use crate::clock;
+use crate::config::Config;
+use crate::store::{MatchQuery, MatchRow, Store};
+
+use super::{CliError, print, print_json};
+
+#[derive(Debug, Args)]
+pub struct MatchesArgs {
+    #[arg(long)]
+    pub watchlist: Option<String>,
+    /// Only matches newer than this, e.g. 24h or 7d.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub since: Option<std::time::Duration>,
+    /// Only matches whose title or summary contains this text.
+    #[arg(long)]
+    pub search: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub(super) async fn matches(config: &Config, args: &MatchesArgs) -> Result<(), CliError> {
+    let store = Store::open(&config.daemon.database)
+        .await
+        .context("cannot open the store")?;
+    let since = args
+        .since
+        .map(|d| clock::unix() - i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2));
+    let rows = store
+        .matches(&MatchQuery {
+            watchlist: args.watchlist.clone(),
+            since,
+            search: args.search.clone(),
+            limit: i64::from(args.limit),
+        })
+        .await
+        .context("cannot read matches")?;
+    store.close().await;
+    if args.json {
+        return print_json(&rows);
+    }
+    print(MatchList(&rows))
+}
+
+/// Matches as text: when, watch-list, terms, title and feed, then the link; "no matches"
+/// for none.
+struct MatchList<'a>(&'a [MatchRow]);
+
+impl fmt::Display for MatchList<'_> {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rows = self.0;
+        for row in rows {
+            let at = DateTime::from_timestamp(row.created_at, 0).map_or_else(
+                || row.created_at.to_string(),
+                |t| t.format("%Y-%m-%d %H:%M").to_string(),
+            );
+            writeln!(
+                out,
+                "{at}  {}  [{}]  {}  ({})",
+                row.watchlist,
+                row.terms.join(", "),
+                row.title,
+                row.feed
+            )?;
+            if let Some(url) = &row.url {
+                writeln!(out, "    {url}")?;
+            }
+        }
+        if rows.is_empty() {
+            writeln!(out, "no matches")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,430 @@
+//! The demo's driver: writes the configuration, runs two poll cycles through the real
+//! pipeline, and prints the walk-through as it goes: the setup ([`Intro`]), each cycle's
+//! feeds ([`Cycle`]), the alerts the receiver got ([`AlertView`]), the items that did not
+//! alert and why ([`NotAlerted`]), and a summary. Whatever did not behave as documented is
+//! collected as a problem and fails the demo.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use crate::cli::{CliError, print};
+use crate::config::Config;
+use crate::daemon;
+use crate::notify::Notifier;
+use crate::refresh::{Outcome, Report};
+use crate::scheduler;
+use crate::store::StoreError;
+
+use super::feed_server::FeedServer;
+use super::receiver::{Alert, Receiver};
+use super::samples::{CONFIG, NEAR_MISSES, SAME_STORY, SAMPLE_FEEDS};
+
+pub(super) async fn cycles(
+    dir: &Path,
+    temporary: bool,
+    feeds: &FeedServer,
+    receiver: &Receiver,
+    secret: &str,
+) -> Result<(), CliError> {
+    let path = dir.join("wirewatch.toml");
+    let text = CONFIG
+        .replace("{feeds}", &format!("http://{}/feeds", feeds.addr))
+        .replace("{sink}", &format!("http://{}/hook", receiver.addr))
+        .replace("{secret}", secret);
+    std::fs::write(&path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+    let config = Arc::new(
+        Config::from_source(&path, &text)
+            .map_err(|err| anyhow::anyhow!("the demo's own configuration is refused: {err}"))?,
+    );
+    let mut problems: Vec<String> = Vec::new();
+
+    print(Intro {
+        feeds: feeds.addr,
+        receiver: receiver.addr,
+        dir,
+        temporary,
+    })?;
+
+    let (store, pipeline, _writer) = daemon::open(&config)
+        .await
+        .context("cannot open the demo's store")?;
+    let notifier =
+        Notifier::new(store.clone(), config.clone()).context("cannot build the HTTP client")?;
+    let all: Vec<usize> = (0..config.feeds.len()).collect();
+
+    // Cycle 1: everything is new.
+    print("cycle 1: fetch, parse, de-duplicate, match, store, deliver\n")?;
+    let cycle = Cycle::new(scheduler::poll_once(&pipeline, &all).await)?;
+    print(&cycle)?;
+    problems.extend(cycle.problems());
+    let first = cycle.totals();
+    let drained = notifier
+        .drain_outbox()
+        .await
+        .context("cannot deliver alerts")?;
+    let alerts = receiver.received();
+    let verified = alerts.iter().filter(|a| a.verified).count();
+    print(format_args!(
+        "\nalerts received by the webhook: {} ({verified} with a valid signature)\n",
+        alerts.len()
+    ))?;
+    for alert in &alerts {
+        print(AlertView(alert))?;
+    }
+    if alerts.is_empty() {
+        problems.push("no alert reached the webhook".into());
+    }
+    if verified != alerts.len() {
+        problems.push(format!(
+            "{} alerts had a bad signature",
+            alerts.len() - verified
+        ));
+    }
+    if drained.delivered != verified || drained.failed + drained.dead > 0 {
+        problems.push(format!(
+            "deliveries: {} delivered, {} failed, {} dead; the webhook accepted {verified}",
+            drained.delivered,
+            drained.failed + drained.dead,
+            drained.dead
+        ));
+    }
+
+    let not_alerted = NotAlerted { alerts: &alerts };
+    print(&not_alerted)?;
+    problems.extend(not_alerted.problems());
+    let unrelated = first
+        .items
+        .saturating_sub(alerts.len() + NEAR_MISSES.len() + SAME_STORY.len() - 1);
+    print(format_args!(
+        "  and {unrelated} more items that mention none of the terms\n"
+    ))?;
+
+    // Cycle 2: the feeds have not changed.
+    print("\ncycle 2: the same feeds again\n")?;
+    let cycle = Cycle::new(scheduler::poll_once(&pipeline, &all).await)?;
+    print(&cycle)?;
+    problems.extend(cycle.problems());
+    let second = cycle.totals();
+    let drained = notifier
+        .drain_outbox()
+        .await
+        .context("cannot deliver alerts")?;
+    let resent = receiver.received().len() - alerts.len();
+    print(format_args!(
+        "  deliveries: {} sent; nothing is sent twice\n",
+        drained.delivered
+    ))?;
+    if second.not_modified != config.feeds.len() {
+        problems.push(format!(
+            "cycle 2: {} of {} feeds answered 304 Not Modified",
+            second.not_modified,
+            config.feeds.len()
+        ));
+    }
+    if drained.delivered + resent > 0 {
+        problems.push(format!(
+            "cycle 2 sent {} alerts",
+            drained.delivered.max(resent)
+        ));
+    }
+
+    print(format_args!(
+        "\nsummary: {} feeds, {} items, {} matches, {verified} alerts delivered and verified; \
+         cycle 2: {} new items, {} alerts\n",
+        config.feeds.len(),
+        first.items,
+        first.matches,
+        second.new_items,
+        drained.delivered
+    ))?;
+    print(
+        "\nnext: `wirewatch test-feed FILE` shows why each item of a feed matches or not;\n\
+         config/wirewatch.toml documents every key; `wirewatch demo --dir DIR` keeps this\n\
+         run's files, e.g. for `wirewatch matches --config DIR/wirewatch.toml`.\n",
+    )?;
+    drop(pipeline);
+    drop(notifier);
+    store.close().await;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        print(Problems(&problems))?;
+        Err(anyhow::anyhow!(
+            "the demo did not behave as documented: {}",
+            problems.join("; ")
+        )
+        .into())
+    }
+}
+
+/// The setup: where the feeds and the receiver are, where the files go, and the
+/// watch-list the sample feeds are matched by.
+struct Intro<'a> {
+    feeds: SocketAddr,
+    receiver: SocketAddr,
+    dir: &'a Path,
+    temporary: bool,
+}
+
+impl fmt::Display for Intro<'_> {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            out,
+            "wirewatch demo: the whole pipeline on this machine, offline\n"
+        )?;
+        writeln!(
+            out,
+            "  feeds     {} sample feeds served from http://{}/feeds/",
+            SAMPLE_FEEDS.len(),
+            self.feeds
+        )?;
+        writeln!(
+            out,
+            "  webhook   a receiver at http://{}/hook that verifies every signature",
+            self.receiver
+        )?;
+        let kept = if self.temporary {
+            "removed at the end; `--dir DIR` keeps them"
+        } else {
+            "kept"
+        };
+        writeln!(
+            out,
+            "  files     {}: wirewatch.toml, wirewatch.db\n            ({kept})\n",
+            self.dir.display()
+        )?;
+        writeln!(out, "watch-list iran-china")?;
+        writeln!(out, "  terms     Iran, China, SCO, JCPOA")?;
+        writeln!(
+            out,
+            "  aliases   SCO: Shanghai Cooperation Organisation/Organization; JCPOA: Joint"
+        )?;
+        writeln!(
+            out,
+            "            Comprehensive Plan of Action, Iran nuclear deal; Iran: ایران, 伊朗;"
+        )?;
+        writeln!(out, "            China: 中国, چین")?;
+        writeln!(out, "  query     (Iran OR JCPOA) AND (China OR SCO)")?;
+        writeln!(out, "  exclude   football\n")
+    }
+}
+
+/// The width the walk-through's prose is wrapped to.
+const WIDTH: usize = 88;
+
+/// `text` wrapped at spaces to `width` columns, every line indented by `indent`.
+fn wrap(text: &str, indent: usize, width: usize) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let len = line.chars().count();
+        if len > 0 && indent + len + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    lines.push(line);
+    let pad = " ".repeat(indent);
+    lines
+        .iter()
+        .map(|l| format!("{pad}{l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What one cycle did, over all feeds.
+#[derive(Debug, Default)]
+struct Totals {
+    items: usize,
+    new_items: usize,
+    matches: usize,
+    not_modified: usize,
+}
+
+/// One poll cycle: a line per feed, with its kind of feed and its outcome.
+struct Cycle(Vec<Report>);
+
+impl Cycle {
+    fn new(reports: Vec<Result<Report, StoreError>>) -> Result<Cycle, CliError> {
+        let reports = reports
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .context("cannot store a feed's results")?;
+        Ok(Cycle(reports))
+    }
+
+    fn totals(&self) -> Totals {
+        let mut totals = Totals::default();
+        for report in &self.0 {
+            match &report.outcome {
+                Outcome::Updated {
+                    items,
+                    new_items,
+                    matches,
+                    ..
+                } => {
+                    totals.items += items;
+                    totals.new_items += new_items;
+                    totals.matches += matches;
+                }
+                Outcome::NotModified => totals.not_modified += 1,
+                Outcome::Failed { .. } | Outcome::Disabled { .. } => {}
+            }
+        }
+        totals
+    }
+
+    /// A feed that failed or was disabled: the sample feeds never should.
+    fn problems(&self) -> impl Iterator<Item = String> + '_ {
+        self.0.iter().filter_map(|report| match &report.outcome {
+            Outcome::Failed { error, .. } => Some(format!("{} failed: {error}", report.feed)),
+            Outcome::Disabled { reason } => Some(format!("{} disabled: {reason}", report.feed)),
+            Outcome::Updated { .. } | Outcome::NotModified => None,
+        })
+    }
+}
+
+impl fmt::Display for Cycle {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for report in &self.0 {
+            let kind = SAMPLE_FEEDS
+                .iter()
+                .find(|f| f.name == report.feed)
+                .map_or("", |f| f.kind);
+            let line = match &report.outcome {
+                Outcome::Updated {
+                    items,
+                    new_items,
+                    matches,
+                    alerts,
+                } => {
+                    format!(
+                        "{items} items, {new_items} new, {matches} matches, {alerts} alerts queued"
+                    )
+                }
+                Outcome::NotModified => "not modified (304 to a conditional GET)".to_string(),
+                Outcome::Failed { class, error, .. } => format!("FAILED ({class}): {error}"),
+                Outcome::Disabled { reason } => format!("DISABLED: {reason}"),
+            };
+            writeln!(out, "  {:<11} {kind:<10} {line}", report.feed)?;
+        }
+        Ok(())
+    }
+}
+
+/// One alert as the receiver got it: watch-list, terms, title, feed, whether its
+/// signature held, and each snippet with the terms found in it.
+struct AlertView<'a>(&'a Alert);
+
+impl fmt::Display for AlertView<'_> {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let alert = self.0;
+        let mark = if alert.verified {
+            "signature ok"
+        } else {
+            "BAD SIGNATURE"
+        };
+        writeln!(
+            out,
+            "  [{}] {}: {}",
+            alert.watchlist,
+            alert.terms.join(", "),
+            alert.title
+        )?;
+        writeln!(out, "      from {}, {mark}", alert.feed)?;
+        // One line per snippet, with the terms found in it.
+        let mut snippets: Vec<(String, String, Vec<String>)> = Vec::new();
+        for (field, term, snippet) in &alert.highlights {
+            match snippets
+                .iter_mut()
+                .find(|(f, s, _)| f == field && s == snippet)
+            {
+                Some((_, _, terms)) if !terms.contains(term) => terms.push(term.clone()),
+                Some(_) => {}
+                None => snippets.push((field.clone(), snippet.clone(), vec![term.clone()])),
+            }
+        }
+        for (field, snippet, terms) in snippets {
+            writeln!(out, "      {field} ({}): \"{snippet}\"", terms.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// The near misses and the second copy of the one story, each with why it did not alert.
+struct NotAlerted<'a> {
+    alerts: &'a [Alert],
+}
+
+impl NotAlerted<'_> {
+    /// How many alerts had this title.
+    fn alerted(&self, title: &str) -> usize {
+        self.alerts.iter().filter(|a| a.title == title).count()
+    }
+
+    /// The copy of the one story that alerted and the one that did not, when exactly
+    /// one did.
+    fn same_story(&self) -> Option<(&'static str, &'static str)> {
+        match SAME_STORY.map(|title| self.alerted(title)) {
+            [1, 0] => Some((SAME_STORY[0], SAME_STORY[1])),
+            [0, 1] => Some((SAME_STORY[1], SAME_STORY[0])),
+            _ => None,
+        }
+    }
+
+    /// A near miss that alerted, or a story that did not alert exactly once.
+    fn problems(&self) -> Vec<String> {
+        let mut problems: Vec<String> = NEAR_MISSES
+            .iter()
+            .filter(|(title, _)| self.alerted(title) > 0)
+            .map(|(title, _)| format!("near miss alerted: {title}"))
+            .collect();
+        if self.same_story().is_none() {
+            problems.push(format!(
+                "one story in two feeds alerted {} times",
+                SAME_STORY
+                    .map(|title| self.alerted(title))
+                    .iter()
+                    .sum::<usize>()
+            ));
+        }
+        problems
+    }
+}
+
+impl fmt::Display for NotAlerted<'_> {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(out, "\nnot alerted, and why:")?;
+        for (title, why) in NEAR_MISSES {
+            writeln!(out, "  - {title}\n{}", wrap(why, 6, WIDTH))?;
+        }
+        if let Some((sent, other)) = self.same_story() {
+            let why = format!(
+                "the same story as \"{sent}\", from another feed: the links are the same once \
+                 tracking parameters and fragment are removed, and a story alerts a watch-list once"
+            );
+            writeln!(out, "  - {other}\n{}", wrap(&why, 6, WIDTH))?;
+        }
+        Ok(())
+    }
+}
+
+/// What did not behave as documented.
+struct Problems<'a>(&'a [String]);
+
+impl fmt::Display for Problems<'_> {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(out, "\nUNEXPECTED:")?;
+        for problem in self.0 {
+            writeln!(out, "  - {problem}")?;
+        }
+        Ok(())
+    }
+}
