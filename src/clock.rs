@@ -31,6 +31,24 @@ pub fn unix() -> i64 {
     now().timestamp()
 }
 
+/// Holds tokio's paused clock still while it is alive, for tests that wait on real work
+/// (SQLite's worker threads, a local HTTP server) under `start_paused`: a blocking task in
+/// flight stops tokio's auto-advance, so the clock moves only with `tokio::time::advance`.
+#[cfg(test)]
+pub(crate) fn hold() -> Held {
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    tokio::task::spawn_blocking(move || {
+        let _ = held.recv();
+    });
+    Held { _release: release }
+}
+
+/// See [`hold`]: the clock is released when this is dropped.
+#[cfg(test)]
+pub(crate) struct Held {
+    _release: std::sync::mpsc::Sender<()>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

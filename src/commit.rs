@@ -6,6 +6,12 @@
 //! webhook, every feed's new validators and due time) and, for each refresh, what it added
 //! ([`Committed`]).
 //!
+//! The one place besides [`crate::refresh`] where two stages meet: an alert's outbox rows
+//! must commit in the same transaction as its match (a crash between the two would lose
+//! the alert or send one for a match never stored), so the writer asks the notify stage to
+//! build them ([`outbox::rows`]) and stores them itself; after a commit that queued any, it
+//! wakes the outbox workers ([`Wake`]) directly.
+//!
 //! Why one writer: SQLite has one write lock, and what a write waits for is statements
 //! (each one two hand-offs to sqlx's SQLite thread) and commits, not SQLite's own work. The
 //! writer takes every result waiting in its queue, up to [`MAX_BATCH`], and writes them all

@@ -41,7 +41,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub async fn open(config: &Arc<Config>) -> anyhow::Result<(Store, Pipeline, Writer)> {
     let store = Store::open(&config.daemon.database).await?;
     register(config, &store).await?;
-    let (pipeline, writer) = build_pipeline(config, &store)?;
+    let (pipeline, writer) =
+        Pipeline::new(config, &store).context("cannot build the HTTP client")?;
     Ok((store, pipeline, writer))
 }
 
@@ -63,11 +64,6 @@ async fn register(config: &Config, store: &Store) -> anyhow::Result<()> {
         .register(&feeds, &webhooks)
         .await
         .context("cannot register the configured feeds and webhooks")
-}
-
-/// Builds the fetcher and starts the database writer for a registered configuration.
-fn build_pipeline(config: &Arc<Config>, store: &Store) -> anyhow::Result<(Pipeline, Writer)> {
-    Pipeline::new(config, store).context("cannot build the HTTP client")
 }
 
 /// The scheduler, the outbox workers and the database writer of one configuration.
@@ -221,7 +217,8 @@ pub async fn run(path: PathBuf, config: Arc<Config>) -> anyhow::Result<()> {
                                 old
                             }
                         };
-                        let (next, writer) = build_pipeline(&applied, &store)?;
+                        let (next, writer) = Pipeline::new(&applied, &store)
+                            .context("cannot build the HTTP client")?;
                         generation = Generation::start(next, writer)?;
                         current.send_replace(applied.clone());
                         announce(&applied, "configuration applied");

@@ -1,7 +1,7 @@
 //! What the two HTTP clients (the fetcher and the webhook notifier) share: the TLS set-up
 //! and the reading of HTTP dates and `Retry-After`.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use reqwest::header::{self, HeaderMap};
@@ -13,10 +13,16 @@ pub fn init_tls() {
 }
 
 /// An HTTP date (`Expires`, `Retry-After`, `Last-Modified`): the IMF-fixdate of RFC 9110
-/// and the two obsolete forms it still asks to accept.
+/// and the two obsolete forms it still asks to accept, else any RFC 2822 date, as servers
+/// also send (`+0000` for `GMT`, a one-digit day, no weekday).
 pub fn date(text: &str) -> Option<DateTime<Utc>> {
-    let at: SystemTime = httpdate::parse_http_date(text.trim()).ok()?;
-    Some(at.into())
+    let text = text.trim();
+    match httpdate::parse_http_date(text) {
+        Ok(at) => Some(DateTime::<Utc>::from(at)),
+        Err(_) => DateTime::parse_from_rfc2822(text)
+            .ok()
+            .map(|at| at.to_utc()),
+    }
 }
 
 /// `Retry-After` as delay-seconds or an HTTP date (a date in the past means now).
@@ -59,6 +65,15 @@ mod tests {
         );
         assert_eq!(
             at("Sat Nov 28 10:01:30 2026"),
+            Some(Duration::from_secs(90))
+        );
+        // RFC 2822 dates that are not HTTP dates, as servers send them.
+        assert_eq!(
+            at("Sat, 28 Nov 2026 10:01:30 +0000"),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            at("28 Nov 2026 11:01:30 +0100"),
             Some(Duration::from_secs(90))
         );
         assert_eq!(at("Fri, 27 Nov 2026 10:00:00 GMT"), Some(Duration::ZERO));

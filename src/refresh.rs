@@ -7,14 +7,13 @@
 //! error — handed to the commit stage, which stores them in one transaction (shared with
 //! other feeds' results). Either the whole fetch is recorded or none of it.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use crate::clock;
-use std::collections::HashSet;
-
 use crate::commit::{Candidate, Committed, Committer, FeedResult, Fetched, Writer};
 use crate::config::Config;
 use crate::dedup;
@@ -22,8 +21,10 @@ use crate::due;
 use crate::fetch::{FetchError, FetchOutcome, FetchedBody, Fetcher};
 use crate::matcher::{Document, Matcher};
 // What a preview hands out, so that its users need not reach into the matcher.
+// What a preview shows, named here so the commands that print it need no stage but this.
 pub use crate::matcher::{Highlight, WatchlistMatch};
 use crate::metrics;
+pub use crate::parse::MAX_ITEMS;
 use crate::parse::{self, Item, ParsedFeed};
 use crate::redact;
 use crate::store::{ErrorClass, FeedFailure, FeedState, FeedUpdate, Store, StoreError, retention};
@@ -126,7 +127,7 @@ impl Pipeline {
     pub async fn refresh(&self, index: usize) -> Result<Report, StoreError> {
         let feed = &self.config.feeds[index];
         let poll = &self.config.poll;
-        let clock = std::time::Instant::now();
+        let timer = std::time::Instant::now();
         let started = clock::now();
         let now = started.timestamp();
         let Some(state) = self.store.feed_state(&feed.name).await? else {
@@ -171,7 +172,7 @@ impl Pipeline {
                         next_due_at: next_due.timestamp(),
                     })
                     .await?;
-                metrics::fetch("not_modified", clock.elapsed());
+                metrics::fetch("not_modified", timer.elapsed());
                 tracing::debug!("not modified");
                 return Ok(Report {
                     feed: feed.name.clone(),
@@ -195,7 +196,7 @@ impl Pipeline {
                     err.to_string()
                 };
                 let next_due = due::after_failure(feed, poll, started, failures, retry_after);
-                metrics::fetch(err.class(), clock.elapsed());
+                metrics::fetch(err.class(), timer.elapsed());
                 let class = fetch_class(&err);
                 return self
                     .failed(&state, class, error, next_due, gone, retry_after, now)
@@ -226,7 +227,7 @@ impl Pipeline {
             Ok(parsed) => parsed,
             Err(err) => {
                 let next_due = due::after_failure(feed, poll, started, failures, None);
-                metrics::fetch(err.kind(), clock.elapsed());
+                metrics::fetch(err.kind(), timer.elapsed());
                 return self
                     .failed(
                         &state,
@@ -282,7 +283,7 @@ impl Pipeline {
                 },
             })))
             .await?;
-        metrics::fetch("ok", clock.elapsed());
+        metrics::fetch("ok", timer.elapsed());
         metrics::refreshed(new_items, alerts);
         tracing::info!(items = total, new_items, matches, alerts, "feed refreshed");
         Ok(Report {
@@ -420,15 +421,15 @@ fn parse_class(err: &parse::ParseError) -> ErrorClass {
 /// Why a preview has no document.
 #[derive(Debug, thiserror::Error)]
 pub enum PreviewError {
-    #[error("{0}")]
+    #[error(transparent)]
     Fetch(#[from] FetchError),
     #[error("not modified")]
     NotModified,
-    #[error("{0}")]
+    #[error(transparent)]
     Parse(#[from] parse::ParseError),
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot build the HTTP client: {0}")]
+    #[error("cannot build the HTTP client")]
     Client(#[from] reqwest::Error),
 }
 

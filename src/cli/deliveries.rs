@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::clock;
 use crate::config::Config;
 use crate::store::{DeliveryFilter, DeliveryRow, DisabledWebhook, OutboxStatus, Store};
+use crate::telemetry::error_chain;
 
 use super::{CliError, print, print_json, time};
 
@@ -164,9 +165,16 @@ pub(super) async fn redeliver(config: &Config, args: &RedeliverArgs) -> Result<(
     .await;
     store.close().await;
     // What was done is reported even when a later step failed, so the operator knows
-    // which ids are already re-queued.
-    print(&done)?;
-    worked?;
+    // which ids are already re-queued; that failure is the one the exit code reports, and
+    // a failed write beside it is logged.
+    let written = print(&done);
+    if let Err(err) = worked {
+        if let Err(write) = written {
+            tracing::warn!(error = %error_chain(&write), "cannot write the report");
+        }
+        return Err(err.into());
+    }
+    written?;
     if !missing.is_empty() {
         return Err(anyhow::anyhow!("no delivery with id {}", missing.join(", ")).into());
     }

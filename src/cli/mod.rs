@@ -5,16 +5,16 @@
 //! configuration errors, 1 for failures at run time. The whole error chain is printed.
 //!
 //! Results are types that implement [`std::fmt::Display`] (a summary, a table, a list),
-//! written with [`print`] or [`print_json`]: a write that fails (a full disk, a closed
+//! written with `print` or `print_json`: a write that fails (a full disk, a closed
 //! file) fails the command, except a broken pipe (`wirewatch matches | head`), which
 //! ends it quietly.
 //!
-//! - `check` (the configuration summary) is in [`check`];
-//! - `poll` and `poll --dry-run` in [`poll`];
-//! - `test-feed` (one document parsed and matched) in [`test_feed`];
-//! - `feeds` (status per feed) and `opml export` in [`feeds`];
-//! - `matches` in [`matches`];
-//! - `deliveries` and `redeliver` in [`deliveries`].
+//! - `check` (the configuration summary) is in `check`;
+//! - `poll` and `poll --dry-run` in `poll`;
+//! - `test-feed` (one document parsed and matched) in `test_feed`;
+//! - `feeds` (status per feed) and `opml export` in `feeds`;
+//! - `matches` in `matches`;
+//! - `deliveries` and `redeliver` in `deliveries`.
 //!
 //! `run` hands over to [`daemon::run`] and `demo` to [`crate::demo`].
 

@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::redact;
 use crate::refresh::{self, Highlight, PreviewError, Source};
+use crate::telemetry::error_chain;
 
 use super::{CliError, print, print_json};
 
@@ -84,7 +85,7 @@ pub(super) async fn test_feed(config: &Config, args: &TestFeedArgs) -> Result<()
                 .context(format!("{shown} is not a usable feed"))
                 .into());
         }
-        Err(err) => return Err(anyhow::anyhow!("{shown}: {err}").into()),
+        Err(err) => return Err(anyhow::anyhow!("{shown}: {}", error_chain(&err)).into()),
     };
     let items = preview
         .items
@@ -139,8 +140,10 @@ impl fmt::Display for TestFeedOutput {
         if output.dropped_items + output.dropped_elements > 0 {
             writeln!(
                 out,
-                "past the parse caps, dropped: {} items, {} repeated elements",
-                output.dropped_items, output.dropped_elements
+                "past the parse caps, dropped: {} items (after the first {}), {} repeated elements",
+                output.dropped_items,
+                refresh::MAX_ITEMS,
+                output.dropped_elements
             )?;
         }
         for item in &output.items {

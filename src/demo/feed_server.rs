@@ -51,7 +51,15 @@ async fn serve_feed(UrlPath(file): UrlPath<String>, headers: HeaderMap) -> Respo
 
 fn etag(body: &str) -> String {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(body.as_bytes());
-    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    format!("\"{hex}\"")
+    // The first 8 bytes of the digest, in hex.
+    format!("\"{:.16x}\"", Sha256::digest(body.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_etag_is_the_quoted_hex_of_the_first_8_bytes_of_the_body_digest() {
+        // SHA-256("abc") = ba7816bf 8f01cfea 414140de ...
+        assert_eq!(super::etag("abc"), "\"ba7816bf8f01cfea\"");
+    }
 }

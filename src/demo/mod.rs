@@ -5,11 +5,11 @@
 //! everything behaved as documented (1 if not, so the demo doubles as a smoke test).
 //!
 //! It starts two servers inside the process on 127.0.0.1 (port 0): one serves the sample
-//! feeds with ETags and answers a conditional GET with 304 ([`feed_server`]), the other is
-//! a webhook receiver that checks each alert's Standard Webhooks signature against the
-//! crate's own signing code ([`receiver`]). It writes a configuration pointing at both
-//! ([`samples`]) into a fresh temporary directory (or `--dir`), and then runs the real
-//! pipeline on it ([`walk`]), exactly as `wirewatch poll` does ([`daemon::open`],
+//! feeds with ETags and answers a conditional GET with 304 (`feed_server`), the other is
+//! a webhook receiver that checks each alert's Standard Webhooks signature as a receiver
+//! would, on its own rather than with the crate's signing code (`receiver`). It writes a configuration pointing at both
+//! (`samples`) into a fresh temporary directory (or `--dir`), and then runs the real
+//! pipeline on it (`walk`), exactly as `wirewatch poll` does ([`daemon::open`],
 //! [`scheduler::poll_once`], [`Notifier::drain_outbox`]): one cycle that alerts, then a
 //! second one that must send nothing. Nothing is written outside that directory; the
 //! temporary one is removed at the end.

@@ -564,21 +564,6 @@ mod tests {
         (dir, store, config)
     }
 
-    /// Holds tokio's paused clock still while it is alive: a blocking task in flight stops
-    /// auto-advance, so the clock moves only with `tokio::time::advance` while SQLite's
-    /// worker threads and the receiver answer in real time.
-    struct HeldClock {
-        _release: std::sync::mpsc::Sender<()>,
-    }
-
-    fn hold_clock() -> HeldClock {
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        tokio::task::spawn_blocking(move || {
-            let _ = held.recv();
-        });
-        HeldClock { _release: release }
-    }
-
     /// One pass of webhook 0's worker at the current (paused) time; what it did.
     async fn pass(notifier: &Notifier) -> DrainReport {
         notifier
@@ -593,7 +578,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_failing_delivery_is_retried_on_its_schedule_never_sooner_than_retry_after() {
-        let _held = hold_clock();
+        let _held = crate::clock::hold();
         let started = tokio::time::Instant::now();
         let (url, seen) =
             receiver(vec![(503, Some("600")), (500, None), (200, None)], started).await;
@@ -629,7 +614,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_delivery_claimed_by_a_send_that_died_goes_out_once_its_lease_passes() {
-        let _held = hold_clock();
+        let _held = crate::clock::hold();
         let started = tokio::time::Instant::now();
         let (url, seen) = receiver(vec![], started).await;
         let (_dir, store, config) = one_alert(&url).await;

@@ -618,4 +618,65 @@ mod tests {
         }
         assert_eq!(format!("[{:<9}]", ErrorClass::Timeout), "[timeout  ]");
     }
+
+    #[tokio::test]
+    async fn a_success_or_a_304_clears_the_failures_the_backoff_counts() {
+        let (_dir, store) = temp_store().await;
+        store
+            .register(
+                &[
+                    ("a", "https://a.example/rss"),
+                    ("b", "https://b.example/rss"),
+                ],
+                &[],
+            )
+            .await
+            .expect("register");
+        let (a, b) = (state(&store, "a").await.id, state(&store, "b").await.id);
+        let failure = FeedFailure {
+            error: "http status 500".into(),
+            class: ErrorClass::HttpStatus,
+            at: 1_000,
+            next_due_at: 2_000,
+            disable: false,
+        };
+        for _ in 0..3 {
+            store
+                .transaction(async |tx| {
+                    tx.record_failure(a, &failure).await?;
+                    tx.record_failure(b, &failure).await
+                })
+                .await
+                .expect("written");
+        }
+        assert_eq!(state(&store, "a").await.failure_count, 3);
+
+        let update = FeedUpdate {
+            title: None,
+            etag: Some("\"v2\"".into()),
+            last_modified: None,
+            next_due_at: 3_000,
+            fetched_at: 2_500,
+            document_keys: None,
+        };
+        store
+            .transaction(async |tx| {
+                tx.update_feeds(&[(a, &update)]).await?;
+                tx.record_not_modified(&[(b, 2_500, 3_000)]).await
+            })
+            .await
+            .expect("written");
+        for name in ["a", "b"] {
+            let fed = state(&store, name).await;
+            assert_eq!(fed.failure_count, 0, "{name}");
+            assert_eq!(fed.next_due_at, Some(3_000), "{name}");
+        }
+        let statuses = store.feed_statuses().await.expect("read");
+        assert!(
+            statuses
+                .iter()
+                .all(|s| s.last_error.is_none() && s.last_error_class.is_none()),
+            "{statuses:?}"
+        );
+    }
 }

@@ -573,24 +573,9 @@ mod tests {
         second.close().await;
     }
 
-    /// Holds tokio's paused clock still while it is alive: a blocking task in flight stops
-    /// auto-advance, so the clock moves only with `tokio::time::advance` while SQLite's
-    /// worker threads answer in real time.
-    struct HeldClock {
-        _release: std::sync::mpsc::Sender<()>,
-    }
-
-    fn hold_clock() -> HeldClock {
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        tokio::task::spawn_blocking(move || {
-            let _ = held.recv();
-        });
-        HeldClock { _release: release }
-    }
-
     #[tokio::test(start_paused = true)]
     async fn a_lease_taken_on_the_clock_keeps_the_row_until_the_clock_passes_it() {
-        let _held = hold_clock();
+        let _held = crate::clock::hold();
         let lease = 60;
         let start = crate::clock::unix();
         let (_dir, store) = queued(&[("a", "siem", start)]).await;

@@ -3,7 +3,7 @@
 
 use std::process::Stdio;
 
-use crate::helpers::{BIN, TestDir, stderr};
+use crate::helpers::{BIN, TestDir, stderr, stdout};
 
 /// A config with one feed that is never fetched: `check` and `matches` need no network.
 fn config(dir: &TestDir) {
@@ -71,4 +71,52 @@ async fn a_reader_that_goes_away_ends_the_command_quietly() {
 
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!stderr(&out).contains("error"), "{}", stderr(&out));
+}
+
+async fn test_feed(dir: &TestDir, file: &std::path::Path) -> std::process::Output {
+    tokio::process::Command::new(BIN)
+        .arg("test-feed")
+        .arg(file)
+        .arg("--config")
+        .arg(dir.config_path())
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn test_feed_says_what_the_caps_dropped_and_why_a_document_is_refused_once() {
+    let dir = TestDir::new();
+    config(&dir);
+
+    let extra = 3;
+    let mut rss = String::from("<rss version=\"2.0\"><channel><title>Wire</title>");
+    for i in 0..wirewatch::parse::MAX_ITEMS + extra {
+        rss.push_str(&format!(
+            "<item><guid>g{i}</guid><title>t{i}</title></item>"
+        ));
+    }
+    rss.push_str("</channel></rss>");
+    let file = dir.path().join("long.xml");
+    std::fs::write(&file, rss).unwrap();
+    let out = test_feed(&dir, &file).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let expected = format!(
+        "past the parse caps, dropped: {extra} items (after the first {}), 0 repeated elements",
+        wirewatch::parse::MAX_ITEMS
+    );
+    assert!(stdout(&out).contains(&expected), "{}", stdout(&out));
+
+    let page = dir.path().join("page.html");
+    std::fs::write(&page, "<!DOCTYPE html><html><body>a page</body></html>").unwrap();
+    let out = test_feed(&dir, &page).await;
+    assert!(!out.status.success());
+    let said = stderr(&out);
+    assert!(said.contains("is not a usable feed: not a feed"), "{said}");
+    assert_eq!(
+        said.matches("not a feed").count(),
+        1,
+        "the reason once: {said}"
+    );
 }

@@ -128,8 +128,8 @@ async fn a_failing_feed_backs_off_exponentially_and_recovers_on_success() {
     let gaps = gaps(&hits);
     // After the 3rd and 4th failures the backoff (2s and 4s, each at least half) exceeds
     // the 1s schedule; after a success the schedule applies again.
-    // (The cap at `backoff_max` and the reset after a success are pinned by the
-    // scheduler's paused-time tests; how soon they show here is a matter of load.)
+    // (The cap at `backoff_max` is pinned by `due`'s tests and the reset after a success
+    // by the store's; how soon either shows here is a matter of load.)
     assert!(gaps[2] >= Duration::from_millis(1900), "{gaps:?}");
     assert!(gaps[3] >= Duration::from_millis(1900), "{gaps:?}");
 }
