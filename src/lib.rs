@@ -36,6 +36,7 @@ pub mod refresh;
 pub mod scheduler;
 pub mod server;
 pub mod store;
+pub mod stories;
 pub mod systemd;
 pub mod telemetry;
 pub mod upkeep;

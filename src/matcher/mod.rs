@@ -37,6 +37,7 @@ mod query;
 mod search;
 mod snippet;
 mod term;
+
 #[cfg(test)]
 mod tests;
 
@@ -242,3 +243,12 @@ impl Matcher {
         self.lists.len()
     }
 }
+
+/// `text` folded as the matcher reads it (case, width, diacritics, Arabic letter variants;
+/// every run of other characters one space, none at the end): what the story stage
+/// fingerprints, so that every script clusters as it matches.
+pub fn fold(text: &str) -> String {
+    normalize::normalize_term(text)
+}
+
+pub(crate) use normalize::is_unspaced_script;
