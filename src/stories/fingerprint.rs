@@ -26,7 +26,9 @@ use crate::matcher;
 /// Hash functions of the MinHash signature: [`BANDS`] bands of [`ROWS`] rows.
 pub const SIGNATURE: usize = BANDS * ROWS;
 /// Bands of the locality-sensitive index: two texts share a band key with probability
-/// `1 - (1 - s^ROWS)^BANDS` at resemblance `s` (0.999 at 0.6, 0.35 at 0.2).
+/// `1 - (1 - j^ROWS)^BANDS` at Jaccard similarity `j` (0.99 at 0.6, 0.15 at 0.2). What an
+/// index of every item's bands costs at 100,000 feeds is not measured yet; these may
+/// change before the keys are stored.
 pub const BANDS: usize = 20;
 /// Rows per band.
 pub const ROWS: usize = 3;

@@ -184,13 +184,23 @@ impl Counts {
 #[test]
 fn labelled_pairs_precision_and_recall() {
     let pairs = pairs();
+    let mut met = Counts::default();
     let scored: Vec<(&Pair, f64, Option<Conflict>)> = pairs
         .iter()
         .map(|p| {
             let (a, b) = (fp(&p.a.title, &p.a.summary), fp(&p.b.title, &p.b.summary));
+            let keys = b.band_keys();
+            met.add(a.band_keys().iter().any(|k| keys.contains(k)), p.same);
             (p, a.resemblance(&b), conflict(&a, &b))
         })
         .collect();
+    println!(
+        "band index: {} of {} one-story pairs share a band key, {} of {} two-story pairs",
+        met.tp,
+        met.tp + met.fn_,
+        met.fp,
+        met.fp + met.tn
+    );
 
     println!("threshold  precision  recall   (all {} pairs)", pairs.len());
     for step in 3..=19 {
@@ -244,4 +254,10 @@ fn labelled_pairs_precision_and_recall() {
     // matters more.
     assert!(all.precision() >= 0.9, "precision {:.3}", all.precision());
     assert!(all.recall() >= 0.7, "recall {:.3}", all.recall());
+    // The index must find what the test would merge.
+    assert!(
+        met.recall() >= 0.95,
+        "band index recall {:.3}",
+        met.recall()
+    );
 }
