@@ -248,7 +248,7 @@ impl Matcher {
 /// every run of other characters one space, none at the end): what the story stage
 /// fingerprints, so that every script clusters as it matches.
 pub fn fold(text: &str) -> String {
-    normalize::normalize_term(text)
+    normalize::fold_text(text)
 }
 
 pub(crate) use normalize::is_unspaced_script;
