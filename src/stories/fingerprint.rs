@@ -23,6 +23,12 @@ use std::hash::Hasher as _;
 
 use crate::matcher;
 
+/// The least size a text counts as in [`Fingerprint::resemblance`]: a title of about ten
+/// words with no summary. Chosen on the corpus's real feed text, where short titles
+/// ("Mocking Screw-Unit") merged with longer ones that contain them ("Mocking Screw-Unit
+/// Part Deux") at smaller values (BENCHMARKS.md, "Stories").
+pub const MIN_SHINGLES: usize = 20;
+
 /// Hash functions of the MinHash signature: [`BANDS`] bands of [`ROWS`] rows.
 pub const SIGNATURE: usize = BANDS * ROWS;
 /// Bands of the locality-sensitive index: two texts share a band key with probability
@@ -94,10 +100,11 @@ impl Fingerprint {
 
     /// How much of the smaller text the larger one holds: shared shingles over the
     /// smaller set, so that an outlet's trimmed summary or an added sentence still counts
-    /// as the same copy. 0 when either is empty.
+    /// as the same copy, but over at least [`MIN_SHINGLES`], so that a short title is not
+    /// the same story as every longer one that contains it. 0 when either is empty.
     pub fn resemblance(&self, other: &Fingerprint) -> f64 {
-        let smaller = self.shingles.len().min(other.shingles.len());
-        if smaller == 0 {
+        let smaller = self.shingles.len().min(other.shingles.len()).max(20);
+        if self.shingles.is_empty() || other.shingles.is_empty() {
             return 0.0;
         }
         shared(&self.shingles, &other.shingles) as f64 / smaller as f64

@@ -69,6 +69,31 @@ fn opposed_event_words_and_other_numbers_are_two_stories() {
 }
 
 #[test]
+fn a_short_title_is_not_the_story_of_every_longer_one_that_contains_it() {
+    let short = fp("SCO summit opens", "");
+    let longer = fp("SCO summit opens: day two of talks in Tianjin", "");
+    assert!(
+        !same_story(&short, &longer),
+        "{}",
+        short.resemblance(&longer)
+    );
+    // Long enough titles still merge when one holds the other.
+    let wire = fp(
+        "Trump says Mexico would repay U.S. funds spent on border wall",
+        "",
+    );
+    let prefixed = fp(
+        "World › Trump says Mexico would repay U.S. funds spent on border wall",
+        "",
+    );
+    assert!(
+        same_story(&wire, &prefixed),
+        "{}",
+        wire.resemblance(&prefixed)
+    );
+}
+
+#[test]
 fn persian_spellings_with_and_without_zwnj_and_arabic_letters_fold_alike() {
     // می‌گوید with a zero-width non-joiner, with a space, and joined; ی and ک also as the
     // Arabic letters ي and ك.
