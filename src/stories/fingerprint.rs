@@ -14,10 +14,14 @@
 //!   trigrams (Arabic script) or bigrams (Han), so every spelling of a word gives the same
 //!   shingles.
 //!
-//! Two items are the same story when the shingle sets overlap enough ([`Fingerprint::
-//! resemblance`]) and nothing that names the event differs: no number in one title that is
-//! missing from the other, and no pair of opposed event words (talks *resume* and *end*)
-//! ([`conflict`]).
+//! Two items are the same story when the shingle sets overlap enough
+//! ([`Fingerprint::resemblance`]) and nothing that names the event differs ([`conflict`]):
+//! no other number in the titles, no pair of opposed event words (talks *resume* and
+//! *end*), and not each text naming, in its title and lede, something the other never
+//! does (another place, actor or development).
+//!
+//! The band keys ([`Fingerprint::band_keys`]) are the index: a new item is compared only
+//! with the items it shares a key with.
 
 use std::hash::Hasher as _;
 
@@ -29,12 +33,12 @@ use crate::matcher;
 /// Part Deux") at smaller values (BENCHMARKS.md, "Stories").
 pub const MIN_SHINGLES: usize = 20;
 
-/// Hash functions of the MinHash signature: [`BANDS`] bands of [`ROWS`] rows.
+/// Bins of the MinHash signature: [`BANDS`] bands of [`ROWS`] rows.
 pub const SIGNATURE: usize = BANDS * ROWS;
 /// Bands of the locality-sensitive index: two texts share a band key with probability
-/// `1 - (1 - j^ROWS)^BANDS` at Jaccard similarity `j` (0.9999 at 0.6, 0.93 at 0.4, 0.27 at 0.2). What an
-/// index of every item's bands costs at 100,000 feeds is not measured yet; these may
-/// change before the keys are stored.
+/// about `1 - (1 - j^ROWS)^BANDS` at Jaccard similarity `j` (0.9999 at 0.6, 0.93 at 0.4,
+/// 0.27 at 0.2). What an index of every item's bands costs at 100,000 feeds is not
+/// measured yet; these may change before the keys are stored.
 pub const BANDS: usize = 40;
 /// Rows per band.
 pub const ROWS: usize = 3;
@@ -103,7 +107,11 @@ impl Fingerprint {
     /// as the same copy, but over at least [`MIN_SHINGLES`], so that a short title is not
     /// the same story as every longer one that contains it. 0 when either is empty.
     pub fn resemblance(&self, other: &Fingerprint) -> f64 {
-        let smaller = self.shingles.len().min(other.shingles.len()).max(20);
+        let smaller = self
+            .shingles
+            .len()
+            .min(other.shingles.len())
+            .max(MIN_SHINGLES);
         if self.shingles.is_empty() || other.shingles.is_empty() {
             return 0.0;
         }
