@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use crate::helpers::{FeedServer, Hook, Item, Receiver, TestDir, http_get, rss, stderr, stdout};
+use crate::helpers::{
+    FeedServer, Hook, Item, Receiver, TestDir, eventually, http_get, rss, stderr, stdout,
+};
 
 const TOKEN: &str = "s3cret-feed-token";
 const SESSION: &str = "own-session-value";
@@ -97,14 +99,13 @@ async fn a_token_in_a_feed_url_is_shown_as_redacted_everywhere_it_leaves_the_pro
         .env("RUST_LOG", "debug");
     let daemon = dir.spawn_command(command);
     let api = format!("http://127.0.0.1:{port}/api/v1/feeds");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let listed = loop {
+    let listed = eventually("the API to answer", Duration::from_secs(20), || async {
         match http_get(&api).await {
-            Some((200, body)) => break body,
-            _ if std::time::Instant::now() > deadline => panic!("no API at {api}"),
-            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            Some((200, body)) => Some(body),
+            _ => None,
         }
-    };
+    })
+    .await;
     let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
     assert_eq!(listed[0]["url"], shown.as_str());
     assert_eq!(daemon.terminate().await, Some(0));

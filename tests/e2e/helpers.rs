@@ -302,13 +302,13 @@ impl Receiver {
         timeout: Duration,
         done: impl Fn(&[Received]) -> bool,
     ) -> Vec<Received> {
-        let deadline = Instant::now() + timeout;
-        loop {
+        let check = || async {
             let received = self.received();
-            if done(&received) || Instant::now() > deadline {
-                return received;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            done(&received).then_some(received)
+        };
+        match poll(timeout, check).await {
+            Some(received) => received,
+            None => self.received(),
         }
     }
 }
@@ -670,19 +670,19 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// Asks `/readyz` every 100 ms until `done` holds for its status, for at most 60 s;
+/// Asks `/readyz` every 50 ms until `done` holds for its status, for at most 60 s;
 /// returns the last answer.
 pub async fn readyz_until(base: &str, done: impl Fn(u16) -> bool) -> (u16, String) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let answer = http_get(&format!("{base}/readyz"))
-            .await
-            .unwrap_or((0, String::new()));
-        if done(answer.0) || std::time::Instant::now() > deadline {
-            return answer;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let url = format!("{base}/readyz");
+    let last = std::cell::RefCell::new((0, String::new()));
+    let ask = || async {
+        let answer = http_get(&url).await.unwrap_or((0, String::new()));
+        let ready = done(answer.0);
+        *last.borrow_mut() = answer;
+        ready.then_some(())
+    };
+    poll(Duration::from_secs(60), ask).await;
+    last.into_inner()
 }
 
 /// A tiny deterministic generator for the randomized tests, so a failure can be replayed:
@@ -721,6 +721,36 @@ impl Rng {
     }
 }
 
+/// Asks `check` every 50 ms until it answers `Some`, for at most `timeout`: the one wait
+/// on a state every test uses; `None` when time ran out.
+pub async fn poll<T, F: std::future::Future<Output = Option<T>>>(
+    timeout: Duration,
+    mut check: impl FnMut() -> F,
+) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(found) = check().await {
+            return Some(found);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// [`poll`], failing the test with "`what` within `timeout`" when time runs out.
+pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    timeout: Duration,
+    check: impl FnMut() -> F,
+) -> T {
+    match poll(timeout, check).await {
+        Some(found) => found,
+        None => panic!("expected {what} within {timeout:?}"),
+    }
+}
+
 /// Waits until `query` (one integer) on the daemon's database says `done`, for at most
 /// `timeout`; returns the last value.
 pub async fn wait_for_rows(
@@ -729,19 +759,17 @@ pub async fn wait_for_rows(
     timeout: Duration,
     done: impl Fn(i64) -> bool,
 ) -> i64 {
-    let deadline = Instant::now() + timeout;
-    loop {
+    let last = std::cell::Cell::new(-1);
+    let read = || async {
         let mut db = dir.database().await;
         let value: i64 = sqlx::query_scalar(query)
             .fetch_one(&mut db)
             .await
             .unwrap_or(-1);
-        drop(db);
-        if done(value) || Instant::now() > deadline {
-            return value;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        last.set(value);
+        done(value).then_some(value)
+    };
+    poll(timeout, read).await.unwrap_or(last.get())
 }
 
 /// Waits until every pending delivery is due (its retry time has come), for at most 10 s.

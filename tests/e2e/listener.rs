@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use wirewatch::server::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS};
 
-use crate::helpers::{Daemon, TestDir, http_get};
+use crate::helpers::{Daemon, TestDir, eventually, http_get};
 
 /// How long a connection the listener should cut off may take to end: a few header
 /// timeouts, so a loaded machine does not fail the test, while a listener that never
@@ -28,14 +28,11 @@ async fn start(dir: &TestDir, daemon_lines: &str) -> (Daemon, u16) {
     ));
     let port = dir.listen_on_free_port();
     let daemon = dir.spawn_daemon();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http_get(&format!("http://127.0.0.1:{port}/healthz"))
-        .await
-        .is_none()
-    {
-        assert!(Instant::now() < deadline, "the listener never answered");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let healthz = format!("http://127.0.0.1:{port}/healthz");
+    eventually("the listener to answer", Duration::from_secs(30), || {
+        http_get(&healthz)
+    })
+    .await;
     (daemon, port)
 }
 
@@ -185,14 +182,16 @@ async fn past_the_connection_cap_a_client_is_closed_at_once_until_the_slow_ones_
     );
 
     drop(slow);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http_get(&healthz).await.map(|(status, _)| status) != Some(200) {
-        assert!(
-            Instant::now() < deadline,
-            "/healthz never answered again after the slow clients left"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        "/healthz to answer again after the slow clients left",
+        Duration::from_secs(30),
+        || async {
+            http_get(&healthz)
+                .await
+                .filter(|(status, _)| *status == 200)
+        },
+    )
+    .await;
     let scrape = scrape(port, None).await;
     assert!(counter(&scrape, "wirewatch_http_connections_refused_total", None) >= 1.0);
     assert_eq!(
@@ -242,14 +241,13 @@ async fn with_a_token_the_api_and_metrics_ask_for_it_the_probes_never_and_a_relo
     let rotated = "5e7a1c9b0d2f4e6a8c1b3d5f7e9a0c2b";
     std::fs::write(&token_file, format!("{rotated}\n")).unwrap();
     daemon.hangup();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while get(&url("/api/v1/feeds"), Some(rotated)).await.0 != 200 {
-        assert!(
-            Instant::now() < deadline,
-            "the new token was never accepted after SIGHUP"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let feeds = url("/api/v1/feeds");
+    eventually(
+        "the new token to be accepted after SIGHUP",
+        Duration::from_secs(30),
+        || async { (get(&feeds, Some(rotated)).await.0 == 200).then_some(()) },
+    )
+    .await;
     assert_eq!(get(&url("/api/v1/feeds"), Some(TOKEN)).await.0, 401);
     assert_eq!(get(&url("/metrics"), Some(TOKEN)).await.0, 401);
     assert_eq!(get(&url("/metrics"), Some(rotated)).await.0, 200);

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::helpers::{FeedServer, Item, Receiver, TestDir, http_get, readyz_until, rss};
+use crate::helpers::{
+    FeedServer, Item, Receiver, TestDir, eventually, http_get, readyz_until, rss,
+};
 
 async fn get(url: &str) -> (u16, String) {
     http_get(url).await.expect("the listener answers")
@@ -54,12 +56,18 @@ async fn metrics_count_fetch_outcomes_matches_and_deliveries() {
     let daemon = dir.spawn_daemon();
     hook.wait_for(1, Duration::from_secs(15)).await;
     // Until a second round of fetches has happened, so the good feed has a 304 too.
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while !feeds.hits("good").iter().any(|h| h.status == 304)
-        && std::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        "a 304 for the good feed",
+        Duration::from_secs(15),
+        || async {
+            feeds
+                .hits("good")
+                .iter()
+                .any(|h| h.status == 304)
+                .then_some(())
+        },
+    )
+    .await;
     let base = format!("http://127.0.0.1:{port}");
     let health = get(&format!("{base}/healthz")).await;
     let ready = get(&format!("{base}/readyz")).await;

@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::{FeedHit, FeedServer, Item, Receiver, Reply, TestDir, rss, stderr, stdout};
+use crate::helpers::{
+    FeedHit, FeedServer, Item, Receiver, Reply, TestDir, eventually, rss, stderr, stdout,
+};
 
 fn doc(n: usize) -> String {
     rss(&[Item::new(
@@ -67,15 +69,18 @@ async fn a_retry_after_pauses_every_feed_of_that_host() {
 
     let daemon = dir.spawn_daemon();
     // Until the host has been asked again after its 429 (and `b` once more after that).
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        let hits = feeds.all_hits();
-        let limited = hits.iter().find(|h| h.status == 429).map(|h| h.at);
-        if limited.is_some_and(|at| hits.iter().filter(|h| h.at > at).count() >= 2) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        "two fetches after the 429",
+        Duration::from_secs(20),
+        || async {
+            let hits = feeds.all_hits();
+            let limited = hits.iter().find(|h| h.status == 429).map(|h| h.at);
+            limited
+                .is_some_and(|at| hits.iter().filter(|h| h.at > at).count() >= 2)
+                .then_some(())
+        },
+    )
+    .await;
     assert_eq!(daemon.terminate().await, Some(0));
 
     let hits = feeds.all_hits();
@@ -152,10 +157,10 @@ async fn cache_control_max_age_is_a_minimum_interval() {
 
     let daemon = dir.spawn_daemon();
     // Until `a` has been fetched three times (two gaps of its max-age).
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while feeds.hits("a").len() < 3 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("three fetches of `a`", Duration::from_secs(20), || async {
+        (feeds.hits("a").len() >= 3).then_some(())
+    })
+    .await;
     assert_eq!(daemon.terminate().await, Some(0));
 
     let a = gaps(&feeds.hits("a"));
