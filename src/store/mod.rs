@@ -720,10 +720,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn the_api_reads_while_every_pipeline_connection_is_taken() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&dir.path().join("wirewatch.db"))
-            .await
-            .expect("open");
+        let (_dir, store) = temp_store().await;
         let mut held = Vec::new();
         for _ in 0..PIPELINE_CONNECTIONS {
             held.push(store.pool.acquire().await.expect("a pipeline connection"));
@@ -749,10 +746,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_transaction_dropped_half_way_leaves_nothing_and_the_next_one_works() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&dir.path().join("wirewatch.db"))
-            .await
-            .expect("open");
+        let (_dir, store) = temp_store().await;
         let (started, begun) = tokio::sync::oneshot::channel::<()>();
         let writer = tokio::spawn({
             let store = store.clone();

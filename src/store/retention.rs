@@ -361,6 +361,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+    use crate::store::tests::temp_store;
     use crate::store::{FeedUpdate, ItemRow, NewItem, NewMatch, OutboxRow};
 
     const DAY: i64 = 86_400;
@@ -479,13 +480,26 @@ mod tests {
         names.iter().map(|n| n.to_string()).collect()
     }
 
+    /// A new store with one feed, `wire`, and that feed's id.
+    async fn wire_store() -> (tempfile::TempDir, Store, i64) {
+        let (dir, store) = temp_store().await;
+        store
+            .register(&[("wire", "https://wire.example/rss")], &[])
+            .await
+            .expect("register");
+        let wire = store
+            .feed_state("wire")
+            .await
+            .expect("read")
+            .expect("row")
+            .id;
+        (dir, store, wire)
+    }
+
     #[tokio::test]
     async fn retention_forgets_old_rows_but_never_what_a_feed_still_serves_or_an_alert_still_needs()
     {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&dir.path().join("wirewatch.db"))
-            .await
-            .expect("open");
+        let (_dir, store) = temp_store().await;
         store
             .register(
                 &[
@@ -623,20 +637,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_pass_goes_through_more_items_than_one_batch_and_passes_over_served_ones() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&dir.path().join("wirewatch.db"))
-            .await
-            .expect("open");
-        store
-            .register(&[("wire", "https://wire.example/rss")], &[])
-            .await
-            .expect("register");
-        let wire = store
-            .feed_state("wire")
-            .await
-            .expect("read")
-            .expect("row")
-            .id;
+        let (_dir, store, wire) = wire_store().await;
         // More still-served items than a batch, stored first (so scanned first), then
         // more than a batch of forgettable ones.
         let keys: Vec<&'static str> = (0..BATCH * 2 + 7)
@@ -665,20 +666,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_pass_gives_the_pages_it_freed_back_to_the_file_system_beyond_a_fifth_of_the_file() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&dir.path().join("wirewatch.db"))
-            .await
-            .expect("open");
-        store
-            .register(&[("wire", "https://wire.example/rss")], &[])
-            .await
-            .expect("register");
-        let wire = store
-            .feed_state("wire")
-            .await
-            .expect("read")
-            .expect("row")
-            .id;
+        let (_dir, store, wire) = wire_store().await;
         // About 8 MB of items no document serves any more.
         let summary = "x".repeat(4096);
         let keys: Vec<String> = (0..2_000).map(|i| format!("item-{i}")).collect();
