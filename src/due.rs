@@ -164,38 +164,18 @@ mod tests {
     #[test]
     fn cache_hints_stretch_the_default_schedule_but_not_an_explicit_one() {
         let now = Utc::now();
+        let after = |config: &Config, hint: u64| {
+            let (feed, poll) = (&config.feeds[0], &config.poll);
+            secs(
+                now,
+                after_success(feed, poll, now, Some(Duration::from_secs(hint))),
+            )
+        };
         let hinted = config("", None);
-        let next = secs(
-            now,
-            after_success(
-                &hinted.feeds[0],
-                &hinted.poll,
-                now,
-                Some(Duration::from_secs(900)),
-            ),
-        );
-        assert_eq!(next, 900);
+        assert_eq!(after(&hinted, 900), 900);
         // A hint shorter than the schedule changes nothing.
-        let next = secs(
-            now,
-            after_success(
-                &hinted.feeds[0],
-                &hinted.poll,
-                now,
-                Some(Duration::from_secs(5)),
-            ),
-        );
-        assert_eq!(next, 60);
+        assert_eq!(after(&hinted, 5), 60);
         let explicit = config("", Some("every 2m"));
-        let next = secs(
-            now,
-            after_success(
-                &explicit.feeds[0],
-                &explicit.poll,
-                now,
-                Some(Duration::from_secs(900)),
-            ),
-        );
-        assert_eq!(next, 120);
+        assert_eq!(after(&explicit, 900), 120);
     }
 }
