@@ -213,17 +213,7 @@ async fn steady(args: &[String]) -> anyhow::Result<()> {
         "schedule = \"*/5 * * * *\"\njitter = \"4m\"",
         "",
     )?;
-    let log = std::fs::File::create(dir.path().join("daemon.log"))?;
-    let mut child = tokio::process::Command::new(&daemon)
-        .arg("run")
-        .arg("--config")
-        .arg(&config_path)
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("cannot start {}", daemon.display()))?;
-    let pid = child.id().context("the daemon exited at once")?;
+    let (mut child, pid) = start_daemon(&daemon, dir.path(), &config_path)?;
     // Interrupted, this tool would otherwise leave the daemon polling a dead server.
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -390,17 +380,7 @@ async fn retention(args: &[String]) -> anyhow::Result<()> {
         "schedule = \"every 30s\"\njitter = \"20s\"\nbackfill = \"all\"",
         "[retention]\nitems = \"5m\"\nmatches = \"10m\"\ndeliveries = \"5m\"\n",
     )?;
-    let log = std::fs::File::create(dir.path().join("daemon.log"))?;
-    let mut child = tokio::process::Command::new(&daemon)
-        .arg("run")
-        .arg("--config")
-        .arg(&config_path)
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("cannot start {}", daemon.display()))?;
-    let pid = child.id().context("the daemon exited at once")?;
+    let (mut child, pid) = start_daemon(&daemon, dir.path(), &config_path)?;
     let db = dir.path().join("state").join("wirewatch.db");
     println!("daemon pid {pid}, database {}", db.display());
     println!(
@@ -713,6 +693,27 @@ fn write_config(
     let path = dir.join("load.toml");
     std::fs::write(&path, text)?;
     Ok(path)
+}
+
+/// Starts `wirewatch run` on `config`, its output in `daemon.log` under `dir`; returns the
+/// child (killed when dropped) and its pid.
+fn start_daemon(
+    daemon: &Path,
+    dir: &Path,
+    config: &Path,
+) -> anyhow::Result<(tokio::process::Child, u32)> {
+    let log = std::fs::File::create(dir.join("daemon.log"))?;
+    let child = tokio::process::Command::new(daemon)
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {}", daemon.display()))?;
+    let pid = child.id().context("the daemon exited at once")?;
+    Ok((child, pid))
 }
 
 /// The real-world feeds of the shared corpus, when it is there.
