@@ -376,9 +376,24 @@ async fn write_fetched<'c>(
         if document.first_fetch && !config.poll.backfill.admits(item.published, document.at) {
             continue;
         }
+        // Interim: the story as this one item; the story stage fills in the rest.
+        let story = crate::notify::body::StoryPayload {
+            id: f.story_id.to_string(),
+            first_seen: crate::notify::body::rfc3339(document.at),
+            feeds: 1,
+            items: 1,
+            sightings: vec![crate::notify::body::SightingPayload {
+                feed: config.feeds[document.feed].name.clone(),
+                title: item.title.clone(),
+                url: item.link.as_ref().map(|u| u.to_string()),
+                seen: crate::notify::body::rfc3339(document.at),
+            }],
+        };
         let rows = outbox::rows(
             config,
             &NewAlert {
+                event: crate::notify::body::Event::Match,
+                stage: 0,
                 alert_id: &f.alert_id,
                 feed: document.feed,
                 feed_title: document.update.title.as_deref(),
@@ -388,6 +403,7 @@ async fn write_fetched<'c>(
                 found: f.found,
                 at: document.at,
             },
+            &story,
         )?;
         added[f.feed].alerts += rows.len();
         outbox.extend(rows);

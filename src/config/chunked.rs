@@ -81,6 +81,7 @@ fn assemble(source: &str, entries: &[Range<usize>], chunk_bytes: usize) -> Optio
         watchlists,
         webhooks,
         retention,
+        stories,
     } = rest;
     Some(RawConfig {
         daemon,
@@ -90,6 +91,7 @@ fn assemble(source: &str, entries: &[Range<usize>], chunk_bytes: usize) -> Optio
         watchlists,
         webhooks,
         retention,
+        stories,
     })
 }
 

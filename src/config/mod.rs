@@ -12,7 +12,7 @@
 //! This file holds the validated types and [`Config::load`], which runs the two steps.
 //! Each part of the file is converted by its own module:
 //!
-//! - `settings`: `[daemon]`, `[poll]` and `[retention]`, with their defaults;
+//! - `settings`: `[daemon]`, `[poll]`, `[retention]` and `[stories]`, with their defaults;
 //! - `feeds`: `[[feeds]]`; `opml`: `[[opml]]` imports, and `opml export`;
 //! - `webhooks`, whose secrets and headers `credentials` reads (as it does the API
 //!   token);
@@ -99,6 +99,7 @@ pub struct Config {
     pub watchlists: Vec<Watchlist>,
     pub webhooks: Vec<Webhook>,
     pub retention: Retention,
+    pub stories: Stories,
     /// One automaton over the terms of every watch-list; watch-list `i` of the matcher is
     /// `watchlists[i]`.
     pub matcher: Arc<Matcher>,
@@ -152,6 +153,17 @@ pub struct Retention {
     pub matches: Option<Duration>,
     /// Delivered outbox rows (their frozen bodies); dead letters are kept.
     pub deliveries: Option<Duration>,
+}
+
+/// How near-identical items group into one story (`[stories]`, SPEC §10).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stories {
+    /// How far back a new item may join a story by its text: an item seen longer ago
+    /// than this is never a candidate.
+    pub window: Duration,
+    /// The least [`crate::stories::Fingerprint::resemblance`] at which two texts with no
+    /// conflict are one story.
+    pub threshold: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,6 +275,9 @@ pub struct Watchlist {
     pub feeds: Option<HashSet<usize>>,
     /// Indices into [`Config::webhooks`].
     pub webhooks: Vec<usize>,
+    /// Numbers of distinct feeds at which a story this watch-list alerted on sends one
+    /// `watchlist.story_grew` event each (`escalate`), strictly increasing; empty for none.
+    pub escalate: Vec<u32>,
 }
 
 impl Watchlist {
@@ -479,6 +494,7 @@ fn build(path: &Path, base: &Path, raw: RawConfig, p: &mut Problems<'_>) -> Opti
     feeds.extend(imported);
     let webhooks = webhooks::build_webhooks(base, raw.webhooks, poll.as_ref(), p);
     let retention = settings::build_retention(raw.retention, p);
+    let stories = settings::build_stories(raw.stories, p);
     // Names are unique (duplicates were refused above), so each maps to its one feed.
     let feed_indexes = feeds
         .iter()
@@ -502,6 +518,7 @@ fn build(path: &Path, base: &Path, raw: RawConfig, p: &mut Problems<'_>) -> Opti
         watchlists,
         webhooks,
         retention,
+        stories,
         matcher: Arc::new(matcher?),
         warnings: Vec::new(),
     })

@@ -30,6 +30,8 @@ pub(super) struct RawConfig<F = Vec<RawFeed>> {
     pub(super) webhooks: Vec<RawWebhook>,
     #[serde(default)]
     pub(super) retention: RawRetention,
+    #[serde(default)]
+    pub(super) stories: RawStories,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -50,6 +52,14 @@ pub(super) struct RawRetention {
     pub(super) items: Option<S<String>>,
     pub(super) matches: Option<S<String>>,
     pub(super) deliveries: Option<S<String>>,
+}
+
+/// `[stories]`: how near-identical items group into one story (SPEC §10).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStories {
+    pub(super) window: Option<S<String>>,
+    pub(super) threshold: Option<S<f64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -104,6 +114,7 @@ pub(super) struct RawWatchlist {
     #[serde(default)]
     pub(super) webhooks: Vec<S<String>>,
     pub(super) acronyms_exact: Option<bool>,
+    pub(super) escalate: Option<S<Vec<S<i64>>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,5 +1,6 @@
-//! The tables of single settings, `[daemon]`, `[poll]` and `[retention]`, into
-//! [`Daemon`], [`Poll`] and [`Retention`]; a setting left out takes its default.
+//! The tables of single settings, `[daemon]`, `[poll]`, `[retention]` and `[stories]`,
+//! into [`Daemon`], [`Poll`], [`Retention`] and [`Stories`]; a setting left out takes its
+//! default.
 //! Defaults are typed constants rather than text parsed at load, so that none can turn
 //! into zero, or go missing, without a word.
 
@@ -9,12 +10,12 @@ use std::time::Duration;
 
 use super::credentials::{Source, read_credential};
 use super::problems::{Problem, Problems};
-use super::raw::{RawDaemon, RawPoll, RawRetention, S};
+use super::raw::{RawDaemon, RawPoll, RawRetention, RawStories, S};
 use super::values::{
     MAX_DURATION, duration_or, parse_schedule, parse_schedule_text, positive, refuse_zero,
     relative_to,
 };
-use super::{ApiToken, Backfill, Daemon, LogFormat, Poll, Retention, Schedule};
+use super::{ApiToken, Backfill, Daemon, LogFormat, Poll, Retention, Schedule, Stories};
 
 const MINUTE: u64 = 60;
 const HOUR: u64 = 60 * MINUTE;
@@ -48,6 +49,15 @@ const DEFAULT_RETENTION: Retention = Retention {
     matches: Some(Duration::from_secs(365 * DAY)),
     deliveries: Some(Duration::from_secs(30 * DAY)),
 };
+
+/// `[stories]`: three days, and the threshold chosen on the labelled pairs.
+const DEFAULT_STORIES: Stories = Stories {
+    window: Duration::from_secs(3 * DAY),
+    threshold: crate::stories::THRESHOLD,
+};
+/// The least `[stories] threshold` taken: below it, most texts that share a topic's
+/// vocabulary would be one story.
+const MIN_STORY_THRESHOLD: f64 = 0.5;
 
 /// [`DEFAULT_SCHEDULE`], compiled. A crontab pattern cannot be built in a `const`; this
 /// one is a literal that every load leaving `[poll] schedule` out compiles (every test of
@@ -321,6 +331,46 @@ pub(super) fn build_retention(raw: RawRetention, p: &mut Problems<'_>) -> Retent
             DEFAULT_RETENTION.deliveries,
         ),
     }
+}
+
+/// `[stories]`: a window of at least a minute and at most [`MAX_DURATION`], a threshold
+/// from [`MIN_STORY_THRESHOLD`] to 1.
+pub(super) fn build_stories(raw: RawStories, p: &mut Problems<'_>) -> Stories {
+    let window = duration_or(
+        raw.window.as_ref(),
+        "stories.window",
+        DEFAULT_STORIES.window,
+        p,
+    );
+    if let Some(value) = &raw.window
+        && window < Duration::from_secs(MINUTE)
+        && humantime::parse_duration(value.get_ref().trim()).is_ok()
+    {
+        p.at(
+            value.span(),
+            format!(
+                "stories.window `{}` is shorter than a minute",
+                value.get_ref()
+            ),
+        );
+    }
+    let threshold = match &raw.threshold {
+        None => DEFAULT_STORIES.threshold,
+        Some(value) => {
+            let t = *value.get_ref();
+            if !(MIN_STORY_THRESHOLD..=1.0).contains(&t) {
+                p.at(
+                    value.span(),
+                    format!(
+                        "stories.threshold {t} must be from {MIN_STORY_THRESHOLD} to 1 (the default is {})",
+                        DEFAULT_STORIES.threshold
+                    ),
+                );
+            }
+            t
+        }
+    };
+    Stories { window, threshold }
 }
 
 /// The longest retention written as a duration (date arithmetic stays far from overflow).

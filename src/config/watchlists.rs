@@ -128,10 +128,12 @@ pub(super) fn build_watchlists(
             fields,
             acronyms_exact: list.acronyms_exact.unwrap_or(true),
         });
+        let escalate = escalate(&list, &name, p);
         watchlists.push(Watchlist {
             name,
             feeds: selected,
             webhooks: hooks,
+            escalate,
         });
         spans.push(list);
     }
@@ -154,6 +156,49 @@ pub(super) fn build_watchlists(
         }
     }
 }
+
+/// `escalate = [5, 20]`: numbers of distinct feeds, each at least 2 (one feed is where
+/// the story began), strictly increasing, at most [`MAX_ESCALATE`] of them.
+fn escalate(list: &RawWatchlist, name: &str, p: &mut Problems<'_>) -> Vec<u32> {
+    let Some(raw) = &list.escalate else {
+        return Vec::new();
+    };
+    if raw.get_ref().len() > MAX_ESCALATE {
+        p.at(
+            raw.span(),
+            format!("watch-list `{name}`: escalate has more than {MAX_ESCALATE} thresholds"),
+        );
+    }
+    let mut thresholds: Vec<u32> = Vec::with_capacity(raw.get_ref().len());
+    for value in raw.get_ref() {
+        let n = *value.get_ref();
+        match u32::try_from(n) {
+            Ok(n) if n >= 2 => {
+                if thresholds.last().is_some_and(|&last| n <= last) {
+                    p.at(
+                        value.span(),
+                        format!(
+                            "watch-list `{name}`: escalate thresholds must increase ({n} follows {})",
+                            thresholds.last().copied().unwrap_or_default()
+                        ),
+                    );
+                } else {
+                    thresholds.push(n);
+                }
+            }
+            _ => p.at(
+                value.span(),
+                format!(
+                    "watch-list `{name}`: escalate threshold {n} is not a number of feeds of at least 2"
+                ),
+            ),
+        }
+    }
+    thresholds
+}
+
+/// The most thresholds one watch-list's `escalate` may list.
+const MAX_ESCALATE: usize = 16;
 
 /// The indices of the feeds carrying each tag, in feed order.
 fn index_by_tag(feeds: &[Feed]) -> HashMap<&str, Vec<usize>> {

@@ -11,14 +11,18 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::matcher::WatchlistMatch;
-use crate::notify::body::{self, Alert, FeedPayload, ItemPayload};
+use crate::notify::body::{self, Alert, Event, FeedPayload, ItemPayload, StoryPayload};
 use crate::parse::Item;
 use crate::redact;
 use crate::store::OutboxRow;
 
-/// A match just stored that alerts.
+/// A match just stored that alerts, or a story of a match that grew.
 #[derive(Debug)]
 pub struct NewAlert<'a> {
+    pub event: Event,
+    /// 0 for the alert itself, else the `escalate` threshold reached: one row per (match,
+    /// webhook, stage).
+    pub stage: u32,
     /// The match's id, the payload's `alert_id`.
     pub alert_id: &'a str,
     /// Index of the feed in the configuration.
@@ -37,9 +41,11 @@ pub struct NewAlert<'a> {
 
 /// The outbox rows of `alert`: one per webhook of its watch-list, each with a new
 /// `webhook-id` and the body in the webhook's format.
+/// `story` is the story as it stands in the transaction that stores the rows.
 pub fn rows<'a>(
     config: &'a Config,
     alert: &NewAlert<'a>,
+    story: &StoryPayload,
 ) -> Result<Vec<OutboxRow<'a>>, serde_json::Error> {
     let watchlist = &config.watchlists[alert.found.watchlist];
     let feed = &config.feeds[alert.feed];
@@ -47,6 +53,7 @@ pub fn rows<'a>(
     let feed_url = redact::url(&feed.url, &feed.redact_params);
     let item = alert.item;
     let body = Alert {
+        event: alert.event,
         alert_id: alert.alert_id,
         watchlist: &watchlist.name,
         terms: &alert.found.terms,
@@ -67,6 +74,7 @@ pub fn rows<'a>(
             title: alert.feed_title,
         },
         highlights: &alert.found.highlights,
+        story,
     };
     watchlist
         .webhooks
@@ -77,6 +85,7 @@ pub fn rows<'a>(
                 id: format!("msg_{}", uuid::Uuid::now_v7().simple()),
                 match_id: alert.alert_id,
                 webhook: &webhook.name,
+                stage: alert.stage,
                 body: body::render(webhook.format, &body, alert.at)?,
             })
         })

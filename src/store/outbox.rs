@@ -401,6 +401,7 @@ mod tests {
                         &[OutboxRow {
                             id: id.to_string(),
                             match_id: &match_id,
+                            stage: 0,
                             webhook,
                             body,
                         }],

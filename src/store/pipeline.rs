@@ -93,6 +93,8 @@ pub struct OutboxRow<'a> {
     pub id: String,
     pub match_id: &'a str,
     pub webhook: &'a str,
+    /// 0 for the alert, N for `watchlist.story_grew` at N feeds.
+    pub stage: u32,
     pub body: String,
 }
 
@@ -258,10 +260,11 @@ impl StoreTx {
     pub async fn insert_outbox(&mut self, rows: &[OutboxRow<'_>], now: i64) -> Result<()> {
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
-                "INSERT INTO outbox (id, match_id, webhook, body, next_attempt_at, created_at)
+                "INSERT INTO outbox (id, match_id, webhook, stage, body, next_attempt_at,
+                                     created_at)
                  VALUES {}
-                 ON CONFLICT (match_id, webhook) DO NOTHING",
-                values(chunk.len(), 6)
+                 ON CONFLICT (match_id, webhook, stage) DO NOTHING",
+                values(chunk.len(), 7)
             );
             let mut insert = multi_row(sql, chunk.len());
             for row in chunk {
@@ -269,6 +272,7 @@ impl StoreTx {
                     .bind(row.id.as_str())
                     .bind(row.match_id)
                     .bind(row.webhook)
+                    .bind(row.stage)
                     .bind(row.body.as_str())
                     .bind(now)
                     .bind(now);

@@ -423,6 +423,7 @@ mod tests {
                         &[OutboxRow {
                             id: format!("msg-{}", item.key),
                             match_id: &match_id,
+                            stage: 0,
                             webhook: "siem",
                             body: "{}".into(),
                         }],

@@ -13,10 +13,10 @@ pub struct Event<'a> {
     pub data: &'a Alert<'a>,
 }
 
-/// The `watchlist.match` event as JSON.
+/// The alert's event (`watchlist.match` or `watchlist.story_grew`) as JSON.
 pub(super) fn body(alert: &Alert<'_>, at: DateTime<Utc>) -> Result<String, serde_json::Error> {
     serde_json::to_string(&Event {
-        kind: "watchlist.match",
+        kind: alert.event.as_str(),
         timestamp: rfc3339(at),
         data: alert,
     })
@@ -44,6 +44,14 @@ mod tests {
             .to_utc();
         let body = body(
             &Alert {
+                event: crate::notify::body::Event::Match,
+                story: &crate::notify::body::StoryPayload {
+                    id: "7".into(),
+                    first_seen: "2026-11-27T23:40:00Z".into(),
+                    feeds: 1,
+                    items: 1,
+                    sightings: Vec::new(),
+                },
                 alert_id: "0193",
                 watchlist: "iran-china",
                 terms: &terms,

@@ -38,6 +38,9 @@ pub(super) const MAX_SUMMARY_BYTES: usize = 2048;
 
 #[derive(Debug, Serialize)]
 pub struct Alert<'a> {
+    /// Which event the body announces; the `json` body's `type`.
+    #[serde(skip)]
+    pub event: Event,
     pub alert_id: &'a str,
     pub watchlist: &'a str,
     pub terms: &'a [String],
@@ -45,7 +48,64 @@ pub struct Alert<'a> {
     pub item: ItemPayload<'a>,
     pub feed: FeedPayload<'a>,
     pub highlights: &'a [Highlight],
+    /// The story as known when the body is rendered (SPEC §10).
+    pub story: &'a StoryPayload,
 }
+
+/// The events a watch-list's webhooks receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// `watchlist.match`: a story matched the watch-list, for the first time.
+    Match,
+    /// `watchlist.story_grew`: a story the watch-list alerted on is now reported by as
+    /// many distinct feeds as one of its `escalate` thresholds (`story.feeds`).
+    StoryGrew,
+}
+
+impl Event {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::Match => "watchlist.match",
+            Event::StoryGrew => "watchlist.story_grew",
+        }
+    }
+}
+
+/// The `story` object of an alert (SPEC §10).
+#[derive(Debug, Clone, Serialize)]
+pub struct StoryPayload {
+    pub id: String,
+    /// RFC 3339: when the story's first item was stored.
+    pub first_seen: String,
+    /// Distinct feeds that carried the story.
+    pub feeds: u64,
+    /// Items the story holds, over all feeds.
+    pub items: u64,
+    /// The story's items in the order they were seen, the alerted one included, at most
+    /// [`MAX_SIGHTINGS`].
+    pub sightings: Vec<SightingPayload>,
+}
+
+impl StoryPayload {
+    /// Other outlets (distinct feeds) that carried the story: "also in N outlets".
+    pub fn other_outlets(&self) -> u64 {
+        self.feeds.saturating_sub(1)
+    }
+}
+
+/// One item of a story: where and when it was seen.
+#[derive(Debug, Clone, Serialize)]
+pub struct SightingPayload {
+    /// The feed's configured name.
+    pub feed: String,
+    pub title: String,
+    pub url: Option<String>,
+    /// RFC 3339: when the item was stored.
+    pub seen: String,
+}
+
+/// Most sightings carried in a payload.
+pub const MAX_SIGHTINGS: usize = 20;
 
 #[derive(Debug, Serialize)]
 pub struct ItemPayload<'a> {

@@ -14,7 +14,7 @@ use super::slack::{
 };
 use super::teams::{TEAMS_MAX_BYTES, teams, teams_size};
 use super::text::*;
-use super::{Alert, FeedPayload, ItemPayload};
+use super::{Alert, Event, FeedPayload, ItemPayload, StoryPayload};
 use crate::matcher::{Field, Highlight, MAX_HIGHLIGHTS};
 
 /// Golden bodies live in the crate's `tests/golden/`.
@@ -37,9 +37,20 @@ struct Fixture {
     highlights: Vec<Highlight>,
 }
 
+/// A story seen in one feed only: the alert's own item.
+static LONE_STORY: std::sync::LazyLock<StoryPayload> = std::sync::LazyLock::new(|| StoryPayload {
+    id: "42".into(),
+    first_seen: "2026-11-27T23:40:00Z".into(),
+    feeds: 1,
+    items: 1,
+    sightings: Vec::new(),
+});
+
 impl Fixture {
     fn alert(&self) -> Alert<'_> {
         Alert {
+            event: Event::Match,
+            story: &LONE_STORY,
             alert_id: "01936f0e-7c1a-7d3e-9b2a-5f4c3d2e1f00",
             watchlist: &self.watchlist,
             terms: &self.terms,
