@@ -28,7 +28,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use url::Url;
 use wirewatch::commit::{self, Candidate, FeedResult, Fetched};
 use wirewatch::config::Config;
-use wirewatch::dedup::{canonical_link, item_key};
+use wirewatch::dedup::item_key;
 use wirewatch::matcher::{Field, Highlight, WatchlistMatch};
 use wirewatch::parse::Item;
 use wirewatch::store::{FeedUpdate, Store};
@@ -114,11 +114,8 @@ async fn result(store: &Store, poll: &Poll) -> FeedResult {
         .iter()
         .zip(keys)
         .filter(|(_, key)| !known.contains(key))
-        .map(|((item, matched), key)| Candidate {
-            canonical: item.link.as_ref().map(canonical_link),
-            item: item.clone(),
-            key,
-            matches: matched.iter().cloned().collect(),
+        .map(|((item, matched), key)| {
+            Candidate::new(key, item.clone(), matched.iter().cloned().collect())
         })
         .collect();
     let at: DateTime<Utc> = Utc.timestamp_opt(NOW, 0).single().expect("a valid time");

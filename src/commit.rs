@@ -33,6 +33,7 @@
 //!   results while still holding their fetch slots, so fetching slows to the writer's pace
 //!   and memory stays bounded (backpressure).
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,11 +45,14 @@ use crate::config::Config;
 use crate::matcher::WatchlistMatch;
 use crate::metrics;
 use crate::notify::Wake;
+use crate::notify::body::{Event, MAX_SIGHTINGS};
 use crate::notify::outbox::{self, NewAlert};
 use crate::parse::Item;
 use crate::store::{
-    FeedFailure, FeedUpdate, ItemRow, NewItem, NewMatch, Result, Store, StoreError, StoreTx,
+    Escalation, FeedFailure, FeedUpdate, ItemRow, NewItem, NewMatch, Result, Store, StoreError,
+    StoreTx, StorySummary,
 };
+use crate::stories::{Clusters, Fingerprint, StoryText};
 use crate::telemetry::error_chain;
 
 /// The most refresh results written in one transaction. Large enough that a cold start's
@@ -98,9 +102,34 @@ pub struct Candidate {
     pub item: Item,
     /// [`crate::dedup::item_key`].
     pub key: String,
-    /// [`crate::dedup::canonical_link`], which decides the item's story.
+    /// [`crate::dedup::canonical_link`]: an item whose link a story already carries is
+    /// that story.
     pub canonical: Option<String>,
+    /// The text the item joins a story by, for an item that matched (else `None`).
+    pub text: Option<StoryText>,
     pub matches: Vec<WatchlistMatch>,
+}
+
+impl Candidate {
+    /// A new item, with its key ([`crate::dedup::item_key`]) and what the watch-lists
+    /// found in it: adds its canonical link and, when it matched, the text it joins a story
+    /// by.
+    pub fn new(key: String, item: Item, matches: Vec<WatchlistMatch>) -> Candidate {
+        // Only items that match join stories by their text (SPEC §10): fingerprinting
+        // and indexing every item would cost more than the rest of the poll.
+        let text = if matches.is_empty() {
+            None
+        } else {
+            StoryText::of(&item.title, &item.summary)
+        };
+        Candidate {
+            key,
+            canonical: item.link.as_ref().map(crate::dedup::canonical_link),
+            text,
+            item,
+            matches,
+        }
+    }
 }
 
 /// What one refresh's result added once committed.
@@ -295,28 +324,25 @@ async fn write_fetched<'c>(
         return Ok((added, matched));
     }
     let at = crate::clock::unix();
-
-    // Stories: one per canonical link, shared by every feed that carries it.
-    let urls: Vec<&str> = fetched
+    let candidates: Vec<(usize, &Candidate)> = fetched
         .iter()
-        .flat_map(|f| f.candidates.iter())
-        .filter_map(|c| c.canonical.as_deref())
+        .enumerate()
+        .flat_map(|(index, f)| f.candidates.iter().map(move |c| (index, c)))
         .collect();
-    let stories = tx.stories_for(&urls, at).await?;
-    let mut rows = Vec::new();
-    let mut owners = Vec::new();
-    for (index, f) in fetched.iter().enumerate() {
-        for candidate in &f.candidates {
-            let story_id = match candidate.canonical.as_deref().and_then(|u| stories.get(u)) {
-                Some(id) => *id,
-                // Without a link an item is a story of its own.
-                None => tx.new_story(at).await?,
-            };
+
+    // Stories: each new item joins the story of its link, else of a near-identical item,
+    // else starts its own.
+    let (placed, joined) = place_in_stories(tx, config, &candidates, at).await?;
+    let rows: Vec<ItemRow> = candidates
+        .iter()
+        .zip(&placed)
+        .map(|(&(index, candidate), &story_id)| {
             let item = &candidate.item;
-            rows.push(ItemRow {
-                feed_id: f.feed_id,
+            ItemRow {
+                feed_id: fetched[index].feed_id,
                 story_id,
                 matched: !candidate.matches.is_empty(),
+                bands: candidate.text.as_ref().map(StoryText::bands_blob),
                 item: NewItem {
                     item_key: &candidate.key,
                     title: &item.title,
@@ -327,21 +353,25 @@ async fn write_fetched<'c>(
                     categories: &item.categories,
                     language: item.language.as_deref(),
                 },
-            });
-            owners.push((index, candidate));
-        }
-    }
+            }
+        })
+        .collect();
     let item_ids = tx.insert_items(&rows, at).await?;
 
-    // Matches: a story matches a watch-list once, whichever feed brought it first.
+    // The band index gets the items just stored; matches and escalations read the stories
+    // with them.
     let mut found = Vec::new();
-    for (row, (index, candidate)) in rows.iter().zip(&owners) {
+    let mut banded = Vec::new();
+    for (row, &(index, candidate)) in rows.iter().zip(&candidates) {
         let Some(&item_id) = item_ids.get(&(row.feed_id, candidate.key.clone())) else {
             continue; // stored meanwhile by another writer
         };
+        if let Some(text) = &candidate.text {
+            banded.push((item_id, text.bands.as_slice()));
+        }
         for hit in &candidate.matches {
             found.push(Found {
-                feed: *index,
+                feed: index,
                 candidate,
                 story_id: row.story_id,
                 item_id,
@@ -350,17 +380,26 @@ async fn write_fetched<'c>(
             });
         }
     }
+    tx.insert_bands(&banded).await?;
+
+    // Matches: a story matches a watch-list once, whichever feed brought it first.
+    let story_ids: HashSet<i64> = found.iter().map(|f| f.story_id).collect();
+    let mut stories = tx.story_summaries(&story_ids, MAX_SIGHTINGS).await?;
     let new_matches = found
         .iter()
         .map(|f| {
+            let watchlist = &config.watchlists[f.found.watchlist];
+            let feeds = stories.get(&f.story_id).map_or(1, |s| s.feeds);
             Ok(NewMatch {
                 id: &f.alert_id,
                 story_id: f.story_id,
-                watchlist: &config.watchlists[f.found.watchlist].name,
+                watchlist: &watchlist.name,
                 item_id: f.item_id,
                 terms_json: serde_json::to_string(&f.found.terms)?,
                 highlights_json: serde_json::to_string(&f.found.highlights)?,
                 created_at: at,
+                // A story that arrives already this widely reported announces no growth.
+                escalated: reached(&watchlist.escalate, feeds),
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -376,23 +415,13 @@ async fn write_fetched<'c>(
         if document.first_fetch && !config.poll.backfill.admits(item.published, document.at) {
             continue;
         }
-        // Interim: the story as this one item; the story stage fills in the rest.
-        let story = crate::notify::body::StoryPayload {
-            id: f.story_id.to_string(),
-            first_seen: crate::notify::body::rfc3339(document.at),
-            feeds: 1,
-            items: 1,
-            sightings: vec![crate::notify::body::SightingPayload {
-                feed: config.feeds[document.feed].name.clone(),
-                title: item.title.clone(),
-                url: item.link.as_ref().map(|u| u.to_string()),
-                seen: crate::notify::body::rfc3339(document.at),
-            }],
+        let Some(story) = stories.get(&f.story_id) else {
+            continue; // every stored item's story was just read
         };
         let rows = outbox::rows(
             config,
             &NewAlert {
-                event: crate::notify::body::Event::Match,
+                event: Event::Match,
                 stage: 0,
                 alert_id: &f.alert_id,
                 feed: document.feed,
@@ -403,16 +432,174 @@ async fn write_fetched<'c>(
                 found: f.found,
                 at: document.at,
             },
-            &story,
+            &outbox::story_payload(story),
         )?;
         added[f.feed].alerts += rows.len();
         outbox.extend(rows);
+    }
+
+    // Stories that grew: the earlier alerts of the stories this commit added to.
+    let grown = escalate(tx, config, &joined, &mut stories, &inserted).await?;
+    let now = crate::clock::now();
+    for (escalation, threshold) in &grown {
+        let Some(story) = stories.get(&escalation.story_id) else {
+            continue; // every escalation's story was just read
+        };
+        let rows = outbox::grew(
+            config,
+            escalation,
+            *threshold,
+            &outbox::story_payload(story),
+            now,
+        )?;
+        outbox.extend(rows);
+        tx.set_escalated(&escalation.match_id, *threshold).await?;
     }
     tx.insert_outbox(&outbox, at).await?;
 
     let updates: Vec<(i64, &FeedUpdate)> = fetched.iter().map(|f| (f.feed_id, &f.update)).collect();
     tx.update_feeds(&updates).await?;
     Ok((added, matched))
+}
+
+/// The story of each candidate, in order: the story its canonical link already belongs to;
+/// else, for an item that matched, the story of the most resembling item within `[stories]
+/// window` (earlier candidates of this commit included); else a new story. Also returns
+/// the stories that existed before and gained an item. New stories and links are written
+/// here; items are not.
+async fn place_in_stories(
+    tx: &mut StoreTx,
+    config: &Config,
+    candidates: &[(usize, &Candidate)],
+    at: i64,
+) -> Result<(Vec<i64>, Vec<i64>)> {
+    let urls: Vec<&str> = candidates
+        .iter()
+        .filter_map(|(_, c)| c.canonical.as_deref())
+        .collect();
+    let mut linked = tx.linked_stories(&urls).await?;
+
+    let keys: Vec<i64> = candidates
+        .iter()
+        .filter_map(|(_, c)| c.text.as_ref())
+        .flat_map(|text| text.bands.iter().copied())
+        .collect();
+    let window = i64::try_from(config.stories.window.as_secs()).unwrap_or(i64::MAX);
+    let neighbours = if keys.is_empty() {
+        Vec::new()
+    } else {
+        tx.band_neighbours(&keys, at.saturating_sub(window)).await?
+    };
+    let fingerprints: Vec<Fingerprint> = neighbours
+        .iter()
+        .map(|n| Fingerprint::of(&n.title, &n.summary))
+        .collect();
+    let mut clusters = Clusters::new(config.stories.threshold);
+    for (neighbour, fingerprint) in neighbours.iter().zip(&fingerprints) {
+        clusters.add(neighbour.story_id, &neighbour.keys, fingerprint);
+    }
+
+    let mut next = tx.last_story_id().await? + 1;
+    let first_new = next;
+    let mut joined = Vec::new();
+    let mut links = Vec::new();
+    let mut placed = Vec::with_capacity(candidates.len());
+    let (mut by_link, mut by_text) = (0, 0);
+    for (_, candidate) in candidates {
+        let canonical = candidate.canonical.as_deref();
+        let story = if let Some(&story) = canonical.and_then(|url| linked.get(url)) {
+            by_link += 1;
+            story
+        } else if let Some(story) = candidate.text.as_ref().and_then(|text| clusters.find(text)) {
+            by_text += 1;
+            story
+        } else {
+            next += 1;
+            next - 1
+        };
+        if story < first_new {
+            joined.push(story);
+        }
+        if let Some(url) = canonical
+            && !linked.contains_key(url)
+        {
+            linked.insert(url.to_string(), story);
+            links.push((url, story));
+        }
+        if let Some(text) = &candidate.text {
+            clusters.add(story, &text.bands, &text.fingerprint);
+        }
+        placed.push(story);
+    }
+    let new: Vec<i64> = (first_new..next).collect();
+    tx.insert_stories(&new, at).await?;
+    tx.link_stories(&links).await?;
+    joined.sort_unstable();
+    joined.dedup();
+    tx.touch_stories(&joined, at).await?;
+    metrics::story_sightings("link", by_link);
+    metrics::story_sightings("text", by_text);
+    Ok((placed, joined))
+}
+
+/// The highest of `thresholds` that `feeds` reaches; 0 for none.
+fn reached(thresholds: &[u32], feeds: u64) -> u32 {
+    thresholds
+        .iter()
+        .copied()
+        .filter(|&t| u64::from(t) <= feeds)
+        .max()
+        .unwrap_or(0)
+}
+
+/// The alerted matches of `stories` whose story now reaches a higher `escalate` threshold
+/// than any announced yet, each with that threshold. Matches stored by this very commit
+/// (`fresh`) are left out: their alert already tells how widely the story is carried.
+/// Fills `summaries` with the stories it reads.
+async fn escalate(
+    tx: &mut StoreTx,
+    config: &Config,
+    stories: &[i64],
+    summaries: &mut HashMap<i64, StorySummary>,
+    fresh: &HashSet<String>,
+) -> Result<Vec<(Escalation, u32)>> {
+    let watchlists: Vec<&str> = config
+        .watchlists
+        .iter()
+        .filter(|w| !w.escalate.is_empty() && !w.webhooks.is_empty())
+        .map(|w| w.name.as_str())
+        .collect();
+    if watchlists.is_empty() || stories.is_empty() {
+        return Ok(Vec::new());
+    }
+    let candidates: Vec<Escalation> = tx
+        .escalations(stories, &watchlists)
+        .await?
+        .into_iter()
+        .filter(|e| !fresh.contains(&e.match_id))
+        .collect();
+    let missing: HashSet<i64> = candidates
+        .iter()
+        .map(|e| e.story_id)
+        .filter(|id| !summaries.contains_key(id))
+        .collect();
+    if !missing.is_empty() {
+        summaries.extend(tx.story_summaries(&missing, MAX_SIGHTINGS).await?);
+    }
+    let mut due = Vec::new();
+    for escalation in candidates {
+        let (Some(watchlist), Some(story)) = (
+            config.watchlist(&escalation.watchlist),
+            summaries.get(&escalation.story_id),
+        ) else {
+            continue;
+        };
+        let threshold = reached(&watchlist.escalate, story.feeds);
+        if i64::from(threshold) > escalation.escalated {
+            due.push((escalation, threshold));
+        }
+    }
+    Ok(due)
 }
 
 #[cfg(test)]
@@ -507,12 +694,8 @@ format = "slack"
                     link: Some(url::Url::parse(link).unwrap()),
                     ..Item::default()
                 };
-                Candidate {
-                    key: dedup::item_key(&item),
-                    canonical: item.link.as_ref().map(dedup::canonical_link),
-                    matches: db.config.matcher.match_item(&document(&item), &|_| true),
-                    item,
-                }
+                let matches = db.config.matcher.match_item(&document(&item), &|_| true);
+                Candidate::new(dedup::item_key(&item), item, matches)
             })
             .collect();
         FeedResult::Fetched(Box::new(Fetched {
@@ -532,7 +715,8 @@ format = "slack"
     }
 
     /// What the database holds, keyed by what users see: items by feed and key, matches
-    /// by story link and watch-list, outbox rows by story link, watch-list and webhook.
+    /// by story link and watch-list, outbox rows by story link, watch-list and webhook (a
+    /// story of one link each, in these tests).
     async fn contents(db: &Db) -> [BTreeSet<String>; 3] {
         let pool = sqlx::SqlitePool::connect_with(
             sqlx::sqlite::SqliteConnectOptions::new().filename(db._dir.path().join("wirewatch.db")),
@@ -556,13 +740,13 @@ format = "slack"
         )
         .await;
         let matches = column(
-            "SELECT s.canonical_url || ' ' || m.watchlist FROM matches m
-             JOIN stories s ON s.id = m.story_id",
+            "SELECT l.canonical_url || ' ' || m.watchlist FROM matches m
+             JOIN story_links l ON l.story_id = m.story_id",
         )
         .await;
         let outbox = column(
-            "SELECT s.canonical_url || ' ' || m.watchlist || ' ' || o.webhook FROM outbox o
-             JOIN matches m ON m.id = o.match_id JOIN stories s ON s.id = m.story_id",
+            "SELECT l.canonical_url || ' ' || m.watchlist || ' ' || o.webhook FROM outbox o
+             JOIN matches m ON m.id = o.match_id JOIN story_links l ON l.story_id = m.story_id",
         )
         .await;
         pool.close().await;

@@ -97,6 +97,12 @@ pub fn matched(watchlist: &str) {
     metrics::counter!("wirewatch_matches_total", "watchlist" => watchlist.to_string()).increment(1);
 }
 
+/// Items stored as sightings of a story that already existed, by what joined them: `link`
+/// (a canonical link the story carries) or `text` (a near-identical item in the window).
+pub fn story_sightings(by: &'static str, items: usize) {
+    metrics::counter!("wirewatch_story_sightings_total", "by" => by).increment(items as u64);
+}
+
 /// One delivery attempt: `outcome` is `delivered`, `failed`, `dead` or `disabled`.
 pub fn delivery(webhook: &str, outcome: &'static str, took: Duration) {
     metrics::counter!("wirewatch_deliveries_total", "webhook" => webhook.to_string(), "outcome" => outcome)

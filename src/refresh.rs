@@ -360,12 +360,7 @@ impl Pipeline {
                 continue;
             }
             let matches = self.config.matcher.match_item(&document(&item), &wanted);
-            candidates.push(Candidate {
-                canonical: item.link.as_ref().map(dedup::canonical_link),
-                key,
-                item,
-                matches,
-            });
+            candidates.push(Candidate::new(key, item, matches));
         }
         Ok((candidates, document_keys))
     }

@@ -28,14 +28,21 @@ const FIRST_PRUNE: Duration = Duration::from_secs(60);
 /// The pause between two delete batches of a retention pass.
 const PRUNE_PAUSE: Duration = Duration::from_millis(50);
 
-/// How often retention runs: a tenth of the shortest retention, between 30 seconds and
-/// an hour. `None` when everything is kept for ever.
-pub fn prune_every(retention: &Retention) -> Option<Duration> {
-    [retention.items, retention.matches, retention.deliveries]
-        .into_iter()
-        .flatten()
-        .min()
-        .map(|shortest| (shortest / 10).clamp(Duration::from_secs(30), Duration::from_secs(3600)))
+/// How often a pass runs: a tenth of the shortest retention or of the stories window
+/// (whose band index is pruned in the same pass), between 30 seconds and an hour.
+pub fn pass_every(retention: &Retention, window: Duration) -> Duration {
+    [
+        retention.items,
+        retention.matches,
+        retention.deliveries,
+        Some(window),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .unwrap_or(window)
+    .div_f64(10.0)
+    .clamp(Duration::from_secs(30), Duration::from_secs(3600))
 }
 
 /// Starts the probes and retention; both end at `shutdown`.
@@ -83,16 +90,35 @@ async fn probe(store: Store, shutdown: CancellationToken) {
     }
 }
 
+/// What a pass needs from the configuration.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Settings {
+    retention: Retention,
+    window: Duration,
+}
+
+impl Settings {
+    fn of(config: &Config) -> Settings {
+        Settings {
+            retention: config.retention,
+            window: config.stories.window,
+        }
+    }
+
+    fn every(&self) -> Duration {
+        pass_every(&self.retention, self.window)
+    }
+}
+
 async fn prune(
     store: Store,
     mut config: watch::Receiver<Arc<Config>>,
     shutdown: CancellationToken,
 ) {
-    let mut retention = config.borrow_and_update().retention;
+    let mut settings = Settings::of(&config.borrow_and_update());
     // The first pass soon after start (a stopped daemon may have left a backlog), then
     // one per period from the start of the last.
-    let mut next =
-        prune_every(&retention).map(|every| tokio::time::Instant::now() + every.min(FIRST_PRUNE));
+    let mut next = tokio::time::Instant::now() + settings.every().min(FIRST_PRUNE);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -100,35 +126,45 @@ async fn prune(
                 if changed.is_err() {
                     return;
                 }
-                let reloaded = config.borrow_and_update().retention;
-                if reloaded != retention {
-                    retention = reloaded;
-                    next = rescheduled(next, &retention, tokio::time::Instant::now());
+                let reloaded = Settings::of(&config.borrow_and_update());
+                if reloaded != settings {
+                    settings = reloaded;
+                    // Sooner if the new settings ask for it, never later (a daemon reloaded
+                    // every hour must still prune).
+                    next = next.min(tokio::time::Instant::now() + settings.every());
                 }
                 continue;
             }
-            // Retention off (`None`): the branch is off and its sleep never polled.
-            _ = tokio::time::sleep_until(next.unwrap_or_else(tokio::time::Instant::now)), if next.is_some() => {}
+            _ = tokio::time::sleep_until(next) => {}
         }
-        next = prune_every(&retention).map(|every| tokio::time::Instant::now() + every);
+        next = tokio::time::Instant::now() + settings.every();
         if !store.health().writable() {
             continue; // the probes wait for the database; retention waits a period
         }
         let started = std::time::Instant::now();
-        let pass = store.prune(&retention, crate::clock::unix(), PRUNE_PAUSE);
+        let now = crate::clock::unix();
+        let window = i64::try_from(settings.window.as_secs()).unwrap_or(i64::MAX);
+        let pass = async {
+            let bands = store
+                .prune_story_bands(now.saturating_sub(window), PRUNE_PAUSE)
+                .await?;
+            let pruned = store.prune(&settings.retention, now, PRUNE_PAUSE).await?;
+            Ok::<_, crate::store::StoreError>((bands, pruned))
+        };
         let pruned = tokio::select! {
             _ = shutdown.cancelled() => return,
             pruned = pass => pruned,
         };
         match pruned {
-            Ok(pruned) => {
+            Ok((bands, pruned)) => {
                 metrics::pruned(&pruned);
-                if pruned != Default::default() {
+                if pruned != Default::default() || bands > 0 {
                     tracing::info!(
                         deliveries = pruned.deliveries,
                         matches = pruned.matches,
                         items = pruned.items,
                         stories = pruned.stories,
+                        story_index_items = bands,
                         pages_released = pruned.pages,
                         elapsed_ms = started.elapsed().as_millis() as u64,
                         "retention pass"
@@ -142,77 +178,41 @@ async fn prune(
     }
 }
 
-/// When the next pass runs after the retention settings changed: sooner if the new
-/// settings ask for it, never later (a daemon reloaded every hour must still prune).
-fn rescheduled(
-    next: Option<tokio::time::Instant>,
-    retention: &Retention,
-    now: tokio::time::Instant,
-) -> Option<tokio::time::Instant> {
-    let sooner = prune_every(retention).map(|every| now + every);
-    match (next, sooner) {
-        (Some(at), Some(sooner)) => Some(at.min(sooner)),
-        (_, sooner) => sooner,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn retention_runs_a_tenth_of_the_shortest_retention_apart_within_bounds() {
+    fn a_pass_runs_a_tenth_of_the_shortest_retention_or_window_apart_within_bounds() {
         let day = Duration::from_secs(86400);
-        let every = |items, matches, deliveries| {
-            prune_every(&Retention {
-                items,
-                matches,
-                deliveries,
-            })
+        let window = 3 * day;
+        let every = |items, matches, deliveries, window| {
+            pass_every(
+                &Retention {
+                    items,
+                    matches,
+                    deliveries,
+                },
+                window,
+            )
         };
         assert_eq!(
-            every(Some(30 * day), Some(365 * day), Some(30 * day)),
-            Some(Duration::from_secs(3600))
+            every(Some(30 * day), Some(365 * day), Some(30 * day), window),
+            Duration::from_secs(3600)
         );
         assert_eq!(
-            every(Some(Duration::from_secs(600)), None, None),
-            Some(Duration::from_secs(60))
+            every(Some(Duration::from_secs(600)), None, None, window),
+            Duration::from_secs(60)
         );
         assert_eq!(
-            every(None, Some(Duration::from_secs(60)), None),
-            Some(Duration::from_secs(30))
+            every(None, Some(Duration::from_secs(60)), None, window),
+            Duration::from_secs(30)
         );
-        assert_eq!(every(None, None, None), None);
-    }
-
-    #[test]
-    fn new_retention_settings_bring_the_next_pass_forward_never_back() {
-        let now = tokio::time::Instant::now();
-        let minutes = |m: u64| Duration::from_secs(m * 60);
-        let items = |age| Retention {
-            items: Some(age),
-            matches: None,
-            deliveries: None,
-        };
-        let next = Some(now + minutes(50));
-        // 30 minutes of retention: a pass every 3 minutes, so in 3 minutes.
+        // Everything kept for ever: the band index is still pruned, on the window's period.
+        assert_eq!(every(None, None, None, window), Duration::from_secs(3600));
         assert_eq!(
-            rescheduled(next, &items(minutes(30)), now),
-            Some(now + minutes(3))
+            every(None, None, None, Duration::from_secs(3000)),
+            Duration::from_secs(300)
         );
-        // A longer retention does not put off the pass already planned.
-        assert_eq!(rescheduled(next, &items(minutes(60 * 24)), now), next);
-        // Retention switched on: the first pass a period from now.
-        assert_eq!(
-            rescheduled(None, &items(minutes(100)), now),
-            Some(now + minutes(10))
-        );
-        // Switched off: none.
-        let forever = Retention {
-            items: None,
-            matches: None,
-            deliveries: None,
-        };
-        assert_eq!(rescheduled(next, &forever, now), None);
     }
 }

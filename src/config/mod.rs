@@ -447,6 +447,11 @@ impl Config {
     pub fn feed_index(&self, name: &str) -> Option<usize> {
         self.feed_indexes.get(name).copied()
     }
+
+    /// The watch-list of this name (a daemon has tens of them: a scan).
+    pub fn watchlist(&self, name: &str) -> Option<&Watchlist> {
+        self.watchlists.iter().find(|w| w.name == name)
+    }
 }
 
 /// Every feed name, tag and webhook name the file declares, valid or not, so that a

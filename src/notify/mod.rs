@@ -542,14 +542,10 @@ mod tests {
             link: Some(url::Url::parse("https://wire.example/1").unwrap()),
             ..Default::default()
         };
-        let candidate = Candidate {
-            key: crate::dedup::item_key(&item),
-            canonical: item.link.as_ref().map(crate::dedup::canonical_link),
-            matches: config
-                .matcher
-                .match_item(&crate::refresh::document(&item), &|_| true),
-            item,
-        };
+        let matches = config
+            .matcher
+            .match_item(&crate::refresh::document(&item), &|_| true);
+        let candidate = Candidate::new(crate::dedup::item_key(&item), item, matches);
         let fetched = FeedResult::Fetched(Box::new(Fetched {
             feed: 0,
             feed_id,

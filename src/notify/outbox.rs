@@ -10,11 +10,14 @@
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
+use crate::matcher::Highlight;
 use crate::matcher::WatchlistMatch;
-use crate::notify::body::{self, Alert, Event, FeedPayload, ItemPayload, StoryPayload};
+use crate::notify::body::{
+    self, Alert, Event, FeedPayload, ItemPayload, SightingPayload, StoryPayload,
+};
 use crate::parse::Item;
 use crate::redact;
-use crate::store::OutboxRow;
+use crate::store::{Escalation, OutboxRow, StorySummary};
 
 /// A match just stored that alerts, or a story of a match that grew.
 #[derive(Debug)]
@@ -76,18 +79,122 @@ pub fn rows<'a>(
         highlights: &alert.found.highlights,
         story,
     };
-    watchlist
-        .webhooks
+    render(
+        config,
+        alert.alert_id,
+        &watchlist.webhooks,
+        &body,
+        alert.stage,
+        alert.at,
+    )
+}
+
+/// The outbox rows of a `watchlist.story_grew` event: the match's story now reaches
+/// `threshold` distinct feeds. The body is the match's alert as stored (its item, feed,
+/// terms and highlights) with the story as it stands now. None when the watch-list or the
+/// feed is gone from the configuration.
+pub fn grew<'a>(
+    config: &'a Config,
+    escalation: &'a Escalation,
+    threshold: u32,
+    story: &StoryPayload,
+    at: DateTime<Utc>,
+) -> Result<Vec<OutboxRow<'a>>, serde_json::Error> {
+    let (Some(watchlist), Some(feed)) = (
+        config.watchlist(&escalation.watchlist),
+        config
+            .feed_index(&escalation.feed)
+            .and_then(|i| config.feeds.get(i)),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let terms: Vec<String> = serde_json::from_str(&escalation.terms)?;
+    let highlights: Vec<Highlight> = serde_json::from_str(&escalation.highlights)?;
+    let authors: Vec<String> = serde_json::from_str(&escalation.authors)?;
+    let categories: Vec<String> = serde_json::from_str(&escalation.categories)?;
+    let feed_url = redact::url(&feed.url, &feed.redact_params);
+    let body = Alert {
+        event: Event::StoryGrew,
+        alert_id: &escalation.match_id,
+        watchlist: &watchlist.name,
+        terms: &terms,
+        story_id: escalation.story_id.to_string(),
+        item: ItemPayload {
+            id: &escalation.item_key,
+            title: &escalation.title,
+            url: escalation.url.as_deref(),
+            published: escalation
+                .published_at
+                .and_then(|t| DateTime::from_timestamp(t, 0))
+                .map(body::rfc3339),
+            summary: body::short_summary(&escalation.summary),
+            authors: &authors,
+            categories: &categories,
+            language: escalation.language.as_deref(),
+        },
+        feed: FeedPayload {
+            name: &feed.name,
+            url: feed_url.as_str(),
+            title: escalation.feed_title.as_deref(),
+        },
+        highlights: &highlights,
+        story,
+    };
+    render(
+        config,
+        &escalation.match_id,
+        &watchlist.webhooks,
+        &body,
+        threshold,
+        at,
+    )
+}
+
+/// One row per webhook, each with a new `webhook-id` and the body in its format.
+fn render<'a>(
+    config: &'a Config,
+    match_id: &'a str,
+    webhooks: &[usize],
+    body: &Alert<'_>,
+    stage: u32,
+    at: DateTime<Utc>,
+) -> Result<Vec<OutboxRow<'a>>, serde_json::Error> {
+    webhooks
         .iter()
         .map(|&hook| {
             let webhook = &config.webhooks[hook];
             Ok(OutboxRow {
                 id: format!("msg_{}", uuid::Uuid::now_v7().simple()),
-                match_id: alert.alert_id,
+                match_id,
                 webhook: &webhook.name,
-                stage: alert.stage,
-                body: body::render(webhook.format, &body, alert.at)?,
+                stage,
+                body: body::render(webhook.format, body, at)?,
             })
         })
         .collect()
+}
+
+/// A stored story as a payload's `story` object.
+pub fn story_payload(story: &StorySummary) -> StoryPayload {
+    let time = |t: i64| {
+        DateTime::from_timestamp(t, 0)
+            .map(body::rfc3339)
+            .unwrap_or_default()
+    };
+    StoryPayload {
+        id: story.id.to_string(),
+        first_seen: time(story.first_seen_at),
+        feeds: story.feeds,
+        items: story.items,
+        sightings: story
+            .sightings
+            .iter()
+            .map(|s| SightingPayload {
+                feed: s.feed.clone(),
+                title: s.title.clone(),
+                url: s.url.clone(),
+                seen: time(s.first_seen_at),
+            })
+            .collect(),
+    }
 }

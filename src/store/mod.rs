@@ -21,7 +21,8 @@
 //! This file holds what every statement shares: [`Store`], its pools, [`StoreTx`] and
 //! the multi-row statement helpers. The statements live by concern: `feeds.rs`
 //! (registering feeds and webhooks, poll state, schedules, statuses), `pipeline.rs` (what
-//! a refresh reads and the commit stage writes), `outbox.rs` (claiming, leasing, marking
+//! a refresh reads and the commit stage writes), `stories.rs` (story links, the
+//! near-duplicate band index, story summaries and escalations), `outbox.rs` (claiming, leasing, marking
 //! and re-queueing deliveries), `queries.rs` (the stored matches), [`retention`] (pruning)
 //! and [`health`] (whether writes succeed). Rows are read into `sqlx::FromRow` types,
 //! never with `Row::get`, which panics on a value it cannot decode.
@@ -32,6 +33,7 @@ mod outbox;
 mod pipeline;
 mod queries;
 pub mod retention;
+mod stories;
 
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
@@ -51,6 +53,7 @@ pub use health::{Failing, Health};
 pub use outbox::{Delivery, DeliveryFilter, DeliveryRow, DisabledWebhook, OutboxStatus};
 pub use pipeline::{FeedFailure, FeedUpdate, ItemRow, NewItem, NewMatch, OutboxRow};
 pub use queries::{MatchQuery, MatchRow};
+pub use stories::{Escalation, Neighbour, Sighting, StorySummary};
 
 /// How long a statement waits for another writer before failing with SQLITE_BUSY.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

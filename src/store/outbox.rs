@@ -368,11 +368,12 @@ mod tests {
             .transaction(async |tx| {
                 for &(id, webhook, at) in rows {
                     let url = format!("https://wire.example/{id}");
-                    let story = tx.stories_for(&[url.as_str()], at).await?[&url];
+                    let story = tx.new_story(at).await?;
                     let item = ItemRow {
                         feed_id: feed,
                         story_id: story,
                         matched: true,
+                        bands: None,
                         item: NewItem {
                             item_key: id,
                             title: id,
@@ -394,6 +395,7 @@ mod tests {
                         terms_json: "[]".into(),
                         highlights_json: "[]".into(),
                         created_at: at,
+                        escalated: 0,
                     }])
                     .await?;
                     let body = format!("{{\"alert\":\"{id}\"}}");

@@ -59,6 +59,8 @@ pub struct NewMatch<'a> {
     pub terms_json: String,
     pub highlights_json: String,
     pub created_at: i64,
+    /// The highest `escalate` threshold the story has reached already (0: none).
+    pub escalated: u32,
 }
 
 /// An item to insert: its feed, its story and its fields.
@@ -69,14 +71,10 @@ pub struct ItemRow<'a> {
     /// Whether the item hit a watch-list: it is then kept for `retention.matches` rather
     /// than `retention.items`.
     pub matched: bool,
+    /// The item's story band keys when it enters the near-duplicate index
+    /// ([`crate::stories::StoryText::bands_blob`]).
+    pub bands: Option<Vec<u8>>,
     pub item: NewItem<'a>,
-}
-
-/// A story's id and canonical link, as an insert returns it or a look-up finds it.
-#[derive(sqlx::FromRow)]
-struct Story {
-    id: i64,
-    canonical_url: String,
 }
 
 /// An item just inserted: its id, by its identity.
@@ -127,61 +125,6 @@ impl Store {
 }
 
 impl StoreTx {
-    /// A story of its own, for an item without a link.
-    pub async fn new_story(&mut self, now: i64) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            "INSERT INTO stories (canonical_url, first_seen_at) VALUES (NULL, ?1) RETURNING id",
-        )
-        .bind(now)
-        .fetch_one(&mut *self.conn)
-        .await?)
-    }
-
-    /// The stories of many canonical links at once: existing ones found, missing ones
-    /// created.
-    pub async fn stories_for(&mut self, urls: &[&str], now: i64) -> Result<HashMap<String, i64>> {
-        let mut unique: Vec<&str> = urls.to_vec();
-        unique.sort_unstable();
-        unique.dedup();
-        let mut ids = HashMap::with_capacity(unique.len());
-        for chunk in unique.chunks(ROWS_PER_STATEMENT) {
-            // Most stories are new: insert first, then look up those already known.
-            let sql = format!(
-                "INSERT INTO stories (canonical_url, first_seen_at) VALUES {}
-                 ON CONFLICT (canonical_url) DO NOTHING
-                 RETURNING id, canonical_url",
-                values(chunk.len(), 2)
-            );
-            let mut insert = multi_row_as::<Story>(sql, chunk.len());
-            for url in chunk {
-                insert = insert.bind(*url).bind(now);
-            }
-            for story in insert.fetch_all(&mut *self.conn).await? {
-                ids.insert(story.canonical_url, story.id);
-            }
-            let known: Vec<&str> = chunk
-                .iter()
-                .copied()
-                .filter(|url| !ids.contains_key(*url))
-                .collect();
-            if known.is_empty() {
-                continue;
-            }
-            let sql = format!(
-                "SELECT id, canonical_url FROM stories WHERE canonical_url IN {}",
-                values(1, known.len())
-            );
-            let mut select = multi_row_as::<Story>(sql, known.len());
-            for url in &known {
-                select = select.bind(*url);
-            }
-            for story in select.fetch_all(&mut *self.conn).await? {
-                ids.insert(story.canonical_url, story.id);
-            }
-        }
-        Ok(ids)
-    }
-
     /// Inserts items of any number of feeds; returns the ids of those inserted, by
     /// (feed id, item key). An item its feed already holds is left out.
     pub async fn insert_items(
@@ -194,11 +137,11 @@ impl StoreTx {
             let sql = format!(
                 "INSERT INTO items (feed_id, item_key, story_id, title, url, published_at,
                                     summary, authors, categories, language, first_seen_at,
-                                    matched)
+                                    matched, bands)
                  VALUES {}
                  ON CONFLICT (feed_id, item_key) DO NOTHING
                  RETURNING id, feed_id, item_key",
-                values(chunk.len(), 12)
+                values(chunk.len(), 13)
             );
             let mut insert = multi_row_as::<InsertedItem>(sql, chunk.len());
             for row in chunk {
@@ -215,7 +158,8 @@ impl StoreTx {
                     .bind(serde_json::to_string(item.categories)?)
                     .bind(item.language)
                     .bind(now)
-                    .bind(row.matched);
+                    .bind(row.matched)
+                    .bind(row.bands.as_deref());
             }
             for item in insert.fetch_all(&mut *self.conn).await? {
                 ids.insert((item.feed_id, item.item_key), item.id);
@@ -232,11 +176,11 @@ impl StoreTx {
         for chunk in matches.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO matches (id, story_id, watchlist, item_id, terms, highlights,
-                                      created_at)
+                                      created_at, escalated)
                  VALUES {}
                  ON CONFLICT (story_id, watchlist) DO NOTHING
                  RETURNING id",
-                values(chunk.len(), 7)
+                values(chunk.len(), 8)
             );
             let mut insert = multi_row_as::<(String,)>(sql, chunk.len());
             for m in chunk {
@@ -247,7 +191,8 @@ impl StoreTx {
                     .bind(m.item_id)
                     .bind(m.terms_json.as_str())
                     .bind(m.highlights_json.as_str())
-                    .bind(m.created_at);
+                    .bind(m.created_at)
+                    .bind(m.escalated);
             }
             for (id,) in insert.fetch_all(&mut *self.conn).await? {
                 inserted.insert(id);

@@ -317,10 +317,22 @@ fn forgettable<'a>(
 }
 
 impl super::StoreTx {
-    /// Deletes the items by id, unless a match refers to one after all.
+    /// Deletes the items by id, unless a match refers to one after all. Items still in
+    /// the story band index (a retention shorter than `[stories] window`) leave it first.
     async fn delete_items(&mut self, ids: &[i64]) -> Result<u64> {
         let mut deleted = 0;
         for chunk in ids.chunks(BATCH) {
+            let sql = format!(
+                "SELECT id, bands FROM items WHERE id IN {} AND bands IS NOT NULL
+                 AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.item_id = items.id)",
+                values(1, chunk.len())
+            );
+            let mut banded = multi_row_as::<(i64, Vec<u8>)>(sql, chunk.len());
+            for id in chunk {
+                banded = banded.bind(*id);
+            }
+            let banded = banded.fetch_all(&mut *self.conn).await?;
+            self.unband(&banded).await?;
             let sql = format!(
                 "DELETE FROM items WHERE id IN {}
                  AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.item_id = items.id)",
@@ -390,11 +402,12 @@ mod tests {
             .transaction(async |tx| {
                 for item in items {
                     let url = format!("https://wire.example/{}", item.key);
-                    let story = tx.stories_for(&[url.as_str()], at).await?[&url];
+                    let story = tx.new_story(at).await?;
                     let row = ItemRow {
                         feed_id: feed,
                         story_id: story,
                         matched: item.matched,
+                        bands: None,
                         item: NewItem {
                             item_key: item.key,
                             title: item.key,
@@ -417,6 +430,7 @@ mod tests {
                         terms_json: "[]".into(),
                         highlights_json: "[]".into(),
                         created_at: at,
+                        escalated: 0,
                     }])
                     .await?;
                     tx.insert_outbox(
@@ -680,6 +694,7 @@ mod tests {
                         feed_id: wire,
                         story_id: story,
                         matched: false,
+                        bands: None,
                         item: NewItem {
                             item_key: key,
                             title: key,

@@ -1,0 +1,424 @@
+//! The story rows the commit stage reads and writes inside its transaction (SPEC §10):
+//! the links each story carries, the band index of near-duplicate text, what a story looks
+//! like when an alert is rendered, and the matches a growing story escalates.
+//!
+//! Input: canonical links, band keys, story ids. Output: story ids, index neighbours,
+//! [`StorySummary`]s. All of it runs in the commit's `BEGIN IMMEDIATE` transaction: SQLite's
+//! one write lock is what makes "look up, then place the item" atomic, so two copies of a
+//! story committed at once, by this daemon or another process on the same file, still
+//! form one story.
+//!
+//! The index holds items within `[stories] window` only: [`Store::prune_story_bands`]
+//! removes an item's keys once it is older, using the keys stored on the item itself.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use super::{ROWS_PER_STATEMENT, Result, Store, StoreTx, multi_row, multi_row_as, values};
+
+/// A stored item that shares band keys with new items of the commit.
+#[derive(Debug)]
+pub struct Neighbour {
+    pub item_id: i64,
+    pub story_id: i64,
+    pub title: String,
+    pub summary: String,
+    /// The keys it shares with the ones looked up.
+    pub keys: Vec<i64>,
+}
+
+/// A story as an alert shows it.
+#[derive(Debug, Clone)]
+pub struct StorySummary {
+    pub id: i64,
+    pub first_seen_at: i64,
+    /// Distinct feeds of its items.
+    pub feeds: u64,
+    pub items: u64,
+    /// Its first items, in the order seen, at most the number asked for.
+    pub sightings: Vec<Sighting>,
+}
+
+/// One item of a story.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Sighting {
+    pub story_id: i64,
+    /// The feed's configured name.
+    pub feed: String,
+    pub title: String,
+    pub url: Option<String>,
+    pub first_seen_at: i64,
+}
+
+/// A match whose story may have grown past one of its watch-list's `escalate` thresholds,
+/// with what its `watchlist.story_grew` event shows: the alerted item, as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Escalation {
+    pub match_id: String,
+    pub story_id: i64,
+    pub watchlist: String,
+    /// The threshold announced last (0: none yet).
+    pub escalated: i64,
+    pub terms: String,
+    pub highlights: String,
+    pub feed: String,
+    pub feed_title: Option<String>,
+    pub item_key: String,
+    pub title: String,
+    pub url: Option<String>,
+    pub published_at: Option<i64>,
+    pub summary: String,
+    pub authors: String,
+    pub categories: String,
+    pub language: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Link {
+    canonical_url: String,
+    story_id: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct Counts {
+    story_id: i64,
+    first_seen_at: i64,
+    feeds: i64,
+    items: i64,
+}
+
+/// Keys per look-up statement (SQLite allows 32,766 parameters; statements stay small).
+const KEYS_PER_STATEMENT: usize = 500;
+
+impl StoreTx {
+    /// The stories that already carry these canonical links.
+    pub async fn linked_stories(&mut self, urls: &[&str]) -> Result<HashMap<String, i64>> {
+        let mut unique: Vec<&str> = urls.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        let mut stories = HashMap::with_capacity(unique.len());
+        for chunk in unique.chunks(KEYS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT canonical_url, story_id FROM story_links WHERE canonical_url IN {}",
+                values(1, chunk.len())
+            );
+            let mut select = multi_row_as::<Link>(sql, chunk.len());
+            for url in chunk {
+                select = select.bind(*url);
+            }
+            for link in select.fetch_all(&mut *self.conn).await? {
+                stories.insert(link.canonical_url, link.story_id);
+            }
+        }
+        Ok(stories)
+    }
+
+    /// The highest story id in use. New stories of the commit take the ids after it: the
+    /// transaction holds the write lock, so no other writer can take them meanwhile, and
+    /// the commit knows every new item's story before a row is written.
+    pub async fn last_story_id(&mut self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM stories")
+                .fetch_one(&mut *self.conn)
+                .await?
+                .unwrap_or(0),
+        )
+    }
+
+    /// A new story of its own (tests build stories one at a time).
+    #[cfg(test)]
+    pub(crate) async fn new_story(&mut self, now: i64) -> Result<i64> {
+        let id = self.last_story_id().await? + 1;
+        self.insert_stories(&[id], now).await?;
+        Ok(id)
+    }
+
+    /// Creates the stories with these ids, first and last seen `now`.
+    pub async fn insert_stories(&mut self, ids: &[i64], now: i64) -> Result<()> {
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO stories (id, first_seen_at, last_seen_at) VALUES {}",
+                values(chunk.len(), 3)
+            );
+            let mut insert = multi_row(sql, chunk.len());
+            for id in chunk {
+                insert = insert.bind(*id).bind(now).bind(now);
+            }
+            insert.execute(&mut *self.conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Records which story each canonical link belongs to; a link already recorded keeps
+    /// its story.
+    pub async fn link_stories(&mut self, links: &[(&str, i64)]) -> Result<()> {
+        for chunk in links.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO story_links (canonical_url, story_id) VALUES {}
+                 ON CONFLICT (canonical_url) DO NOTHING",
+                values(chunk.len(), 2)
+            );
+            let mut insert = multi_row(sql, chunk.len());
+            for (url, story) in chunk {
+                insert = insert.bind(*url).bind(*story);
+            }
+            insert.execute(&mut *self.conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Marks existing stories as active `now` (an item joined them).
+    pub async fn touch_stories(&mut self, ids: &[i64], now: i64) -> Result<()> {
+        for chunk in ids.chunks(KEYS_PER_STATEMENT) {
+            let sql = format!(
+                "UPDATE stories SET last_seen_at = ? WHERE id IN {}",
+                values(1, chunk.len())
+            );
+            let mut update = multi_row(sql, chunk.len()).bind(now);
+            for id in chunk {
+                update = update.bind(*id);
+            }
+            update.execute(&mut *self.conn).await?;
+        }
+        Ok(())
+    }
+
+    /// The indexed items first seen at `since` or later that share any of `keys`, each
+    /// with the keys it shares, in item order.
+    pub async fn band_neighbours(&mut self, keys: &[i64], since: i64) -> Result<Vec<Neighbour>> {
+        let mut unique = keys.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        let mut shared: HashMap<i64, Vec<i64>> = HashMap::new();
+        for chunk in unique.chunks(KEYS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT band_key, item_id FROM story_bands WHERE band_key IN {}",
+                values(1, chunk.len())
+            );
+            let mut select = multi_row_as::<(i64, i64)>(sql, chunk.len());
+            for key in chunk {
+                select = select.bind(*key);
+            }
+            for (key, item) in select.fetch_all(&mut *self.conn).await? {
+                shared.entry(item).or_default().push(key);
+            }
+        }
+        let mut ids: Vec<i64> = shared.keys().copied().collect();
+        ids.sort_unstable();
+        let mut neighbours = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(KEYS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT id, story_id, title, summary FROM items
+                 WHERE first_seen_at >= ? AND id IN {} ORDER BY id",
+                values(1, chunk.len())
+            );
+            let mut select =
+                multi_row_as::<(i64, i64, String, String)>(sql, chunk.len()).bind(since);
+            for id in chunk {
+                select = select.bind(*id);
+            }
+            for (item_id, story_id, title, summary) in select.fetch_all(&mut *self.conn).await? {
+                neighbours.push(Neighbour {
+                    item_id,
+                    story_id,
+                    title,
+                    summary,
+                    keys: shared.remove(&item_id).unwrap_or_default(),
+                });
+            }
+        }
+        Ok(neighbours)
+    }
+
+    /// Adds items to the band index, each under its keys.
+    pub async fn insert_bands(&mut self, items: &[(i64, &[i64])]) -> Result<()> {
+        let rows: Vec<(i64, i64)> = items
+            .iter()
+            .flat_map(|(item, keys)| keys.iter().map(move |key| (*key, *item)))
+            .collect();
+        for chunk in rows.chunks(ROWS_PER_STATEMENT * 2) {
+            let sql = format!(
+                "INSERT INTO story_bands (band_key, item_id) VALUES {}
+                 ON CONFLICT DO NOTHING",
+                values(chunk.len(), 2)
+            );
+            let mut insert = multi_row(sql, chunk.len());
+            for (key, item) in chunk {
+                insert = insert.bind(*key).bind(*item);
+            }
+            insert.execute(&mut *self.conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Takes items out of the band index: their rows, under the keys stored on each item,
+    /// and the keys themselves.
+    pub(super) async fn unband(&mut self, items: &[(i64, Vec<u8>)]) -> Result<()> {
+        for (item, blob) in items {
+            let keys = crate::stories::bands_of_blob(blob);
+            if keys.is_empty() {
+                continue;
+            }
+            // Point look-ups on the primary key (band_key, item_id), one per key.
+            let sql = format!(
+                "DELETE FROM story_bands WHERE item_id = ? AND band_key IN {}",
+                values(1, keys.len())
+            );
+            let mut delete = multi_row(sql, 1).bind(*item);
+            for key in keys {
+                delete = delete.bind(key);
+            }
+            delete.execute(&mut *self.conn).await?;
+        }
+        let ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
+        for chunk in ids.chunks(KEYS_PER_STATEMENT) {
+            let sql = format!(
+                "UPDATE items SET bands = NULL WHERE id IN {}",
+                values(1, chunk.len())
+            );
+            let mut update = multi_row(sql, chunk.len());
+            for id in chunk {
+                update = update.bind(*id);
+            }
+            update.execute(&mut *self.conn).await?;
+        }
+        Ok(())
+    }
+
+    /// The stories as alerts show them: counts, first seen, and up to `sightings` items
+    /// each, in the order seen.
+    pub async fn story_summaries(
+        &mut self,
+        ids: &HashSet<i64>,
+        sightings: usize,
+    ) -> Result<HashMap<i64, StorySummary>> {
+        let mut ids: Vec<i64> = ids.iter().copied().collect();
+        ids.sort_unstable();
+        let mut summaries = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(KEYS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT s.id AS story_id, s.first_seen_at,
+                    COUNT(DISTINCT i.feed_id) AS feeds, COUNT(i.id) AS items
+                 FROM stories s LEFT JOIN items i ON i.story_id = s.id
+                 WHERE s.id IN {} GROUP BY s.id",
+                values(1, chunk.len())
+            );
+            let mut select = multi_row_as::<Counts>(sql, chunk.len());
+            for id in chunk {
+                select = select.bind(*id);
+            }
+            for row in select.fetch_all(&mut *self.conn).await? {
+                summaries.insert(
+                    row.story_id,
+                    StorySummary {
+                        id: row.story_id,
+                        first_seen_at: row.first_seen_at,
+                        feeds: u64::try_from(row.feeds).unwrap_or_default(),
+                        items: u64::try_from(row.items).unwrap_or_default(),
+                        sightings: Vec::new(),
+                    },
+                );
+            }
+            let sql = format!(
+                "SELECT story_id, feed, title, url, first_seen_at FROM (
+                    SELECT i.story_id, f.name AS feed, i.title, i.url, i.first_seen_at, i.id,
+                        ROW_NUMBER() OVER (PARTITION BY i.story_id ORDER BY i.id) AS n
+                    FROM items i JOIN feeds f ON f.id = i.feed_id
+                    WHERE i.story_id IN {})
+                 WHERE n <= ? ORDER BY story_id, id",
+                values(1, chunk.len())
+            );
+            let mut select = multi_row_as::<Sighting>(sql, chunk.len());
+            for id in chunk {
+                select = select.bind(*id);
+            }
+            let select = select.bind(i64::try_from(sightings).unwrap_or(i64::MAX));
+            for sighting in select.fetch_all(&mut *self.conn).await? {
+                if let Some(summary) = summaries.get_mut(&sighting.story_id) {
+                    summary.sightings.push(sighting);
+                }
+            }
+        }
+        Ok(summaries)
+    }
+
+    /// The matches of these stories that alerted (an outbox row was queued for them) on
+    /// one of `watchlists`, with the item each alerted on.
+    pub async fn escalations(
+        &mut self,
+        stories: &[i64],
+        watchlists: &[&str],
+    ) -> Result<Vec<Escalation>> {
+        if watchlists.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut found = Vec::new();
+        for chunk in stories.chunks(KEYS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT m.id AS match_id, m.story_id, m.watchlist, m.escalated, m.terms,
+                    m.highlights, f.name AS feed, f.title AS feed_title, i.item_key, i.title,
+                    i.url, i.published_at, i.summary, i.authors, i.categories, i.language
+                 FROM matches m
+                 JOIN items i ON i.id = m.item_id
+                 JOIN feeds f ON f.id = i.feed_id
+                 WHERE m.story_id IN {} AND m.watchlist IN {}
+                   AND EXISTS (SELECT 1 FROM outbox o WHERE o.match_id = m.id)
+                 ORDER BY m.story_id, m.watchlist",
+                values(1, chunk.len()),
+                values(1, watchlists.len())
+            );
+            let mut select = multi_row_as::<Escalation>(sql, chunk.len());
+            for id in chunk {
+                select = select.bind(*id);
+            }
+            for watchlist in watchlists {
+                select = select.bind(*watchlist);
+            }
+            found.extend(select.fetch_all(&mut *self.conn).await?);
+        }
+        Ok(found)
+    }
+
+    /// Records that a match's story was announced at `threshold` feeds.
+    pub async fn set_escalated(&mut self, match_id: &str, threshold: u32) -> Result<()> {
+        sqlx::query("UPDATE matches SET escalated = ?2 WHERE id = ?1 AND escalated < ?2")
+            .bind(match_id)
+            .bind(threshold)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Items taken out of the band index per transaction.
+const UNBAND_BATCH: i64 = 500;
+
+impl Store {
+    /// Takes every item first seen before `cutoff` out of the band index, a few hundred
+    /// per transaction with `pause` between them. Returns how many.
+    pub async fn prune_story_bands(&self, cutoff: i64, pause: Duration) -> Result<u64> {
+        let mut pruned = 0;
+        loop {
+            let done = self
+                .transaction(async |tx| {
+                    let old: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+                        "SELECT id, bands FROM items
+                         WHERE bands IS NOT NULL AND first_seen_at < ?1
+                         ORDER BY first_seen_at, id LIMIT ?2",
+                    )
+                    .bind(cutoff)
+                    .bind(UNBAND_BATCH)
+                    .fetch_all(&mut *tx.conn)
+                    .await?;
+                    tx.unband(&old).await?;
+                    Ok(old.len())
+                })
+                .await?;
+            pruned += done as u64;
+            if (done as i64) < UNBAND_BATCH {
+                return Ok(pruned);
+            }
+            tokio::time::sleep(pause).await;
+        }
+    }
+}
