@@ -685,13 +685,24 @@ format = "slack"
     /// A fetched document of feed `feed` with items `(guid, title, link)`, matched the way
     /// `refresh` matches them.
     fn fetched(db: &Db, feed: usize, items: &[(&str, &str, &str)]) -> FeedResult {
+        let items: Vec<_> = items.iter().map(|&(g, t, l)| (g, t, l, "")).collect();
+        fetched_with_summaries(db, feed, &items)
+    }
+
+    /// [`fetched`] with items `(guid, title, link, summary)`.
+    fn fetched_with_summaries(
+        db: &Db,
+        feed: usize,
+        items: &[(&str, &str, &str, &str)],
+    ) -> FeedResult {
         let candidates = items
             .iter()
-            .map(|(guid, title, link)| {
+            .map(|(guid, title, link, summary)| {
                 let item = Item {
                     guid: Some((*guid).to_owned()),
                     title: (*title).to_owned(),
                     link: Some(url::Url::parse(link).unwrap()),
+                    summary: (*summary).to_owned(),
                     ..Item::default()
                 };
                 let matches = db.config.matcher.match_item(&document(&item), &|_| true);
@@ -800,6 +811,83 @@ format = "slack"
                 )],
             ),
         ]
+    }
+
+    #[tokio::test]
+    async fn copies_of_one_story_in_one_batch_alert_once_with_every_outlet_in_the_story() {
+        let db = db().await;
+        const LEDE: &str = "Iran and China signed a 25-year cooperation agreement in Tehran \
+                            on Saturday, covering oil, banking and ports, officials said, in a \
+                            deal that deepens ties between the two countries.";
+        let results = [
+            (
+                "Iran and China sign 25-year cooperation pact",
+                "https://a.example/1",
+            ),
+            (
+                "UPDATE 1-Iran and China sign 25-year cooperation pact",
+                "https://b.example/2",
+            ),
+            (
+                "Iran and China sign 25-year cooperation pact - Reuters",
+                "https://c.example/3",
+            ),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(feed, (title, link))| {
+            fetched_with_summaries(&db, feed, &[(&format!("g{feed}"), title, link, LEDE)])
+        })
+        .collect::<Vec<_>>();
+        let refs: Vec<&FeedResult> = results.iter().collect();
+        let added = write(&db.store, &db.config, &refs).await.unwrap();
+        // One match (iran-china) for the story, for the feed that came first: two webhooks.
+        assert_eq!(
+            added,
+            [
+                Committed {
+                    matches: 1,
+                    alerts: 2
+                },
+                Committed::default(),
+                Committed::default()
+            ]
+        );
+        let [items, matches, _] = contents(&db).await;
+        assert_eq!(items.len(), 3, "{items:?}");
+        // The one match, listed under each of the three links its story carries.
+        assert_eq!(
+            matches,
+            ["a.example/1", "b.example/2", "c.example/3"]
+                .map(|link| format!("https://{link} iran-china"))
+                .into()
+        );
+        // Its alert tells of all three outlets: they were stored in the same transaction,
+        // before the body was rendered.
+        let pool = sqlx::SqlitePool::connect_with(
+            sqlx::sqlite::SqliteConnectOptions::new().filename(db._dir.path().join("wirewatch.db")),
+        )
+        .await
+        .unwrap();
+        let body: String = sqlx::query_scalar("SELECT body FROM outbox WHERE webhook = 'ops'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let story = &body["data"]["story"];
+        assert_eq!(
+            (story["feeds"].as_u64(), story["items"].as_u64()),
+            (Some(3), Some(3)),
+            "{story}"
+        );
+        let feeds: Vec<&str> = story["sightings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["feed"].as_str().unwrap())
+            .collect();
+        assert_eq!(feeds, ["wire-a", "wire-b", "wire-c"]);
     }
 
     #[tokio::test]

@@ -422,3 +422,121 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::temp_store;
+    use crate::store::{ItemRow, NewItem};
+    use crate::stories::StoryText;
+
+    /// Stores one indexed item per text on one feed, first seen at `at[i]`; returns their
+    /// ids and texts.
+    async fn indexed(store: &Store, texts: &[(&str, i64)]) -> Vec<(i64, StoryText)> {
+        store
+            .register(&[("wire", "https://wire.example/rss")], &[])
+            .await
+            .expect("register");
+        let feed = store
+            .feed_state("wire")
+            .await
+            .expect("read")
+            .expect("row")
+            .id;
+        let mut stored = Vec::new();
+        for (n, &(title, at)) in texts.iter().enumerate() {
+            let text = StoryText::of(title, "").expect("words");
+            let key = format!("k{n}");
+            let id = store
+                .transaction(async |tx| {
+                    let story = tx.new_story(at).await?;
+                    let row = ItemRow {
+                        feed_id: feed,
+                        story_id: story,
+                        matched: true,
+                        bands: Some(text.bands_blob()),
+                        item: NewItem {
+                            item_key: &key,
+                            title,
+                            url: None,
+                            published_at: None,
+                            summary: "",
+                            authors: &[],
+                            categories: &[],
+                            language: None,
+                        },
+                    };
+                    let ids = tx.insert_items(&[row], at).await?;
+                    let id = ids[&(feed, key.clone())];
+                    tx.insert_bands(&[(id, text.bands.as_slice())]).await?;
+                    Ok(id)
+                })
+                .await
+                .expect("store");
+            stored.push((id, text));
+        }
+        stored
+    }
+
+    #[tokio::test]
+    async fn the_index_finds_items_within_the_window_and_forgets_them_past_it() {
+        let (_dir, store) = temp_store().await;
+        let title = "Iran and China sign a 25-year cooperation pact covering oil banking and ports";
+        let stored = indexed(&store, &[(title, 1_000), (title, 5_000)]).await;
+        let keys = stored[0].1.bands.clone();
+        let neighbours = |since: i64| {
+            let keys = keys.clone();
+            let store = store.clone();
+            async move {
+                store
+                    .transaction(async |tx| tx.band_neighbours(&keys, since).await)
+                    .await
+                    .expect("look up")
+            }
+        };
+        let found = neighbours(0).await;
+        assert_eq!(
+            found.iter().map(|n| n.item_id).collect::<Vec<_>>(),
+            [stored[0].0, stored[1].0]
+        );
+        assert_eq!(found[0].keys.len(), keys.len(), "every key is shared");
+        // The window starts after the first item: only the second is a candidate.
+        let found = neighbours(2_000).await;
+        assert_eq!(
+            found.iter().map(|n| n.item_id).collect::<Vec<_>>(),
+            [stored[1].0]
+        );
+
+        // Pruning takes the first item out of the index, rows and stored keys alike.
+        let pruned = store
+            .prune_story_bands(2_000, Duration::ZERO)
+            .await
+            .expect("prune");
+        assert_eq!(pruned, 1);
+        let found = neighbours(0).await;
+        assert_eq!(
+            found.iter().map(|n| n.item_id).collect::<Vec<_>>(),
+            [stored[1].0]
+        );
+        let rows: i64 = store
+            .transaction(async |tx| {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM story_bands")
+                    .fetch_one(&mut *tx.conn)
+                    .await?)
+            })
+            .await
+            .expect("count");
+        assert_eq!(rows, keys.len() as i64);
+        let banded: i64 = store
+            .transaction(async |tx| {
+                Ok(
+                    sqlx::query_scalar("SELECT COUNT(*) FROM items WHERE bands IS NOT NULL")
+                        .fetch_one(&mut *tx.conn)
+                        .await?,
+                )
+            })
+            .await
+            .expect("count");
+        assert_eq!(banded, 1);
+    }
+}

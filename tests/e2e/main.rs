@@ -20,3 +20,4 @@ mod polite;
 mod reload;
 mod service;
 mod storage;
+mod stories;
