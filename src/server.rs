@@ -1,7 +1,7 @@
 //! The HTTP listener on `daemon.listen` (SPEC §7, §15): `/healthz` (the process answers),
 //! `/readyz` (the database answers and a configuration is loaded), `/metrics`
-//! (Prometheus text format) and the read-only JSON API `/api/v1/matches` and
-//! `/api/v1/feeds`.
+//! (Prometheus text format) and the read-only JSON API `/api/v1/matches`,
+//! `/api/v1/stories` and `/api/v1/feeds`.
 //!
 //! The listener is exposed to whoever can reach the port, so it bounds what a client can
 //! hold: at most [`MAX_CONNECTIONS`] connections (one more is closed unanswered), a request
@@ -43,10 +43,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock;
 use crate::config::{ApiToken, Config};
-use crate::store::{MatchQuery, Store};
+use crate::store::{MatchQuery, Store, StoryListing, StoryQuery};
 
 /// The most matches one API call returns.
 const MAX_LIMIT: i64 = 1000;
+
+/// The most stories one API call returns. Each lists up to
+/// [`crate::store::MAX_STORY_ITEMS`] items, so a full page is a few MB of JSON at most;
+/// most stories hold a handful of items.
+const MAX_STORIES: i64 = 200;
 
 /// Connections served at once. The listener's clients are a Prometheus scraper, probes, an
 /// operator's `curl` and a few analysts' browsers (about six connections each): a few
@@ -128,6 +133,7 @@ fn router(app: App) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(render_metrics))
         .route("/api/v1/matches", get(matches))
+        .route("/api/v1/stories", get(stories))
         .route("/api/v1/feeds", get(feeds))
         // Applied to every route and the fallback: a route added later (the console) asks
         // for the token unless it is listed in `OPEN_PATHS`, and an unknown path answers
@@ -545,15 +551,7 @@ async fn matches(
     State(app): State<App>,
     Query(params): Query<MatchesParams>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let since = match params.since.as_deref() {
-        None => None,
-        Some(text) => Some(parse_since(text, clock::now()).ok_or_else(|| {
-            ApiError(
-                StatusCode::BAD_REQUEST,
-                format!("since `{text}` is neither a duration like 24h nor an RFC 3339 time"),
-            )
-        })?),
-    };
+    let since = since_param(params.since.as_deref())?;
     let query = MatchQuery {
         watchlist: params.watchlist,
         since,
@@ -562,6 +560,43 @@ async fn matches(
     };
     let rows = app.store.matches(&query).await.map_err(unavailable)?;
     Ok(Json(rows))
+}
+
+#[derive(Debug, Deserialize)]
+struct StoriesParams {
+    watchlist: Option<String>,
+    /// A duration back from now (`24h`) or an RFC 3339 time.
+    since: Option<String>,
+    limit: Option<i64>,
+}
+
+/// The stories that matched a watch-list, newest activity first: the document of
+/// `wirewatch stories --json`.
+async fn stories(
+    State(app): State<App>,
+    Query(params): Query<StoriesParams>,
+) -> Result<impl IntoResponse, ApiError> {
+    let since = since_param(params.since.as_deref())?;
+    let query = StoryQuery {
+        watchlist: params.watchlist,
+        since,
+        limit: params.limit.unwrap_or(100).clamp(1, MAX_STORIES),
+    };
+    let rows = app.store.stories(&query).await.map_err(unavailable)?;
+    Ok(Json(StoryListing { stories: &rows }).into_response())
+}
+
+/// The `since` parameter as Unix seconds; a 400 when it is neither a duration nor a time.
+fn since_param(since: Option<&str>) -> Result<Option<i64>, ApiError> {
+    let Some(text) = since else {
+        return Ok(None);
+    };
+    parse_since(text, clock::now()).map(Some).ok_or_else(|| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("since `{text}` is neither a duration like 24h nor an RFC 3339 time"),
+        )
+    })
 }
 
 async fn feeds(State(app): State<App>) -> Result<impl IntoResponse, ApiError> {

@@ -1,5 +1,6 @@
 //! `wirewatch matches`: stored matches, newest first, filtered by watch-list, age and text
-//! ([`Store::matches`]); printed as a [`MatchList`] or as JSON.
+//! ([`Store::matches`]), each with its story's reach (items and distinct feeds); printed as
+//! a [`MatchList`] or as JSON.
 
 use std::fmt;
 
@@ -52,8 +53,8 @@ pub(super) async fn matches(config: &Config, args: &MatchesArgs) -> Result<(), C
     print(MatchList(&rows))
 }
 
-/// Matches as text: when, watch-list, terms, title and feed, then the link; "no matches"
-/// for none.
+/// Matches as text: when, watch-list, terms, title and feed (and how many feeds carried
+/// the story, when more than one), then the link; "no matches" for none.
 struct MatchList<'a>(&'a [MatchRow]);
 
 impl fmt::Display for MatchList<'_> {
@@ -64,14 +65,19 @@ impl fmt::Display for MatchList<'_> {
                 || row.created_at.to_string(),
                 |t| t.format("%Y-%m-%d %H:%M").to_string(),
             );
-            writeln!(
+            write!(
                 out,
-                "{at}  {}  [{}]  {}  ({})",
+                "{at}  {}  [{}]  {}  ({}",
                 row.watchlist,
                 row.terms.join(", "),
                 row.title,
                 row.feed
             )?;
+            // The story's reach: the other outlets' sightings were not alerted again.
+            if row.feeds > 1 {
+                write!(out, "; seen in {} feeds", row.feeds)?;
+            }
+            writeln!(out, ")")?;
             if let Some(url) = &row.url {
                 writeln!(out, "    {url}")?;
             }

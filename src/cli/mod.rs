@@ -14,6 +14,7 @@
 //! - `test-feed` (one document parsed and matched) in `test_feed`;
 //! - `feeds` (status per feed) and `opml export` in `feeds`;
 //! - `matches` in `matches`;
+//! - `stories` in `stories`;
 //! - `deliveries` and `redeliver` in `deliveries`.
 //!
 //! `run` hands over to [`daemon::run`] and `demo` to [`crate::demo`].
@@ -23,6 +24,7 @@ mod deliveries;
 mod feeds;
 mod matches;
 mod poll;
+mod stories;
 mod test_feed;
 
 use std::fmt;
@@ -44,6 +46,7 @@ pub use deliveries::{DeliveriesArgs, DeliveryStatus, RedeliverArgs};
 pub use feeds::{ExportArgs, FeedsArgs, OpmlCommand};
 pub use matches::MatchesArgs;
 pub use poll::PollArgs;
+pub use stories::StoriesArgs;
 pub use test_feed::TestFeedArgs;
 
 #[derive(Debug, Parser)]
@@ -72,6 +75,9 @@ pub enum Command {
     TestFeed(TestFeedArgs),
     /// List stored matches, newest first.
     Matches(MatchesArgs),
+    /// List the stories that matched a watch-list, newest activity first, each with the
+    /// feeds that carried it.
+    Stories(StoriesArgs),
     /// Per-feed status: last fetch, last error, next due time.
     Feeds(FeedsArgs),
     /// OPML: `export` prints the configured feeds as OPML 2.0.
@@ -177,6 +183,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Matches(args) => {
             let config = load(&path)?;
             runtime.block_on(matches::matches(&config, &args))
+        }
+        Command::Stories(args) => {
+            let config = load(&path)?;
+            runtime.block_on(stories::stories(&config, &args))
         }
         Command::Opml(OpmlCommand::Export(args)) => {
             let config = Config::load(&path)?;

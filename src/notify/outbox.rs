@@ -193,7 +193,7 @@ pub fn story_payload(story: &StorySummary) -> StoryPayload {
                 feed: s.feed.clone(),
                 title: s.title.clone(),
                 url: s.url.clone(),
-                seen: time(s.first_seen_at),
+                seen: time(s.seen_at),
             })
             .collect(),
     }

@@ -22,8 +22,9 @@
 //! the multi-row statement helpers. The statements live by concern: `feeds.rs`
 //! (registering feeds and webhooks, poll state, schedules, statuses), `pipeline.rs` (what
 //! a refresh reads and the commit stage writes), `stories.rs` (story links, the
-//! near-duplicate band index, story summaries and escalations), `outbox.rs` (claiming, leasing, marking
-//! and re-queueing deliveries), `queries.rs` (the stored matches), [`retention`] (pruning)
+//! near-duplicate band index, story summaries and escalations), `outbox.rs` (claiming,
+//! leasing, marking and re-queueing deliveries), `queries.rs` (stored matches and stories,
+//! for people), [`retention`] (pruning)
 //! and [`health`] (whether writes succeed). Rows are read into `sqlx::FromRow` types,
 //! never with `Row::get`, which panics on a value it cannot decode.
 
@@ -52,8 +53,10 @@ pub use feeds::{ErrorClass, FeedState, FeedStatus};
 pub use health::{Failing, Health};
 pub use outbox::{Delivery, DeliveryFilter, DeliveryRow, DisabledWebhook, OutboxStatus};
 pub use pipeline::{FeedFailure, FeedUpdate, ItemRow, NewItem, NewMatch, OutboxRow};
-pub use queries::{MatchQuery, MatchRow};
-pub use stories::{Escalation, Neighbour, Sighting, StorySummary};
+pub use queries::{
+    MAX_STORY_ITEMS, MatchQuery, MatchRow, StoryListing, StoryQuery, StoryRow, StorySighting,
+};
+pub use stories::{Escalation, Neighbour, StorySummary};
 
 /// How long a statement waits for another writer before failing with SQLITE_BUSY.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -732,11 +735,16 @@ mod tests {
             limit: 10,
             ..MatchQuery::default()
         };
+        let stories = StoryQuery {
+            limit: 10,
+            ..StoryQuery::default()
+        };
         let read = tokio::time::timeout(Duration::from_secs(10), async {
             (
                 store.matches(&query).await,
                 store.feed_statuses().await,
                 store.pending_deliveries().await,
+                store.stories(&stories).await,
             )
         })
         .await
@@ -744,6 +752,7 @@ mod tests {
         assert!(read.0.expect("matches").is_empty());
         assert!(read.1.expect("feeds").is_empty());
         assert_eq!(read.2.expect("pending"), 0);
+        assert!(read.3.expect("stories").is_empty());
         drop(held);
     }
 

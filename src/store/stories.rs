@@ -14,6 +14,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use super::queries::{StorySighting, story_counts, story_items};
 use super::{ROWS_PER_STATEMENT, Result, Store, StoreTx, multi_row, multi_row_as, values};
 
 /// A stored item that shares band keys with new items of the commit.
@@ -36,18 +37,7 @@ pub struct StorySummary {
     pub feeds: u64,
     pub items: u64,
     /// Its first items, in the order seen, at most the number asked for.
-    pub sightings: Vec<Sighting>,
-}
-
-/// One item of a story.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Sighting {
-    pub story_id: i64,
-    /// The feed's configured name.
-    pub feed: String,
-    pub title: String,
-    pub url: Option<String>,
-    pub first_seen_at: i64,
+    pub sightings: Vec<StorySighting>,
 }
 
 /// A match whose story may have grown past one of its watch-list's `escalate` thresholds,
@@ -77,14 +67,6 @@ pub struct Escalation {
 struct Link {
     canonical_url: String,
     story_id: i64,
-}
-
-#[derive(sqlx::FromRow)]
-struct Counts {
-    story_id: i64,
-    first_seen_at: i64,
-    feeds: i64,
-    items: i64,
 }
 
 /// Keys per look-up statement (SQLite allows 32,766 parameters; statements stay small).
@@ -294,52 +276,34 @@ impl StoreTx {
     ) -> Result<HashMap<i64, StorySummary>> {
         let mut ids: Vec<i64> = ids.iter().copied().collect();
         ids.sort_unstable();
-        let mut summaries = HashMap::with_capacity(ids.len());
+        let mut first_seen = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(KEYS_PER_STATEMENT) {
             let sql = format!(
-                "SELECT s.id AS story_id, s.first_seen_at,
-                    COUNT(DISTINCT i.feed_id) AS feeds, COUNT(i.id) AS items
-                 FROM stories s LEFT JOIN items i ON i.story_id = s.id
-                 WHERE s.id IN {} GROUP BY s.id",
+                "SELECT id, first_seen_at FROM stories WHERE id IN {}",
                 values(1, chunk.len())
             );
-            let mut select = multi_row_as::<Counts>(sql, chunk.len());
+            let mut select = multi_row_as::<(i64, i64)>(sql, chunk.len());
             for id in chunk {
                 select = select.bind(*id);
             }
-            for row in select.fetch_all(&mut *self.conn).await? {
-                summaries.insert(
-                    row.story_id,
-                    StorySummary {
-                        id: row.story_id,
-                        first_seen_at: row.first_seen_at,
-                        feeds: u64::try_from(row.feeds).unwrap_or_default(),
-                        items: u64::try_from(row.items).unwrap_or_default(),
-                        sightings: Vec::new(),
-                    },
-                );
-            }
-            let sql = format!(
-                "SELECT story_id, feed, title, url, first_seen_at FROM (
-                    SELECT i.story_id, f.name AS feed, i.title, i.url, i.first_seen_at, i.id,
-                        ROW_NUMBER() OVER (PARTITION BY i.story_id ORDER BY i.id) AS n
-                    FROM items i JOIN feeds f ON f.id = i.feed_id
-                    WHERE i.story_id IN {})
-                 WHERE n <= ? ORDER BY story_id, id",
-                values(1, chunk.len())
-            );
-            let mut select = multi_row_as::<Sighting>(sql, chunk.len());
-            for id in chunk {
-                select = select.bind(*id);
-            }
-            let select = select.bind(i64::try_from(sightings).unwrap_or(i64::MAX));
-            for sighting in select.fetch_all(&mut *self.conn).await? {
-                if let Some(summary) = summaries.get_mut(&sighting.story_id) {
-                    summary.sightings.push(sighting);
-                }
-            }
+            first_seen.extend(select.fetch_all(&mut *self.conn).await?);
         }
-        Ok(summaries)
+        let counts = story_counts(&mut self.conn, &ids).await?;
+        let mut items = story_items(&mut self.conn, &ids, sightings).await?;
+        Ok(first_seen
+            .into_iter()
+            .map(|(id, first_seen_at)| {
+                let counts = counts.get(&id).copied().unwrap_or_default();
+                let summary = StorySummary {
+                    id,
+                    first_seen_at,
+                    feeds: counts.feeds,
+                    items: counts.items,
+                    sightings: items.remove(&id).unwrap_or_default(),
+                };
+                (id, summary)
+            })
+            .collect())
     }
 
     /// The matches of these stories that alerted (an outbox row was queued for them) on

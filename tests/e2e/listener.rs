@@ -222,7 +222,13 @@ async fn with_a_token_the_api_and_metrics_ask_for_it_the_probes_never_and_a_relo
     let (daemon, port) = start(&dir, "api_token_file = \"api-token\"\n").await;
     let url = |path: &str| format!("http://127.0.0.1:{port}{path}");
 
-    for path in ["/api/v1/feeds", "/api/v1/matches", "/metrics", "/nowhere"] {
+    for path in [
+        "/api/v1/feeds",
+        "/api/v1/matches",
+        "/api/v1/stories",
+        "/metrics",
+        "/nowhere",
+    ] {
         let (status, body, challenge) = get(&url(path), None).await;
         assert_eq!(status, 401, "{path} without a token: {body}");
         assert!(challenge.starts_with("Bearer"), "{path}: {challenge:?}");
@@ -230,7 +236,12 @@ async fn with_a_token_the_api_and_metrics_ask_for_it_the_probes_never_and_a_relo
         assert_eq!(status, 401, "{path} with a wrong token");
         assert!(challenge.contains("invalid_token"), "{path}: {challenge:?}");
     }
-    for path in ["/api/v1/feeds", "/api/v1/matches", "/metrics"] {
+    for path in [
+        "/api/v1/feeds",
+        "/api/v1/matches",
+        "/api/v1/stories",
+        "/metrics",
+    ] {
         let (status, body, _) = get(&url(path), Some(TOKEN)).await;
         assert_eq!(status, 200, "{path} with the token: {body}");
     }

@@ -11,6 +11,7 @@ mod guard;
 mod helpers;
 mod hostile;
 mod listener;
+mod listings;
 mod metrics;
 mod opml;
 mod outage;

@@ -249,6 +249,39 @@ async fn one_story_in_many_outlets_alerts_each_watchlist_once_and_other_events_s
     assert_eq!(sizes.len(), 3, "{sizes:?}");
     assert_eq!(sizes[0].0, copies.len() as i64, "{sizes:?}");
     assert_eq!((sizes[1].0, sizes[2].0), (1, 1), "{sizes:?}");
+
+    // `wirewatch stories --json`: the three stories, the pact first with all its outlets,
+    // in exactly the shape of §10.
+    let out = dir.wirewatch(&["stories", "--json"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listing: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stories = listing["stories"].as_array().unwrap();
+    assert_eq!(stories.len(), 3, "{listing}");
+    let pact = stories
+        .iter()
+        .find(|s| s["items"].as_array().map(Vec::len) == Some(copies.len()))
+        .expect("the pact's story lists every outlet");
+    let keys = |v: &serde_json::Value| {
+        let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(
+        keys(pact),
+        ["feeds", "first_seen", "id", "items", "last_seen", "title", "watchlists"]
+    );
+    assert_eq!(keys(&pact["items"][0]), ["feed", "seen", "title", "url"]);
+    assert_eq!(pact["feeds"], copies.len());
+    assert_eq!(pact["watchlists"], serde_json::json!(["gulf", "iran-china"]));
+    assert_eq!(pact["id"], data["story_id"]);
+    let feeds: Vec<&str> = pact["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["feed"].as_str().unwrap())
+        .collect();
+    assert_eq!(feeds.len(), copies.len());
+    assert!(feeds.contains(&"f6"), "{feeds:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
