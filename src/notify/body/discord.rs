@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::text::{
-    Content, NAME_MAX, SNIPPET_MAX, Style, TERM_MAX, TERMS_MAX, TIME_MAX, TITLE_MAX,
-    more_highlights, or_dash, utf16_len,
+    Content, NAME_MAX, OUTLETS_MAX, SNIPPET_MAX, Style, TERM_MAX, TERMS_MAX, TIME_MAX, TITLE_MAX,
+    grew_heading, more_highlights, or_dash, utf16_len,
 };
 use super::{Alert, rfc3339};
 
@@ -14,9 +14,14 @@ pub(super) const DISCORD_TITLE_MAX: usize = 256;
 pub(super) const DISCORD_DESCRIPTION_MAX: usize = 4096;
 pub(super) const DISCORD_FIELD_VALUE_MAX: usize = 1024;
 pub(super) const DISCORD_EMBED_TOTAL_MAX: usize = 6000;
+pub(super) const DISCORD_FIELD_NAME_MAX: usize = 256;
+/// The message's `content`, outside the embed.
+pub(super) const DISCORD_CONTENT_MAX: usize = 2000;
 const DISCORD_FOOTER: &str = "wirewatch";
 /// The embed's side bar.
 const DISCORD_COLOR: u32 = 0x00C0_392B;
+/// The side bar of a story that grew: an escalation, not a new story.
+const DISCORD_GREW_COLOR: u32 = 0x00E6_7E22;
 
 pub(super) const DISCORD: Style = Style {
     escape: discord_escape,
@@ -25,29 +30,41 @@ pub(super) const DISCORD: Style = Style {
 
 /// The alert as a Discord execute-webhook body: one embed whose title links to the story,
 /// the highlights in the description, feed, watch-list, published time and terms as
-/// fields, and the alert's time as the embed's timestamp. Mentions are disabled, so feed
-/// text saying `@everyone` pings no one.
+/// fields, then the other outlets that carried the story, and the alert's time as the
+/// embed's timestamp. For a story that grew, the message's `content` (above the embed, and
+/// the notification text) says so, and the side bar changes colour. Mentions are
+/// disabled, so feed text saying `@everyone` pings no one.
 pub fn discord(alert: &Alert<'_>, at: DateTime<Utc>) -> Result<String, serde_json::Error> {
     let content = Content::of(alert, at);
     let title = DISCORD.fit(content.title, TITLE_MAX.min(DISCORD_TITLE_MAX));
 
     let mut fields = vec![
-        ("Feed", or_dash(DISCORD.fit(content.feed, NAME_MAX)), true),
         (
-            "Watch-list",
+            "Feed".to_string(),
+            or_dash(DISCORD.fit(content.feed, NAME_MAX)),
+            true,
+        ),
+        (
+            "Watch-list".to_string(),
             or_dash(DISCORD.fit(content.watchlist, NAME_MAX)),
             true,
         ),
     ];
     if content.published {
         let published = or_dash(DISCORD.fit(&content.time.1, TIME_MAX));
-        fields.push(("Published", published, true));
+        fields.push(("Published".to_string(), published, true));
     }
     fields.push((
-        "Terms",
+        "Terms".to_string(),
         DISCORD.fit_list(content.terms, TERMS_MAX.min(DISCORD_FIELD_VALUE_MAX)),
         false,
     ));
+    if let Some(also) = &content.also {
+        let outlets = DISCORD.outlet_names(also, OUTLETS_MAX.min(DISCORD_FIELD_VALUE_MAX));
+        // Our own text: nothing to escape, far inside the limit.
+        debug_assert!(utf16_len(&also.label()) <= DISCORD_FIELD_NAME_MAX);
+        fields.push((also.label(), outlets, false));
+    }
 
     // Everything but the description counts towards the embed total first; the
     // description gets what is left.
@@ -62,7 +79,7 @@ pub fn discord(alert: &Alert<'_>, at: DateTime<Utc>) -> Result<String, serde_jso
 
     let mut embed = json!({
         "title": title,
-        "color": DISCORD_COLOR,
+        "color": if content.grew.is_some() { DISCORD_GREW_COLOR } else { DISCORD_COLOR },
         "fields": fields
             .into_iter()
             .map(|(name, value, inline)| json!({"name": name, "value": value, "inline": inline}))
@@ -76,10 +93,17 @@ pub fn discord(alert: &Alert<'_>, at: DateTime<Utc>) -> Result<String, serde_jso
     if !description.is_empty() {
         embed["description"] = json!(description);
     }
-    serde_json::to_string(&json!({
+    let mut message = json!({
         "embeds": [embed],
         "allowed_mentions": {"parse": []},
-    }))
+    });
+    if let Some(feeds) = content.grew {
+        // Our own text: no Markdown, nothing to escape.
+        let heading = grew_heading(feeds);
+        debug_assert!(utf16_len(&heading) <= DISCORD_CONTENT_MAX);
+        message["content"] = json!(heading);
+    }
+    serde_json::to_string(&message)
 }
 
 /// Discord Markdown: a backslash before any punctuation shows it literally, so every

@@ -1,4 +1,5 @@
-//! The `json` body: the `watchlist.match` event of SPEC §5.
+//! The `json` body: the `watchlist.match` event of SPEC §5, or the
+//! `watchlist.story_grew` event of SPEC §10, in the same envelope.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

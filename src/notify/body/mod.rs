@@ -1,15 +1,19 @@
 //! The bodies an alert is sent as (SPEC §5): the `json` event, and messages for Slack,
 //! Discord and Microsoft Teams.
 //!
-//! Input: a stored match with its item, feed and highlights, as an [`Alert`], and the
-//! alert's time. Output: the exact bytes sent on every attempt. A body is built once, when
-//! the match is committed, and frozen in the outbox row, so retries and restarts resend
-//! identical, identically signed content; that is why `at` is passed in rather than read
-//! from the clock.
+//! Input: a stored match with its item, feed, highlights and story, as an [`Alert`], and
+//! the alert's time. Output: the exact bytes sent on every attempt. A body is built once,
+//! when the match is committed, and frozen in the outbox row, so retries and restarts
+//! resend identical, identically signed content; that is why `at` is passed in rather than
+//! read from the clock.
 //!
 //! The chat bodies carry the `json` body's content: the item's title as a link, the feed,
 //! the watch-list, the terms, the highlights' snippets and the published time (the alert's
-//! time when the item has none).
+//! time when the item has none). When other outlets carried the story (SPEC §10) they add
+//! "Also in N outlets" (`story.feeds` − 1) with a few of those outlets' feed names from the
+//! sightings; a story seen in one feed shows nothing more. A `watchlist.story_grew` event
+//! reads as an escalation, not a new alert: "Story grew: now reported by N outlets"
+//! (`story.feeds`) heads the message and leads its notification text.
 //!
 //! Every body is valid for its service whatever the feed sends. The services reject a
 //! message that breaks one of their limits as a whole (Slack `invalid_blocks`, Discord 400,

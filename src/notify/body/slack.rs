@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 
 use super::Alert;
 use super::text::{
-    Content, MAX_LINK_URL, NAME_MAX, SNIPPET_MAX, Style, TERM_MAX, TERMS_MAX, TIME_MAX, TITLE_MAX,
-    more_highlights, or_dash, utf16_len,
+    Content, MAX_LINK_URL, NAME_MAX, OUTLETS_MAX, SNIPPET_MAX, Style, TERM_MAX, TERMS_MAX,
+    TIME_MAX, TITLE_MAX, grew_heading, more_highlights, or_dash, utf16_len,
 };
 use crate::matcher::MAX_HIGHLIGHTS;
 
@@ -18,6 +18,8 @@ pub(super) const SLACK_CONTEXT_TEXT_MAX: usize = 2000;
 pub(super) const SLACK_CONTEXT_ELEMENTS_MAX: usize = 10;
 pub(super) const SLACK_BLOCKS_MAX: usize = 50;
 pub(super) const SLACK_FALLBACK_MAX: usize = 300;
+/// A header block's `plain_text`.
+pub(super) const SLACK_HEADER_MAX: usize = 150;
 
 pub(super) const SLACK: Style = Style {
     escape: slack_escape,
@@ -25,11 +27,22 @@ pub(super) const SLACK: Style = Style {
 };
 
 /// The alert as a Slack incoming-webhook message: a fallback `text` for notifications,
-/// and `blocks`: the title linked to the story, a context line with feed, watch-list,
-/// terms and time, then a section per highlight (or the summary when there is none).
+/// and `blocks`: for a story that grew, a header saying so; the title linked to the story,
+/// a context line with feed, watch-list, terms, time and the other outlets that carried
+/// the story, then a section per highlight (or the summary when there is none).
 pub fn slack(alert: &Alert<'_>, at: DateTime<Utc>) -> Result<String, serde_json::Error> {
     let content = Content::of(alert, at);
-    let mut blocks = Vec::with_capacity(MAX_HIGHLIGHTS + 3);
+    let mut blocks = Vec::with_capacity(MAX_HIGHLIGHTS + 4);
+
+    let heading = content.grew.map(grew_heading);
+    if let Some(heading) = &heading {
+        // Our own text: plain, nothing to escape, far inside the limit.
+        debug_assert!(utf16_len(heading) <= SLACK_HEADER_MAX);
+        blocks.push(json!({
+            "type": "header",
+            "text": {"type": "plain_text", "text": heading},
+        }));
+    }
 
     let title = match content.url.map(slack_url) {
         Some(url) if SLACK.len(&url) <= MAX_LINK_URL => {
@@ -40,7 +53,7 @@ pub fn slack(alert: &Alert<'_>, at: DateTime<Utc>) -> Result<String, serde_json:
     };
     blocks.push(slack_section(title));
 
-    let context = vec![
+    let mut context = vec![
         format!("*Feed:* {}", or_dash(SLACK.fit(content.feed, NAME_MAX))),
         format!(
             "*Watch-list:* {}",
@@ -53,6 +66,13 @@ pub fn slack(alert: &Alert<'_>, at: DateTime<Utc>) -> Result<String, serde_json:
             or_dash(SLACK.fit(&content.time.1, TIME_MAX))
         ),
     ];
+    if let Some(also) = &content.also {
+        context.push(format!(
+            "*{}:* {}",
+            also.label(),
+            SLACK.outlet_names(also, OUTLETS_MAX)
+        ));
+    }
     debug_assert!(context.len() <= SLACK_CONTEXT_ELEMENTS_MAX);
     debug_assert!(
         context
@@ -82,7 +102,12 @@ pub fn slack(alert: &Alert<'_>, at: DateTime<Utc>) -> Result<String, serde_json:
     }
     debug_assert!(blocks.len() <= SLACK_BLOCKS_MAX);
 
-    let fallback = format!("{}: {}", content.watchlist, content.title);
+    // The notification preview: for a story that grew, the heading comes first so that it
+    // survives a cut.
+    let fallback = match &heading {
+        Some(heading) => format!("{heading} · {}: {}", content.watchlist, content.title),
+        None => format!("{}: {}", content.watchlist, content.title),
+    };
     serde_json::to_string(&json!({
         "text": SLACK.fit(&fallback, SLACK_FALLBACK_MAX),
         "blocks": blocks,

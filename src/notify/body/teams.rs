@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use super::Alert;
 use super::text::{
-    Content, NAME_MAX, SNIPPET_MAX, Style, TERM_MAX, TERMS_MAX, TIME_MAX, TITLE_MAX,
-    more_highlights, or_dash, plain, utf16_len,
+    Content, NAME_MAX, OUTLETS_MAX, SNIPPET_MAX, Style, TERM_MAX, TERMS_MAX, TIME_MAX, TITLE_MAX,
+    grew_heading, more_highlights, or_dash, plain, utf16_len,
 };
 
 /// Teams rejects an incoming-webhook message over 28 KB, and reports put the real edge
@@ -21,6 +21,7 @@ const TEAMS_TERMS_MAX: usize = 2 * TERMS_MAX;
 const TEAMS_TERM_MAX: usize = 2 * TERM_MAX;
 const TEAMS_SNIPPET_MAX: usize = 2 * SNIPPET_MAX;
 const TEAMS_TIME_MAX: usize = 2 * TIME_MAX;
+const TEAMS_OUTLETS_MAX: usize = 2 * OUTLETS_MAX;
 
 pub(super) const TEAMS: Style = Style {
     escape: plain,
@@ -28,8 +29,10 @@ pub(super) const TEAMS: Style = Style {
 };
 
 /// The alert as a Teams incoming-webhook (or Workflows) message: an Adaptive Card with the
-/// title (a link when the item has a URL), a line each for feed, watch-list, terms and
-/// time, a line per highlight, and an "Open story" button when the item has a URL.
+/// title (a link when the item has a URL), a line each for feed, watch-list, terms, time
+/// and the other outlets that carried the story, a line per highlight, and an "Open story"
+/// button when the item has a URL. For a story that grew, a heading above the title says
+/// so; as the card's first text it is also what Teams previews in notifications.
 ///
 /// Feed text goes into `TextRun`s, which Teams never reads as Markdown: Teams clients
 /// disagree on Markdown escapes, so escaping could not be trusted to show a title as sent.
@@ -44,19 +47,38 @@ pub fn teams(alert: &Alert<'_>, at: DateTime<Utc>) -> Result<String, serde_json:
     if let Some(url) = content.url {
         title["selectAction"] = json!({"type": "Action.OpenUrl", "url": url});
     }
-    let mut head = vec![json!({"type": "RichTextBlock", "inlines": [title]})];
-    let facts = [
-        ("Feed", or_dash(TEAMS.fit(content.feed, TEAMS_NAME_MAX))),
+    let mut head = Vec::new();
+    if let Some(feeds) = content.grew {
+        head.push(json!({
+            "type": "TextBlock",
+            "text": grew_heading(feeds),
+            "weight": "Bolder",
+            "color": "Accent",
+            "wrap": true,
+        }));
+    }
+    head.push(json!({"type": "RichTextBlock", "inlines": [title]}));
+    let mut facts = vec![
         (
-            "Watch-list",
+            "Feed".to_string(),
+            or_dash(TEAMS.fit(content.feed, TEAMS_NAME_MAX)),
+        ),
+        (
+            "Watch-list".to_string(),
             or_dash(TEAMS.fit(content.watchlist, TEAMS_NAME_MAX)),
         ),
-        ("Terms", TEAMS.fit_list(content.terms, TEAMS_TERMS_MAX)),
         (
-            content.time.0,
+            "Terms".to_string(),
+            TEAMS.fit_list(content.terms, TEAMS_TERMS_MAX),
+        ),
+        (
+            content.time.0.to_string(),
             or_dash(TEAMS.fit(&content.time.1, TEAMS_TIME_MAX)),
         ),
     ];
+    if let Some(also) = &content.also {
+        facts.push((also.label(), TEAMS.outlet_names(also, TEAMS_OUTLETS_MAX)));
+    }
     for (i, (label, value)) in facts.into_iter().enumerate() {
         head.push(json!({
             "type": "RichTextBlock",

@@ -5,16 +5,19 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::discord::{
-    DISCORD, DISCORD_DESCRIPTION_MAX, DISCORD_EMBED_TOTAL_MAX, DISCORD_FIELD_VALUE_MAX,
-    DISCORD_TITLE_MAX, discord,
+    DISCORD, DISCORD_CONTENT_MAX, DISCORD_DESCRIPTION_MAX, DISCORD_EMBED_TOTAL_MAX,
+    DISCORD_FIELD_NAME_MAX, DISCORD_FIELD_VALUE_MAX, DISCORD_TITLE_MAX, discord,
 };
 use super::slack::{
     SLACK, SLACK_BLOCKS_MAX, SLACK_CONTEXT_ELEMENTS_MAX, SLACK_CONTEXT_TEXT_MAX,
-    SLACK_FALLBACK_MAX, SLACK_SECTION_MAX, slack,
+    SLACK_FALLBACK_MAX, SLACK_HEADER_MAX, SLACK_SECTION_MAX, slack,
 };
 use super::teams::{TEAMS_MAX_BYTES, teams, teams_size};
 use super::text::*;
-use super::{Alert, Event, FeedPayload, ItemPayload, StoryPayload};
+use super::{
+    Alert, Event, FeedPayload, ItemPayload, MAX_SIGHTINGS, SightingPayload, StoryPayload, render,
+};
+use crate::config::WebhookFormat;
 use crate::matcher::{Field, Highlight, MAX_HIGHLIGHTS};
 
 /// Golden bodies live in the crate's `tests/golden/`.
@@ -35,22 +38,45 @@ struct Fixture {
     watchlist: String,
     terms: Vec<String>,
     highlights: Vec<Highlight>,
+    event: Event,
+    story: StoryPayload,
 }
 
 /// A story seen in one feed only: the alert's own item.
-static LONE_STORY: std::sync::LazyLock<StoryPayload> = std::sync::LazyLock::new(|| StoryPayload {
-    id: "42".into(),
-    first_seen: "2026-11-27T23:40:00Z".into(),
-    feeds: 1,
-    items: 1,
-    sightings: Vec::new(),
-});
+fn lone_story() -> StoryPayload {
+    StoryPayload {
+        id: "42".into(),
+        first_seen: "2026-11-27T23:40:00Z".into(),
+        feeds: 1,
+        items: 1,
+        sightings: Vec::new(),
+    }
+}
+
+/// A story of `feeds` distinct feeds whose sightings came from `seen_in`, in that order.
+fn story_in(feeds: u64, seen_in: &[&str]) -> StoryPayload {
+    StoryPayload {
+        feeds,
+        items: u64::try_from(seen_in.len()).unwrap().max(feeds),
+        sightings: seen_in
+            .iter()
+            .enumerate()
+            .map(|(i, feed)| SightingPayload {
+                feed: (*feed).into(),
+                title: format!("Wire copy {i}"),
+                url: Some(format!("https://{i}.example.org/story")),
+                seen: format!("2026-11-27T23:{:02}:00Z", 12 + i),
+            })
+            .collect(),
+        ..lone_story()
+    }
+}
 
 impl Fixture {
     fn alert(&self) -> Alert<'_> {
         Alert {
-            event: Event::Match,
-            story: &LONE_STORY,
+            event: self.event,
+            story: &self.story,
             alert_id: "01936f0e-7c1a-7d3e-9b2a-5f4c3d2e1f00",
             watchlist: &self.watchlist,
             terms: &self.terms,
@@ -116,6 +142,8 @@ fn english() -> Fixture {
                 "…officials said the deal (worth <$400bn> in oil & gas, ports and *5G*) binds China to Iran_s energy_sector…",
             ),
         ],
+        event: Event::Match,
+        story: lone_story(),
     }
 }
 
@@ -141,6 +169,8 @@ fn multilingual() -> Fixture {
                 "中国外交部发言人表示，中国与伊朗将在上海合作组织框架下深化合作。",
             ),
         ],
+        event: Event::Match,
+        story: lone_story(),
     }
 }
 
@@ -155,6 +185,46 @@ fn bare() -> Fixture {
         watchlist: "jcpoa".into(),
         terms: vec!["JCPOA".into()],
         highlights: vec![highlight(Field::Categories, "JCPOA", "JCPOA")],
+        event: Event::Match,
+        story: lone_story(),
+    }
+}
+
+/// The English alert on a story three other outlets carried, one of them twice.
+fn story() -> Fixture {
+    Fixture {
+        story: story_in(
+            4,
+            &[
+                "example-world",
+                "reuters-world",
+                "ap-top",
+                "reuters-world",
+                "bbc-world",
+            ],
+        ),
+        ..english()
+    }
+}
+
+/// The multilingual story grown to 20 outlets: more than are named.
+fn grew() -> Fixture {
+    Fixture {
+        event: Event::StoryGrew,
+        story: story_in(
+            20,
+            &[
+                "example-fa",
+                "irna-fa",
+                "xinhua-zh",
+                "example-fa",
+                "reuters-world",
+                "ap-top",
+                "bbc-persian",
+                "tass-en",
+            ],
+        ),
+        ..multilingual()
     }
 }
 
@@ -162,7 +232,27 @@ fn bare() -> Fixture {
 fn huge() -> Fixture {
     let nasty = "ایران*_`<b>&amp;|@everyone 中国~[x](y)\\ ";
     let long = |chars: usize| nasty.chars().cycle().take(chars).collect::<String>();
+    // Every sighting from another feed: huge, blank and markup-laden names.
+    let names: Vec<String> = (0..MAX_SIGHTINGS)
+        .map(|i| match i % 4 {
+            0 => format!("{}{i}", long(1_000)),
+            1 => String::new(),
+            2 => " \n\t ".into(),
+            _ => format!(
+                "<!channel> *{i}* [x](y) &amp; @everyone # `c` {}",
+                long(300)
+            ),
+        })
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     Fixture {
+        event: Event::Match,
+        story: StoryPayload {
+            id: long(1_000),
+            first_seen: long(100),
+            items: u64::MAX,
+            ..story_in(u64::MAX, &names)
+        },
         title: long(10_000),
         url: Some(format!("https://example.org/{}?a=1&b=|2", "x".repeat(1900))),
         published: Some(long(500)),
@@ -183,11 +273,13 @@ fn huge() -> Fixture {
     }
 }
 
-fn cases() -> [(&'static str, Fixture); 3] {
+fn cases() -> [(&'static str, Fixture); 5] {
     [
         ("english", english()),
         ("multilingual", multilingual()),
         ("bare", bare()),
+        ("story", story()),
+        ("grew", grew()),
     ]
 }
 
@@ -212,7 +304,11 @@ fn assert_slack_limits(body: &Value) {
                 let n = chars(&block["text"]["text"]);
                 assert!(n > 0 && n <= SLACK_SECTION_MAX, "section of {n}");
             }
-            Some("header") => assert!(chars(&block["text"]["text"]) <= 150),
+            Some("header") => {
+                assert_eq!(block["text"]["type"], "plain_text");
+                let n = chars(&block["text"]["text"]);
+                assert!(n > 0 && n <= SLACK_HEADER_MAX, "header of {n}");
+            }
             Some("context") => {
                 let elements = block["elements"].as_array().expect("elements");
                 assert!(!elements.is_empty() && elements.len() <= SLACK_CONTEXT_ELEMENTS_MAX);
@@ -230,7 +326,8 @@ fn assert_slack_limits(body: &Value) {
 fn assert_discord_limits(body: &Value) {
     assert_eq!(body["allowed_mentions"], json!({"parse": []}));
     if let Some(content) = body.get("content") {
-        assert!(chars(content) <= 2000);
+        let n = chars(content);
+        assert!(n > 0 && n <= DISCORD_CONTENT_MAX);
     }
     let embeds = body["embeds"].as_array().expect("embeds");
     assert_eq!(embeds.len(), 1);
@@ -248,7 +345,8 @@ fn assert_discord_limits(body: &Value) {
     assert!(fields.len() <= 25);
     for field in fields {
         let (name, value) = (chars(&field["name"]), chars(&field["value"]));
-        assert!(name > 0 && name <= 256 && value > 0 && value <= DISCORD_FIELD_VALUE_MAX);
+        assert!(name > 0 && name <= DISCORD_FIELD_NAME_MAX);
+        assert!(value > 0 && value <= DISCORD_FIELD_VALUE_MAX);
         total += name + value;
     }
     let footer = chars(&embed["footer"]["text"]);
@@ -320,11 +418,13 @@ fn every_format_matches_its_golden_file() {
 
 #[test]
 fn huge_alerts_stay_within_every_limit_of_every_format() {
-    let fixture = huge();
-    let alert = fixture.alert();
-    for (format, render) in FORMATS {
-        let body = render(&alert, at()).unwrap();
-        assert_limits(format, &body, true);
+    for event in [Event::Match, Event::StoryGrew] {
+        let fixture = Fixture { event, ..huge() };
+        let alert = fixture.alert();
+        for (format, render) in FORMATS {
+            let body = render(&alert, at()).unwrap();
+            assert_limits(format, &body, true);
+        }
     }
 }
 
@@ -393,15 +493,16 @@ fn huge_teams_text_is_cut_with_an_ellipsis() {
         .unwrap();
     let title = blocks[0]["inlines"][0]["text"].as_str().unwrap();
     assert!(title.ends_with('…'));
-    for fact in &blocks[1..5] {
+    // Feed, watch-list, terms, time and the other outlets.
+    for fact in &blocks[1..6] {
         assert!(fact["inlines"][1]["text"].as_str().unwrap().ends_with('…'));
     }
     // Some highlights fit, the rest are counted in a note.
     let last = blocks.last().unwrap();
     assert_eq!(last["type"], "TextBlock");
     assert!(last["text"].as_str().unwrap().ends_with("more highlights…"));
-    assert!(blocks.len() > 6, "at least one highlight shown");
-    for line in &blocks[5..blocks.len() - 1] {
+    assert!(blocks.len() > 7, "at least one highlight shown");
+    for line in &blocks[6..blocks.len() - 1] {
         assert!(line["inlines"][2]["text"].as_str().unwrap().ends_with('…'));
     }
 }
@@ -418,6 +519,8 @@ fn blank_feed_text_still_makes_valid_bodies() {
         watchlist: String::new(),
         terms: vec![" ".into()],
         highlights: Vec::new(),
+        event: Event::Match,
+        story: lone_story(),
     };
     let alert = fixture.alert();
     for (format, render) in FORMATS {
@@ -550,4 +653,249 @@ fn the_published_time_shows_in_utc_and_the_alert_time_stands_in_for_a_missing_on
         body["blocks"][1]["elements"][3]["text"],
         "*Alerted:* 2026-11-27 23:40 UTC"
     );
+}
+
+/// The Slack context element naming the other outlets, if any.
+fn slack_also(body: &Value) -> Option<String> {
+    body["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|block| block["type"] == "context")
+        .flat_map(|block| block["elements"].as_array().unwrap())
+        .map(|element| element["text"].as_str().unwrap())
+        .find(|text| text.starts_with("*Also in "))
+        .map(String::from)
+}
+
+#[test]
+fn a_story_seen_in_one_feed_shows_nothing_of_stories() {
+    let fixture = english();
+    let alert = fixture.alert();
+    for (format, render) in FORMATS {
+        let body = render(&alert, at()).unwrap();
+        assert!(
+            !body.contains("Also in") && !body.contains("Story grew"),
+            "{format}"
+        );
+    }
+}
+
+#[test]
+fn other_outlets_are_counted_and_named_once_each_without_the_alerts_own_feed() {
+    let fixture = story();
+    let alert = fixture.alert();
+    let also = Content::of(&alert, at()).also.unwrap();
+    assert_eq!(also.outlets, 3);
+    assert_eq!(also.names, ["reuters-world", "ap-top", "bbc-world"]);
+    assert!(!also.more);
+    let body = parse(&slack(&alert, at()).unwrap());
+    assert_eq!(
+        slack_also(&body).unwrap(),
+        "*Also in 3 outlets:* reuters-world, ap-top, bbc-world"
+    );
+}
+
+#[test]
+fn a_few_other_outlets_are_named_and_the_list_ends_with_an_ellipsis_when_there_are_more() {
+    let fixture = grew();
+    let body = parse(&slack(&fixture.alert(), at()).unwrap());
+    assert_eq!(
+        slack_also(&body).unwrap(),
+        "*Also in 19 outlets:* irna-fa, xinhua-zh, reuters-world, ap-top, bbc-persian, …"
+    );
+}
+
+#[test]
+fn one_other_outlet_is_singular() {
+    let fixture = Fixture {
+        story: story_in(2, &["example-world", "ap-top"]),
+        ..english()
+    };
+    let body = parse(&slack(&fixture.alert(), at()).unwrap());
+    assert_eq!(slack_also(&body).unwrap(), "*Also in 1 outlet:* ap-top");
+}
+
+#[test]
+fn outlets_the_sightings_do_not_name_are_an_ellipsis_or_a_dash() {
+    // The sightings hold at most 20 items, and may name fewer feeds than the story has.
+    let partly = Fixture {
+        story: story_in(5, &["example-world", "ap-top", "example-world"]),
+        ..english()
+    };
+    let body = parse(&slack(&partly.alert(), at()).unwrap());
+    assert_eq!(slack_also(&body).unwrap(), "*Also in 4 outlets:* ap-top, …");
+    let unnamed = Fixture {
+        story: story_in(3, &["example-world", "", " \t"]),
+        ..english()
+    };
+    let alert = unnamed.alert();
+    let body = parse(&slack(&alert, at()).unwrap());
+    assert_eq!(slack_also(&body).unwrap(), "*Also in 2 outlets:* —");
+    let body = parse(&discord(&alert, at()).unwrap());
+    let fields = body["embeds"][0]["fields"].as_array().unwrap();
+    assert_eq!(
+        fields.last().unwrap(),
+        &json!({"name": "Also in 2 outlets", "value": "—", "inline": false})
+    );
+    assert_limits("teams", &teams(&alert, at()).unwrap(), true);
+}
+
+#[test]
+fn outlet_lists_keep_their_cap_and_say_when_more_go_unnamed() {
+    let names = ["reuters-world", "ap-top", "bbc-world"];
+    let also = |more| Also {
+        outlets: 9,
+        names: names.to_vec(),
+        more,
+    };
+    assert_eq!(
+        SLACK.outlet_names(&also(false), 100),
+        "reuters-world, ap-top, bbc-world"
+    );
+    assert_eq!(
+        SLACK.outlet_names(&also(true), 100),
+        "reuters-world, ap-top, bbc-world, …"
+    );
+    // Whole names while they fit, then the ellipsis, whether or not more go unnamed.
+    for more in [false, true] {
+        assert_eq!(
+            SLACK.outlet_names(&also(more), 30),
+            "reuters-world, ap-top, …"
+        );
+        assert_eq!(SLACK.outlet_names(&also(more), 8), "reuters…");
+    }
+}
+
+#[test]
+fn markup_laden_outlet_names_are_escaped_in_every_format() {
+    let hostile = [
+        "<!channel> <@U123>",
+        "*bold* _it_ ~s~",
+        "[x](https://evil.example) |a|",
+        "&amp; & @everyone",
+        "# `code`",
+    ];
+    let mut seen_in = vec!["example-world"];
+    seen_in.extend(hostile);
+    let fixture = Fixture {
+        story: story_in(6, &seen_in),
+        ..english()
+    };
+    let alert = fixture.alert();
+
+    let body = parse(&slack(&alert, at()).unwrap());
+    assert_slack_limits(&body);
+    let also = slack_also(&body).unwrap();
+    assert!(!also.contains('<') && !also.contains('>'), "{also}");
+    assert!(also.contains("&lt;!channel&gt; &lt;@U123&gt;"), "{also}");
+    assert!(also.contains("&amp;amp; &amp; @everyone"), "{also}");
+
+    let body = parse(&discord(&alert, at()).unwrap());
+    assert_discord_limits(&body);
+    let fields = body["embeds"][0]["fields"].as_array().unwrap();
+    let field = fields.last().unwrap();
+    assert_eq!(field["name"], "Also in 5 outlets");
+    let value = field["value"].as_str().unwrap();
+    assert_discord_escaped(value);
+    assert!(value.contains("\\<!channel\\>"), "{value}");
+
+    // Teams shows text runs as sent: the names arrive whole, cut only by the cap.
+    let body = teams(&alert, at()).unwrap();
+    assert_teams_limits(&body, true);
+    let card = &parse(&body)["attachments"][0]["content"];
+    let line = &card["body"][5]["inlines"];
+    assert_eq!(line[0]["text"], "Also in 5 outlets: ");
+    assert_eq!(line[1]["text"], hostile.join(", "));
+}
+
+#[test]
+fn huge_outlet_names_are_cut_within_the_outlets_cap() {
+    let fixture = huge();
+    let alert = fixture.alert();
+    let body = parse(&slack(&alert, at()).unwrap());
+    let also = slack_also(&body).unwrap();
+    let names = also.strip_prefix("*Also in 18446744073709551614 outlets:* ");
+    let names = names.expect("the count as it is");
+    assert!(utf16_len(names) <= OUTLETS_MAX && names.ends_with('…'));
+    assert!(!names.contains('<') && !names.contains('>'));
+
+    let body = parse(&discord(&alert, at()).unwrap());
+    let field = body["embeds"][0]["fields"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap();
+    let value = field["value"].as_str().unwrap();
+    assert!(utf16_len(value) <= OUTLETS_MAX && value.ends_with('…'));
+    assert_discord_escaped(value);
+}
+
+#[test]
+fn a_story_that_grew_reads_as_an_escalation_in_every_format() {
+    let fixture = grew();
+    let alert = fixture.alert();
+    let heading = "Story grew: now reported by 20 outlets";
+
+    let body = parse(&slack(&alert, at()).unwrap());
+    assert_eq!(body["blocks"][0]["type"], "header");
+    assert_eq!(body["blocks"][0]["text"]["text"], heading);
+    let title = body["blocks"][1]["text"]["text"].as_str().unwrap();
+    assert!(title.starts_with("<https://www.example.ir/"), "{title}");
+    let text = body["text"].as_str().unwrap();
+    assert!(
+        text.starts_with(&format!("{heading} · iran-china: ")),
+        "{text}"
+    );
+
+    let body = parse(&discord(&alert, at()).unwrap());
+    assert_eq!(body["content"], heading);
+    assert_eq!(body["embeds"][0]["title"], fixture.title);
+    assert!(body["embeds"][0]["url"].is_string());
+
+    let body = parse(&teams(&alert, at()).unwrap());
+    let card = &body["attachments"][0]["content"];
+    assert_eq!(card["body"][0]["type"], "TextBlock");
+    assert_eq!(card["body"][0]["text"], heading);
+    assert_eq!(card["body"][1]["inlines"][0]["text"], fixture.title);
+    assert!(card["body"][1]["inlines"][0]["selectAction"].is_object());
+}
+
+#[test]
+fn a_huge_story_that_grew_keeps_its_heading_in_the_notification_text() {
+    let fixture = Fixture {
+        event: Event::StoryGrew,
+        ..huge()
+    };
+    let body = parse(&slack(&fixture.alert(), at()).unwrap());
+    let text = body["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("Story grew: now reported by 18446744073709551615 outlets · "),
+        "{text}"
+    );
+    assert!(text.ends_with('…'));
+}
+
+#[test]
+fn the_json_body_of_a_story_that_grew_carries_the_story_of_spec_section_10() {
+    let fixture = grew();
+    let body = render(WebhookFormat::Json, &fixture.alert(), at()).unwrap();
+    let value = parse(&body);
+    assert_eq!(value["type"], "watchlist.story_grew");
+    let story = value["data"]["story"].as_object().unwrap();
+    let mut keys: Vec<&str> = story.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["feeds", "first_seen", "id", "items", "sightings"]);
+    assert_eq!(story["feeds"], 20);
+    let sightings = story["sightings"].as_array().unwrap();
+    assert_eq!(sightings.len(), 8);
+    let mut keys: Vec<&str> = sightings[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["feed", "seen", "title", "url"]);
+    assert_eq!(sightings[1]["feed"], "irna-fa");
 }

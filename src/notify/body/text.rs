@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Alert, short_summary};
+use super::{Alert, Event, short_summary};
 use crate::matcher::{Highlight, MAX_HIGHLIGHTS};
 
 /// Marks text that was cut.
@@ -22,6 +22,10 @@ pub(super) const TERMS_MAX: usize = 1000;
 pub(super) const TERM_MAX: usize = 100;
 pub(super) const SNIPPET_MAX: usize = 500;
 pub(super) const TIME_MAX: usize = 64;
+/// The other outlets' names, all together.
+pub(super) const OUTLETS_MAX: usize = 300;
+/// Most other outlets named: "a few"; the count says how many there are.
+pub(super) const OUTLETS_SHOWN: usize = 5;
 
 /// What every format shows, taken from the alert once.
 pub(super) struct Content<'a> {
@@ -41,6 +45,11 @@ pub(super) struct Content<'a> {
     /// Highlights beyond those shown.
     pub(super) hidden: usize,
     pub(super) summary: &'a str,
+    /// For a `watchlist.story_grew` event, the distinct feeds the story reached: the body
+    /// announces an escalation ([`grew_heading`]) rather than a new story.
+    pub(super) grew: Option<u64>,
+    /// The other outlets that carried the story; `None` for a story seen in one feed.
+    pub(super) also: Option<Also<'a>>,
 }
 
 impl<'a> Content<'a> {
@@ -73,8 +82,67 @@ impl<'a> Content<'a> {
                 summary if clean(summary).is_empty() => "",
                 summary => summary,
             },
+            grew: (alert.event == Event::StoryGrew).then_some(alert.story.feeds),
+            also: Also::of(alert),
         }
     }
+}
+
+/// "Also in N outlets": the other outlets (distinct feeds) that carried the story, and a
+/// few of their names.
+pub(super) struct Also<'a> {
+    /// How many: the story's distinct feeds but the alert's own.
+    pub(super) outlets: u64,
+    /// Distinct, non-blank feed names from the story's sightings, the alert's own feed left
+    /// out, in the order seen; at most [`OUTLETS_SHOWN`].
+    pub(super) names: Vec<&'a str>,
+    /// Whether there are outlets beyond `names`: more names than shown, or outlets the
+    /// sightings do not name (they hold at most `MAX_SIGHTINGS` items).
+    pub(super) more: bool,
+}
+
+impl<'a> Also<'a> {
+    fn of(alert: &'a Alert<'_>) -> Option<Also<'a>> {
+        let outlets = alert.story.other_outlets();
+        if outlets == 0 {
+            return None;
+        }
+        let mut names: Vec<&str> = Vec::new();
+        let mut more = false;
+        for sighting in &alert.story.sightings {
+            let name = sighting.feed.as_str();
+            if name == alert.feed.name || clean(name).is_empty() || names.contains(&name) {
+                continue;
+            }
+            if names.len() == OUTLETS_SHOWN {
+                more = true;
+                break;
+            }
+            names.push(name);
+        }
+        let named = u64::try_from(names.len()).unwrap_or(u64::MAX);
+        Some(Also {
+            outlets,
+            more: more || named < outlets,
+            names,
+        })
+    }
+
+    /// `Also in 3 outlets`.
+    pub(super) fn label(&self) -> String {
+        format!("Also in {}", outlets(self.outlets))
+    }
+}
+
+/// `1 outlet`, `3 outlets`.
+pub(super) fn outlets(n: u64) -> String {
+    let noun = if n == 1 { "outlet" } else { "outlets" };
+    format!("{n} {noun}")
+}
+
+/// The heading of a `watchlist.story_grew` body: `Story grew: now reported by 5 outlets`.
+pub(super) fn grew_heading(feeds: u64) -> String {
+    format!("Story grew: now reported by {}", outlets(feeds))
 }
 
 /// The URL if a chat service will take it as a link: absolute http(s), printable ASCII
@@ -193,36 +261,54 @@ impl Style {
     /// `items` joined with `, ` in at most `max` units. Whole items while they fit, then
     /// `…`; only an item too long to fit alone is cut inside.
     pub(super) fn fit_list(self, items: &[String], max: usize) -> String {
+        self.fit_list_more(items, false, max)
+    }
+
+    /// The other outlets' names as a list in at most `max` units, ending with `…` when
+    /// there are more than it names; a dash when it names none.
+    pub(super) fn outlet_names(self, also: &Also<'_>, max: usize) -> String {
+        self.fit_list_more(&also.names, also.more, max)
+    }
+
+    /// [`Style::fit_list`], ending with `, …` also when every item fits if `more` says the
+    /// list goes on beyond `items`.
+    fn fit_list_more<S: AsRef<str>>(self, items: &[S], more: bool, max: usize) -> String {
         const SEP: &str = ", ";
         // (as given, escaped) for every item with something to show.
         let items: Vec<(&str, String)> = items
             .iter()
+            .map(AsRef::as_ref)
             .enumerate()
-            .map(|(i, item)| (item.as_str(), self.fit_from(item, usize::MAX, i == 0)))
+            .map(|(i, item)| (item, self.fit_from(item, usize::MAX, i == 0)))
             .filter(|(_, escaped)| !escaped.is_empty())
             .collect();
         let Some((first_raw, first)) = items.first() else {
             return or_dash(String::new());
         };
         let all: Vec<&str> = items.iter().map(|(_, escaped)| escaped.as_str()).collect();
-        let joined = all.join(SEP);
-        if self.len(&joined) <= max {
+        let mut joined = all.join(SEP);
+        let tail = self.len(SEP) + self.len(ELLIPSIS);
+        if !more && self.len(&joined) <= max {
             return joined;
         }
-        let tail = self.len(SEP) + self.len(ELLIPSIS);
+        if more && self.len(&joined) + tail <= max {
+            joined.push_str(SEP);
+            joined.push_str(ELLIPSIS);
+            return joined;
+        }
         if self.len(first) + tail > max {
             return self.fit(first_raw, max);
         }
         let mut out = first.clone();
         let mut used = self.len(first);
         for (_, item) in &items[1..] {
-            let more = self.len(SEP) + self.len(item);
-            if used + more + tail > max {
+            let step = self.len(SEP) + self.len(item);
+            if used + step + tail > max {
                 break;
             }
             out.push_str(SEP);
             out.push_str(item);
-            used += more;
+            used += step;
         }
         out.push_str(SEP);
         out.push_str(ELLIPSIS);
