@@ -56,6 +56,12 @@ impl fmt::Display for Summary<'_> {
             kept(retention.matches),
             kept(retention.deliveries)
         )?;
+        writeln!(
+            out,
+            "stories: copies within {} join a story at resemblance {}",
+            kept(Some(config.stories.window)),
+            config.stories.threshold
+        )?;
         match config.daemon.listen {
             Some(addr) => writeln!(
                 out,
@@ -107,7 +113,18 @@ impl fmt::Display for Summary<'_> {
                 .iter()
                 .map(|&i| config.webhooks[i].name.as_str())
                 .collect();
-            writeln!(out, "  {} on {feeds} -> [{}]", list.name, hooks.join(", "))?;
+            let escalate = if list.escalate.is_empty() {
+                String::new()
+            } else {
+                let thresholds: Vec<String> = list.escalate.iter().map(u32::to_string).collect();
+                format!(", story_grew at {} feeds", thresholds.join(", "))
+            };
+            writeln!(
+                out,
+                "  {} on {feeds} -> [{}]{escalate}",
+                list.name,
+                hooks.join(", ")
+            )?;
         }
         writeln!(out, "webhooks: {}", config.webhooks.len())?;
         for hook in &config.webhooks {

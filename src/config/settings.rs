@@ -434,6 +434,34 @@ mod tests {
     }
 
     #[test]
+    fn stories_settings_default_to_three_days_at_the_measured_threshold_and_refuse_nonsense() {
+        let config = load("").unwrap();
+        assert_eq!(config.stories.window, Duration::from_secs(72 * 3600));
+        assert_eq!(config.stories.threshold, crate::stories::THRESHOLD);
+        let config = load("[stories]\nwindow = \"24h\"\nthreshold = 0.9\n").unwrap();
+        assert_eq!(
+            (config.stories.window, config.stories.threshold),
+            (Duration::from_secs(24 * 3600), 0.9)
+        );
+        let messages: Vec<String> =
+            load("[stories]\nwindow = \"10s\"\nthreshold = 0.2\n[[watchlists]]\nname = \"w\"\nterms = [\"Iran\"]\nescalate = [5, 3, 1]\n")
+                .unwrap_err()
+                .problems
+                .into_iter()
+                .map(|problem| problem.message)
+                .collect();
+        assert_eq!(
+            messages,
+            [
+                "stories.window `10s` is shorter than a minute",
+                "stories.threshold 0.2 must be from 0.5 to 1 (the default is 0.8)",
+                "watch-list `w`: escalate thresholds must increase (3 follows 5)",
+                "watch-list `w`: escalate threshold 1 is not a number of feeds of at least 2",
+            ]
+        );
+    }
+
+    #[test]
     fn relative_paths_resolve_against_the_config_directory() {
         let config = load("[daemon]\nstate_dir = \"data\"\n").unwrap();
         assert_eq!(

@@ -268,11 +268,22 @@ async fn one_story_in_many_outlets_alerts_each_watchlist_once_and_other_events_s
     };
     assert_eq!(
         keys(pact),
-        ["feeds", "first_seen", "id", "items", "last_seen", "title", "watchlists"]
+        [
+            "feeds",
+            "first_seen",
+            "id",
+            "items",
+            "last_seen",
+            "title",
+            "watchlists"
+        ]
     );
     assert_eq!(keys(&pact["items"][0]), ["feed", "seen", "title", "url"]);
     assert_eq!(pact["feeds"], copies.len());
-    assert_eq!(pact["watchlists"], serde_json::json!(["gulf", "iran-china"]));
+    assert_eq!(
+        pact["watchlists"],
+        serde_json::json!(["gulf", "iran-china"])
+    );
     assert_eq!(pact["id"], data["story_id"]);
     let feeds: Vec<&str> = pact["items"]
         .as_array()
