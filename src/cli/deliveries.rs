@@ -105,9 +105,13 @@ impl fmt::Display for DeliveriesOutput {
                 }
                 OutboxStatus::Dead => String::new(),
             };
+            let grew = match row.grew_to {
+                0 => String::new(),
+                feeds => format!(" (story grew to {feeds} feeds)"),
+            };
             writeln!(
                 out,
-                "{}  {:<9} {}  attempts {}  {next}  [{}] {}",
+                "{}  {:<9} {}  attempts {}  {next}  [{}] {}{grew}",
                 row.id, row.status, row.webhook, row.attempts, row.watchlist, row.title
             )?;
             if let Some(error) = &row.last_error {

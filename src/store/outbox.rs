@@ -88,6 +88,19 @@ pub struct DeliveryRow {
     pub delivered_at: Option<i64>,
     pub watchlist: String,
     pub title: String,
+    /// For a `watchlist.story_grew` event, the number of feeds the story reached; `null`
+    /// for the alert itself.
+    #[sqlx(try_from = "i64")]
+    #[serde(serialize_with = "grew_to")]
+    pub grew_to: u32,
+}
+
+/// 0 (the alert itself) as `null`.
+fn grew_to<S: serde::Serializer>(feeds: &u32, out: S) -> Result<S::Ok, S::Error> {
+    match feeds {
+        0 => out.serialize_none(),
+        n => out.serialize_u32(*n),
+    }
 }
 
 /// A webhook disabled by a 410.
@@ -283,7 +296,7 @@ impl Store {
         self.look(async |conn| {
             sqlx::query_as(
                 "SELECT o.id, o.webhook, o.status, o.attempts, o.next_attempt_at, o.last_status,
-                    o.last_error, o.created_at, o.delivered_at, m.watchlist, i.title
+                    o.last_error, o.created_at, o.delivered_at, m.watchlist, i.title, o.stage AS grew_to
                  FROM outbox o
                  JOIN matches m ON m.id = o.match_id
                  JOIN items i ON i.id = m.item_id

@@ -356,6 +356,28 @@ async fn a_growing_story_escalates_once_per_threshold() {
         .filter(|b| b["data"]["watchlist"] == "gulf")
         .count();
     assert_eq!(gulf, 1);
+    // `wirewatch deliveries` tells the events from the alerts.
+    let out = dir
+        .wirewatch(&["deliveries", "--status", "delivered", "--json"])
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut grew_to: Vec<serde_json::Value> = listed["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["grew_to"].clone())
+        .collect();
+    grew_to.sort_by_key(|v| v.as_u64());
+    assert_eq!(
+        grew_to,
+        [
+            serde_json::Value::Null,
+            serde_json::Value::Null,
+            3.into(),
+            5.into()
+        ]
+    );
     // Each event went out under its own webhook-id.
     let mut ids: Vec<String> = hook
         .received()
