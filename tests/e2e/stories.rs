@@ -388,3 +388,55 @@ async fn a_growing_story_escalates_once_per_threshold() {
     ids.dedup();
     assert_eq!(ids.len(), all.len());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_processes_committing_copies_at_once_still_make_one_story() {
+    let (feeds, hook, dir) = (
+        FeedServer::start().await,
+        Receiver::start().await,
+        TestDir::new(),
+    );
+    let copies = copies();
+    config(&dir, &feeds, copies.len(), &hook.url(), "");
+    // Rounds of one new story each (its number in the title and lede), every outlet
+    // carrying a copy; two `wirewatch poll` processes commit half the outlets each, at
+    // the same time, on the same database.
+    const ROUNDS: usize = 4;
+    let mut items: Vec<Vec<(String, String)>> = vec![Vec::new(); copies.len()];
+    for round in 0..ROUNDS {
+        for (feed, (title, lede)) in copies.iter().enumerate() {
+            let lede = lede.replace("25-year", &format!("{}-year", 25 + round));
+            let title = title.replace("25-year", &format!("{}-year", 25 + round));
+            items[feed].push((title, lede));
+            let served: Vec<(&str, &str)> = items[feed]
+                .iter()
+                .map(|(t, l)| (t.as_str(), l.as_str()))
+                .collect();
+            serve(&feeds, feed, &served);
+        }
+        let (first, second): (Vec<String>, Vec<String>) = (0..copies.len())
+            .map(|n| format!("f{n}"))
+            .partition(|name| name.trim_start_matches('f').parse::<usize>().unwrap() % 2 == 0);
+        let run = |names: Vec<String>| {
+            let mut args = vec!["poll".to_string()];
+            args.extend(names);
+            let dir = &dir;
+            async move {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let out = dir.wirewatch(&args).await;
+                assert!(out.status.success(), "{}", stderr(&out));
+            }
+        };
+        tokio::join!(run(first), run(second));
+    }
+    // Each round's story alerted each watch-list once, from whichever process came first.
+    let received = events(&hook.received());
+    let alerts: usize = received.values().map(Vec::len).sum();
+    assert_eq!(alerts, 2 * ROUNDS, "{:?}", received.keys());
+    let mut db = dir.database().await;
+    let stories: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT story_id) FROM items")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(stories, ROUNDS as i64);
+}
