@@ -22,10 +22,11 @@
 //! the multi-row statement helpers. The statements live by concern: `feeds.rs`
 //! (registering feeds and webhooks, poll state, schedules, statuses), `pipeline.rs` (what
 //! a refresh reads and the commit stage writes), `stories.rs` (story links, the
-//! near-duplicate band index, story summaries and escalations), `outbox.rs` (claiming, leasing, marking
-//! and re-queueing deliveries), `queries.rs` (the stored matches), [`retention`] (pruning)
-//! and [`health`] (whether writes succeed). Rows are read into `sqlx::FromRow` types,
-//! never with `Row::get`, which panics on a value it cannot decode.
+//! near-duplicate band index, story summaries and escalations), `outbox.rs` (claiming,
+//! leasing, marking and re-queueing deliveries), `queries.rs` (the stored matches, a
+//! story's items), [`retention`] (pruning) and [`health`] (whether writes succeed). Rows
+//! are read into `sqlx::FromRow` types, never with `Row::get`, which panics on a value it
+//! cannot decode.
 
 mod feeds;
 pub mod health;

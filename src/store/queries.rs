@@ -1,11 +1,12 @@
 //! Read-only look-ups of what the pipeline stored, for people: the stored matches that
-//! `wirewatch matches` and the API list.
+//! `wirewatch matches` and the API list, and the items of one story.
 //!
-//! Input: a [`MatchQuery`] (watch-list, since, a search string, a limit). Output:
-//! [`MatchRow`]s, newest first, read on the store's read-only connections so that a slow
-//! listing never holds a connection the pipeline needs.
+//! Input: a [`MatchQuery`] (watch-list, since, a search string, a limit), or a story's id.
+//! Output: [`MatchRow`]s, newest first, or a story's [`Sighting`]s in the order seen, read
+//! on the store's read-only connections so that a slow listing never holds a connection
+//! the pipeline needs.
 
-use super::{Result, Store};
+use super::{Result, Sighting, Store};
 
 /// One stored match, as `wirewatch matches` shows it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -94,5 +95,22 @@ impl Store {
         rows.into_iter()
             .map(|row| Ok(MatchRow::try_from(row)?))
             .collect()
+    }
+
+    /// The items of one story, in the order they were seen, each with its feed's name:
+    /// every outlet that carried it (`wirewatch demo` shows where else a story was seen).
+    pub async fn story_items(&self, story: i64) -> Result<Vec<Sighting>> {
+        self.look(async |conn| {
+            // One story's rows through `items_by_story`, not a scan.
+            sqlx::query_as(
+                "SELECT i.story_id, f.name AS feed, i.title, i.url, i.first_seen_at
+                 FROM items i JOIN feeds f ON f.id = i.feed_id
+                 WHERE i.story_id = ?1 ORDER BY i.id",
+            )
+            .bind(story)
+            .fetch_all(&mut *conn)
+            .await
+        })
+        .await
     }
 }
