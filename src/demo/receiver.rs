@@ -29,6 +29,8 @@ pub(super) struct Alert {
     pub(super) terms: Vec<String>,
     pub(super) title: String,
     pub(super) feed: String,
+    /// `data.story.id`: the story the alert is about, as the store numbers it.
+    pub(super) story: Option<i64>,
     /// (field, term, snippet)
     pub(super) highlights: Vec<(String, String, String)>,
 }
@@ -93,6 +95,7 @@ async fn receive(
             .unwrap_or_default(),
         title: text(&data["item"]["title"]),
         feed: text(&data["feed"]["name"]),
+        story: data["story"]["id"].as_str().and_then(|id| id.parse().ok()),
         highlights: data["highlights"]
             .as_array()
             .map(|list| {

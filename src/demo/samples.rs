@@ -1,5 +1,6 @@
 //! What the demo runs on: the bundled sample feeds (`config/demo/`, compiled in), the
-//! items that must not alert and why, the one story carried by two feeds, and the
+//! items that must not alert and why, the story carried by two feeds under one link, the
+//! story carried by three outlets under three links and its opposite, and the
 //! configuration the demo writes for its run.
 
 /// One bundled sample feed.
@@ -84,6 +85,32 @@ pub(super) const SAME_STORY: [&str; 2] = [
     "Iran, China agree 25-year cooperation roadmap",
 ];
 
+/// One story from three outlets, each under its own link, as wire copy is edited: the
+/// wire's original, an `UPDATE 1-` with a sentence added, and a republished copy with an
+/// outlet suffix and a word changed, all over the same lede. (feed, title): the three are
+/// one story, which alerts once.
+pub(super) const ONE_STORY: [(&str, &str); 3] = [
+    (
+        "world-wire",
+        "Iran and China resume talks on Bandar Abbas rail link",
+    ),
+    (
+        "asia-desk",
+        "UPDATE 1-Iran and China resume talks on Bandar Abbas rail link",
+    ),
+    (
+        "briefing",
+        "Iran and China resume talks on Bandar Abbas rail link - World Wire",
+    ),
+];
+
+/// The same names over the same lede, but the opposite event: the talks end. A story of
+/// its own, with an alert of its own. (feed, title)
+pub(super) const OPPOSITE: (&str, &str) = (
+    "world-wire",
+    "Iran and China end talks on Bandar Abbas rail link",
+);
+
 /// The configuration of the demo; `{feeds}`, `{sink}` and `{secret}` are filled in.
 pub(super) const CONFIG: &str = r#"# Written by `wirewatch demo`: the configuration of this run. The feeds and the webhook
 # are servers inside the demo process, on 127.0.0.1, gone when it exits.
@@ -142,6 +169,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::refresh::{self, Source};
+    use crate::stories::{self, StoryText};
 
     fn config() -> Config {
         let text = CONFIG
@@ -174,8 +202,87 @@ mod tests {
             assert!(preview.items.len() >= 4, "{}", sample.file);
             titles.extend(preview.items.into_iter().map(|i| i.item.title));
         }
-        for title in NEAR_MISSES.iter().map(|(t, _)| *t).chain(SAME_STORY) {
+        let stories = ONE_STORY.iter().chain([&OPPOSITE]).map(|(_, t)| *t);
+        for title in NEAR_MISSES
+            .iter()
+            .map(|(t, _)| *t)
+            .chain(SAME_STORY)
+            .chain(stories)
+        {
             assert!(titles.iter().any(|t| t == title), "{title}");
+        }
+    }
+
+    /// One sample item as the pipeline reads it.
+    struct Sample {
+        feed: &'static str,
+        title: String,
+        canonical: Option<String>,
+        /// Words of its summary (the lede the story stage compares with the title).
+        lede_words: usize,
+        matched: bool,
+        text: StoryText,
+    }
+
+    async fn sample_items() -> Vec<Sample> {
+        let config = config();
+        let mut items = Vec::new();
+        for sample in &SAMPLE_FEEDS {
+            let source = Source::Bytes(sample.body.as_bytes().to_vec());
+            let preview = refresh::preview_document(&config, source, &|_| true)
+                .await
+                .unwrap();
+            for preview in preview.items {
+                items.push(Sample {
+                    feed: sample.name,
+                    text: StoryText::of(&preview.item.title, &preview.item.summary).unwrap(),
+                    title: preview.item.title,
+                    canonical: preview.canonical,
+                    lede_words: preview.item.summary.split_whitespace().count(),
+                    matched: !preview.matches.is_empty(),
+                });
+            }
+        }
+        items
+    }
+
+    #[tokio::test]
+    async fn the_three_outlets_copies_are_one_story_and_its_opposite_is_not() {
+        let items = sample_items().await;
+        let item = |(feed, title): (&str, &str)| {
+            items
+                .iter()
+                .find(|i| i.feed == feed && i.title == title)
+                .unwrap_or_else(|| panic!("{feed}: no item {title}"))
+        };
+        let copies = ONE_STORY.map(item);
+        let opposite = item(OPPOSITE);
+        // Each under its own link, and each matched (only matched items join stories by
+        // their text).
+        let mut links: Vec<_> = copies
+            .iter()
+            .chain([&opposite])
+            .map(|i| i.canonical.clone().unwrap())
+            .collect();
+        links.sort();
+        links.dedup();
+        assert_eq!(links.len(), 4, "{links:?}");
+        assert!(copies.iter().chain([&opposite]).all(|i| i.matched));
+        // Short titles alone do not merge: each is compared by its lede too.
+        assert!(copies.iter().chain([&opposite]).all(|i| i.lede_words >= 35));
+
+        for a in copies {
+            for b in copies {
+                let (a, b) = (&a.text.fingerprint, &b.text.fingerprint);
+                assert!(stories::same_story(a, b), "{a:?}\n{b:?}");
+            }
+            // A hard negative: as near-identical as the copies, and still another event.
+            let (a, b) = (&a.text.fingerprint, &opposite.text.fingerprint);
+            assert!(a.resemblance(b) >= stories::THRESHOLD);
+            assert_eq!(
+                stories::conflict(a, b),
+                Some(stories::Conflict::Opposed("resume", "end"))
+            );
         }
     }
 }

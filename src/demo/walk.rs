@@ -1,8 +1,9 @@
 //! The demo's driver: writes the configuration, runs two poll cycles through the real
 //! pipeline, and prints the walk-through as it goes: the setup ([`Intro`]), each cycle's
 //! feeds ([`Cycle`]), the alerts the receiver got ([`AlertView`]), the items that did not
-//! alert and why ([`NotAlerted`]), and a summary. Whatever did not behave as documented is
-//! collected as a problem and fails the demo.
+//! alert and why ([`NotAlerted`]), the story from three outlets and its opposite as the
+//! database holds them ([`Stories`]), and a summary. Whatever did not behave as documented
+//! is collected as a problem and fails the demo.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -17,11 +18,11 @@ use crate::daemon;
 use crate::notify::Notifier;
 use crate::refresh::{Outcome, Report};
 use crate::scheduler;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError, StorySighting};
 
 use super::feed_server::FeedServer;
 use super::receiver::{Alert, Receiver};
-use super::samples::{CONFIG, NEAR_MISSES, SAME_STORY, SAMPLE_FEEDS};
+use super::samples::{CONFIG, NEAR_MISSES, ONE_STORY, OPPOSITE, SAME_STORY, SAMPLE_FEEDS};
 
 pub(super) async fn cycles(
     dir: &Path,
@@ -96,12 +97,20 @@ pub(super) async fn cycles(
     let not_alerted = NotAlerted { alerts: &alerts };
     print(&not_alerted)?;
     problems.extend(not_alerted.problems());
+    // Besides the alerts and the near misses, the copies of a story that alerted once.
+    let copies = SAME_STORY.len() - 1 + ONE_STORY.len() - 1;
     let unrelated = first
         .items
-        .saturating_sub(alerts.len() + NEAR_MISSES.len() + SAME_STORY.len() - 1);
+        .saturating_sub(alerts.len() + NEAR_MISSES.len() + copies);
     print(format_args!(
         "  and {unrelated} more items that mention none of the terms\n"
     ))?;
+
+    // The story from three outlets, as the database holds it after the cycle: an alert's
+    // `story` shows only the copies committed with or before it.
+    let stories = Stories::read(&store, &alerts).await?;
+    print(&stories)?;
+    problems.extend(stories.problems());
 
     // Cycle 2: the feeds have not changed.
     print("\ncycle 2: the same feeds again\n")?;
@@ -413,6 +422,145 @@ impl fmt::Display for NotAlerted<'_> {
             writeln!(out, "  - {other}\n{}", wrap(&why, 6, WIDTH))?;
         }
         Ok(())
+    }
+}
+
+/// The story from three outlets ([`ONE_STORY`]) and its opposite ([`OPPOSITE`]): the
+/// alerts the webhook got for them, and the story's items as stored.
+struct Stories<'a> {
+    /// The alerts on any copy of the story.
+    alerted: Vec<&'a Alert>,
+    /// The items of the (first) alerted copy's story, in the order seen.
+    items: Vec<StorySighting>,
+    /// The alerts on the opposite event.
+    opposite: Vec<&'a Alert>,
+}
+
+impl<'a> Stories<'a> {
+    async fn read(store: &Store, alerts: &'a [Alert]) -> Result<Stories<'a>, CliError> {
+        let is =
+            |alert: &Alert, (feed, title): (&str, &str)| alert.feed == feed && alert.title == title;
+        let alerted: Vec<&Alert> = alerts
+            .iter()
+            .filter(|alert| ONE_STORY.iter().any(|copy| is(alert, *copy)))
+            .collect();
+        let items = match alerted.first().and_then(|alert| alert.story) {
+            Some(story) => store
+                .story_items(story)
+                .await
+                .context("cannot read the story's items")?,
+            None => Vec::new(),
+        };
+        let opposite = alerts.iter().filter(|alert| is(alert, OPPOSITE)).collect();
+        Ok(Stories {
+            alerted,
+            items,
+            opposite,
+        })
+    }
+
+    /// The story's id, from its alert.
+    fn id(&self) -> Option<i64> {
+        self.alerted.first().and_then(|alert| alert.story)
+    }
+
+    /// Distinct feeds among the story's items.
+    fn outlets(&self) -> usize {
+        let mut feeds: Vec<&str> = self.items.iter().map(|i| i.feed.as_str()).collect();
+        feeds.sort_unstable();
+        feeds.dedup();
+        feeds.len()
+    }
+
+    /// The story's items other than the one that alerted.
+    fn also_seen(&self) -> impl Iterator<Item = &StorySighting> {
+        let alerted = self.alerted.first();
+        self.items.iter().filter(move |item| {
+            alerted.is_none_or(|alert| item.feed != alert.feed || item.title != alert.title)
+        })
+    }
+
+    /// What did not behave: the copies not one story of their own, either story not
+    /// alerting exactly once, or the opposite event in the copies' story.
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.alerted.len() != 1 {
+            problems.push(format!(
+                "one story from three outlets alerted {} times",
+                self.alerted.len()
+            ));
+        }
+        let mut held: Vec<(&str, &str)> = self
+            .items
+            .iter()
+            .map(|i| (i.feed.as_str(), i.title.as_str()))
+            .collect();
+        held.sort_unstable();
+        let mut copies = ONE_STORY.to_vec();
+        copies.sort_unstable();
+        if held != copies {
+            problems.push(format!(
+                "the copies from three outlets are not one story: story {} holds {held:?}",
+                self.id().map_or("?".to_string(), |id| id.to_string())
+            ));
+        }
+        if self.opposite.len() != 1 {
+            problems.push(format!(
+                "the opposite event alerted {} times: {}",
+                self.opposite.len(),
+                OPPOSITE.1
+            ));
+        }
+        if self
+            .opposite
+            .iter()
+            .any(|alert| alert.story.is_none() || alert.story == self.id())
+        {
+            problems.push(format!(
+                "the opposite event is not a story of its own: {}",
+                OPPOSITE.1
+            ));
+        }
+        problems
+    }
+}
+
+impl fmt::Display for Stories<'_> {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(out, "\nstories: one event from several outlets alerts once")?;
+        let alerts = alert_count(self.alerted.len());
+        let title = self
+            .alerted
+            .first()
+            .map_or(ONE_STORY[0].1, |a| a.title.as_str());
+        writeln!(
+            out,
+            "  one story, {} outlets, {alerts}: {title}",
+            self.outlets()
+        )?;
+        if let Some(alert) = self.alerted.first() {
+            writeln!(out, "      alerted from {}", alert.feed)?;
+        }
+        for item in self.also_seen() {
+            writeln!(out, "      also seen in {}: \"{}\"", item.feed, item.title)?;
+        }
+        let why = "each under a link of its own, with an UPDATE 1- prefix and a sentence \
+                   added, or an outlet suffix and a word changed, over the same lede: one \
+                   story, which alerts a watch-list once";
+        writeln!(out, "{}", wrap(why, 6, WIDTH))?;
+        let alerts = alert_count(self.opposite.len());
+        writeln!(out, "  a story of its own, {alerts}: {}", OPPOSITE.1)?;
+        let why = "the same names over the same lede, but the talks end rather than resume: \
+                   another event";
+        writeln!(out, "{}", wrap(why, 6, WIDTH))
+    }
+}
+
+/// "1 alert", "2 alerts".
+fn alert_count(n: usize) -> String {
+    match n {
+        1 => "1 alert".to_string(),
+        n => format!("{n} alerts"),
     }
 }
 

@@ -225,7 +225,7 @@ pub(super) async fn story_counts(
 }
 
 /// The first `cap` items of each of `stories`, in the order seen, with their feed's name.
-pub(super) async fn story_items(
+pub(super) async fn items_of_stories(
     conn: &mut SqliteConnection,
     stories: &[i64],
     cap: usize,
@@ -349,7 +349,7 @@ impl Store {
                         .push(row.watchlist);
                 }
             }
-            let mut sightings = story_items(&mut snapshot, &ids, MAX_STORY_ITEMS).await?;
+            let mut sightings = items_of_stories(&mut snapshot, &ids, MAX_STORY_ITEMS).await?;
             snapshot.commit().await?;
             Ok(page
                 .into_iter()
@@ -371,6 +371,16 @@ impl Store {
                     }
                 })
                 .collect())
+        })
+        .await
+    }
+
+    /// The items of one story, in the order they were seen, each with its feed's name, at
+    /// most [`MAX_STORY_ITEMS`] (`wirewatch demo` shows where else a story was seen).
+    pub async fn story_items(&self, story: i64) -> Result<Vec<StorySighting>> {
+        self.look(async |conn| {
+            let mut items = items_of_stories(conn, &[story], MAX_STORY_ITEMS).await?;
+            Ok(items.remove(&story).unwrap_or_default())
         })
         .await
     }

@@ -14,7 +14,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use super::queries::{StorySighting, story_counts, story_items};
+use super::queries::{StorySighting, items_of_stories, story_counts};
 use super::{ROWS_PER_STATEMENT, Result, Store, StoreTx, multi_row, multi_row_as, values};
 
 /// A stored item that shares band keys with new items of the commit.
@@ -289,7 +289,7 @@ impl StoreTx {
             first_seen.extend(select.fetch_all(&mut *self.conn).await?);
         }
         let counts = story_counts(&mut self.conn, &ids).await?;
-        let mut items = story_items(&mut self.conn, &ids, sightings).await?;
+        let mut items = items_of_stories(&mut self.conn, &ids, sightings).await?;
         Ok(first_seen
             .into_iter()
             .map(|(id, first_seen_at)| {
