@@ -28,7 +28,11 @@
 //! database stops growing.
 //!
 //! Feed bodies are the real-world feeds of `../shared/corpus` (round-robin, so 2,000 feeds
-//! are about 130 MB), or generated documents when the corpus is missing. Every feed is on
+//! are about 130 MB), or generated documents when the corpus is missing. The copies of a
+//! body carry the same links, so the items of its copies are one story by their link; with
+//! `LOAD_DISTINCT_LINKS` set in the environment, each feed's links get a path segment of
+//! their own (`/copy-N`), so the copies of an item that matches must find their story by
+//! its text, as wire copy in different outlets does. Every feed is on
 //! 127.0.0.1, so `per_host` is raised to `concurrency` here: a real deployment spreads
 //! feeds over many hosts.
 
@@ -92,8 +96,14 @@ async fn serve_feeds(feeds: usize) -> anyhow::Result<(std::net::SocketAddr, Serv
     let bodies = corpus_bodies().unwrap_or_else(generated_bodies);
     let mut map = HashMap::with_capacity(feeds);
     let mut total_bytes = 0usize;
+    let distinct = std::env::var_os("LOAD_DISTINCT_LINKS").is_some();
     for i in 0..feeds {
         let body = bodies[i % bodies.len()].clone();
+        let body = if distinct {
+            Arc::new(links_of_their_own(&body, i))
+        } else {
+            body
+        };
         total_bytes += body.len();
         map.insert(i, (etag(i, 0), body));
     }
@@ -114,6 +124,35 @@ async fn serve_feeds(feeds: usize) -> anyhow::Result<(std::net::SocketAddr, Serv
         bodies.len()
     );
     Ok((addr, served, total_bytes))
+}
+
+/// `body` with `/copy-{feed}` added to every http(s) link: RSS `<link>`, Atom `href`,
+/// JSON Feed `url`.
+fn links_of_their_own(body: &[u8], feed: usize) -> Vec<u8> {
+    let suffix = format!("/copy-{feed}");
+    let mut out = Vec::with_capacity(body.len() + 1024);
+    let mut rest = body;
+    'scan: while !rest.is_empty() {
+        for (open, close) in [
+            (&b"<link>"[..], &b"<"[..]),
+            (&b"href=\""[..], &b"\""[..]),
+            (&b"\"url\": \""[..], &b"\""[..]),
+            (&b"\"url\":\""[..], &b"\""[..]),
+        ] {
+            if rest.starts_with(open) && rest[open.len()..].starts_with(b"http") {
+                let value = &rest[open.len()..];
+                let end = find(value, close).unwrap_or(value.len());
+                out.extend_from_slice(open);
+                out.extend_from_slice(&value[..end]);
+                out.extend_from_slice(suffix.as_bytes());
+                rest = &value[end..];
+                continue 'scan;
+            }
+        }
+        out.push(rest[0]);
+        rest = &rest[1..];
+    }
+    out
 }
 
 /// Gives feeds `range` a new ETag and a new item at the top: a story about Iran and

@@ -50,7 +50,7 @@ use crate::notify::outbox::{self, NewAlert};
 use crate::parse::Item;
 use crate::store::{
     Escalation, FeedFailure, FeedUpdate, ItemRow, NewItem, NewMatch, Result, Store, StoreError,
-    StoreTx, StorySummary,
+    StoreTx, StorySighting, StorySummary,
 };
 use crate::stories::{Clusters, Fingerprint, StoryText};
 use crate::telemetry::error_chain;
@@ -336,13 +336,17 @@ async fn write_fetched<'c>(
     let rows: Vec<ItemRow> = candidates
         .iter()
         .zip(&placed)
-        .map(|(&(index, candidate), &story_id)| {
+        .map(|(&(index, candidate), &placed)| {
             let item = &candidate.item;
             ItemRow {
                 feed_id: fetched[index].feed_id,
-                story_id,
+                story_id: placed.story,
                 matched: !candidate.matches.is_empty(),
-                bands: candidate.text.as_ref().map(StoryText::bands_blob),
+                bands: candidate
+                    .text
+                    .as_ref()
+                    .filter(|_| placed.indexed(candidate))
+                    .map(StoryText::bands_blob),
                 item: NewItem {
                     item_key: &candidate.key,
                     title: &item.title,
@@ -362,11 +366,15 @@ async fn write_fetched<'c>(
     // with them.
     let mut found = Vec::new();
     let mut banded = Vec::new();
-    for (row, &(index, candidate)) in rows.iter().zip(&candidates) {
+    for ((row, &(index, candidate)), placed) in rows.iter().zip(&candidates).zip(&placed) {
         let Some(&item_id) = item_ids.get(&(row.feed_id, candidate.key.clone())) else {
             continue; // stored meanwhile by another writer
         };
-        if let Some(text) = &candidate.text {
+        if let Some(text) = candidate
+            .text
+            .as_ref()
+            .filter(|_| placed.indexed(candidate))
+        {
             banded.push((item_id, text.bands.as_slice()));
         }
         for hit in &candidate.matches {
@@ -382,9 +390,27 @@ async fn write_fetched<'c>(
     }
     tx.insert_bands(&banded).await?;
 
+    // The stories of the matches, as their alerts show them. A story begun by this commit
+    // holds only this commit's items: it is summed up from them rather than read back.
+    // The others are read, with what earlier commits stored.
+    let (older, begun): (HashSet<i64>, HashSet<i64>) = found
+        .iter()
+        .map(|f| f.story_id)
+        .partition(|id| joined.binary_search(id).is_ok());
+    let mut stories = tx.story_summaries(&older, MAX_SIGHTINGS).await?;
+    let stored = rows
+        .iter()
+        .zip(&candidates)
+        .filter(|(row, (_, candidate))| {
+            begun.contains(&row.story_id)
+                && item_ids.contains_key(&(row.feed_id, candidate.key.clone()))
+        })
+        .map(|(row, &(index, candidate))| {
+            (row, &config.feeds[fetched[index].feed].name, candidate)
+        });
+    stories.extend(sum_up(stored, at));
+
     // Matches: a story matches a watch-list once, whichever feed brought it first.
-    let story_ids: HashSet<i64> = found.iter().map(|f| f.story_id).collect();
-    let mut stories = tx.story_summaries(&story_ids, MAX_SIGHTINGS).await?;
     let new_matches = found
         .iter()
         .map(|f| {
@@ -472,30 +498,56 @@ async fn place_in_stories(
     config: &Config,
     candidates: &[(usize, &Candidate)],
     at: i64,
-) -> Result<(Vec<i64>, Vec<i64>)> {
+) -> Result<(Vec<Placed>, Vec<i64>)> {
     let urls: Vec<&str> = candidates
         .iter()
         .filter_map(|(_, c)| c.canonical.as_deref())
         .collect();
     let mut linked = tx.linked_stories(&urls).await?;
 
-    let keys: Vec<i64> = candidates
+    // Only items no link places (their link is not known, nor carried by an earlier item
+    // of this commit) are looked up by their text.
+    let mut links_seen: HashSet<&str> = HashSet::new();
+    let texts: Vec<&StoryText> = candidates
         .iter()
+        .filter(|(_, c)| match c.canonical.as_deref() {
+            Some(url) => !linked.contains_key(url) && links_seen.insert(url),
+            None => true,
+        })
         .filter_map(|(_, c)| c.text.as_ref())
-        .flat_map(|text| text.bands.iter().copied())
         .collect();
     let window = i64::try_from(config.stories.window.as_secs()).unwrap_or(i64::MAX);
-    let neighbours = if keys.is_empty() {
-        Vec::new()
-    } else {
-        tx.band_neighbours(&keys, at.saturating_sub(window)).await?
-    };
-    let fingerprints: Vec<Fingerprint> = neighbours
+    let since = at.saturating_sub(window);
+    // Two rounds: a near-identical copy of a stored story shares one of its first 10 bands
+    // with it all but one time in a thousand (at Jaccard similarity 0.8), so only the texts
+    // that find no story of theirs in those look up the other 30. Nothing is missed (the
+    // rest look up every band), and most copies of a syndicated story cost a quarter of
+    // the index look-ups; a text placed in the first round is not also compared with the
+    // items that share only later bands with it.
+    let first = tx
+        .band_neighbours(&band_keys(&texts, ..FIRST_ROUND_BANDS), since)
+        .await?;
+    let first_prints: Vec<Fingerprint> = first
         .iter()
         .map(|n| Fingerprint::of(&n.title, &n.summary))
         .collect();
-    let mut clusters = Clusters::new(config.stories.threshold);
-    for (neighbour, fingerprint) in neighbours.iter().zip(&fingerprints) {
+    let mut found = Clusters::new(config.stories.threshold);
+    for (neighbour, fingerprint) in first.iter().zip(&first_prints) {
+        found.add(neighbour.story_id, &neighbour.keys, fingerprint);
+    }
+    let unplaced: Vec<&StoryText> = texts
+        .into_iter()
+        .filter(|text| found.find(text).is_none())
+        .collect();
+    let second = tx
+        .band_neighbours(&band_keys(&unplaced, FIRST_ROUND_BANDS..), since)
+        .await?;
+    let second_prints: Vec<Fingerprint> = second
+        .iter()
+        .map(|n| Fingerprint::of(&n.title, &n.summary))
+        .collect();
+    let mut clusters = found;
+    for (neighbour, fingerprint) in second.iter().zip(&second_prints) {
         clusters.add(neighbour.story_id, &neighbour.keys, fingerprint);
     }
 
@@ -504,18 +556,15 @@ async fn place_in_stories(
     let mut joined = Vec::new();
     let mut links = Vec::new();
     let mut placed = Vec::with_capacity(candidates.len());
-    let (mut by_link, mut by_text) = (0, 0);
     for (_, candidate) in candidates {
         let canonical = candidate.canonical.as_deref();
-        let story = if let Some(&story) = canonical.and_then(|url| linked.get(url)) {
-            by_link += 1;
-            story
+        let (story, by) = if let Some(&story) = canonical.and_then(|url| linked.get(url)) {
+            (story, By::Link)
         } else if let Some(story) = candidate.text.as_ref().and_then(|text| clusters.find(text)) {
-            by_text += 1;
-            story
+            (story, By::Text)
         } else {
             next += 1;
-            next - 1
+            (next - 1, By::New)
         };
         if story < first_new {
             joined.push(story);
@@ -526,10 +575,15 @@ async fn place_in_stories(
             linked.insert(url.to_string(), story);
             links.push((url, story));
         }
-        if let Some(text) = &candidate.text {
+        let placement = Placed { story, by };
+        if let Some(text) = candidate
+            .text
+            .as_ref()
+            .filter(|_| placement.indexed(candidate))
+        {
             clusters.add(story, &text.bands, &text.fingerprint);
         }
-        placed.push(story);
+        placed.push(placement);
     }
     let new: Vec<i64> = (first_new..next).collect();
     tx.insert_stories(&new, at).await?;
@@ -537,9 +591,86 @@ async fn place_in_stories(
     joined.sort_unstable();
     joined.dedup();
     tx.touch_stories(&joined, at).await?;
-    metrics::story_sightings("link", by_link);
-    metrics::story_sightings("text", by_text);
+    let count = |by| placed.iter().filter(|p| p.by == by).count();
+    metrics::story_sightings("link", count(By::Link));
+    metrics::story_sightings("text", count(By::Text));
     Ok((placed, joined))
+}
+
+/// How a new item found its story.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum By {
+    /// A story already carries its canonical link.
+    Link,
+    /// A near-identical matched item of the window.
+    Text,
+    /// Neither: the item starts a story.
+    New,
+}
+
+/// A new item's story, and how it was found.
+#[derive(Debug, Clone, Copy)]
+struct Placed {
+    story: i64,
+    by: By,
+}
+
+impl Placed {
+    /// Whether the item enters the band index: it matched and starts a story. The index
+    /// holds a story's first matched text only: its copies are near-identical to it by
+    /// definition, and every row of the index is 40 random-keyed writes, so indexing each
+    /// copy would multiply the cost of a story carried by many outlets by their number.
+    fn indexed(self, candidate: &Candidate) -> bool {
+        candidate.text.is_some() && self.by == By::New
+    }
+}
+
+/// The stories of items just stored, each `(row, feed name, candidate)` in the order
+/// stored, from those items alone.
+fn sum_up<'a>(
+    items: impl Iterator<Item = (&'a ItemRow<'a>, &'a String, &'a Candidate)>,
+    at: i64,
+) -> HashMap<i64, StorySummary> {
+    let mut stories: HashMap<i64, StorySummary> = HashMap::new();
+    let mut feeds_of: HashSet<(i64, i64)> = HashSet::new();
+    for (row, feed, candidate) in items {
+        let story = stories.entry(row.story_id).or_insert_with(|| StorySummary {
+            id: row.story_id,
+            first_seen_at: at,
+            feeds: 0,
+            items: 0,
+            sightings: Vec::new(),
+        });
+        story.items += 1;
+        if feeds_of.insert((row.story_id, row.feed_id)) {
+            story.feeds += 1;
+        }
+        if story.sightings.len() < MAX_SIGHTINGS {
+            story.sightings.push(StorySighting {
+                feed: feed.clone(),
+                title: candidate.item.title.clone(),
+                url: candidate.item.link.as_ref().map(url::Url::to_string),
+                seen_at: at,
+            });
+        }
+    }
+    stories
+}
+
+/// Bands of the first round of index look-ups (see [`place_in_stories`]).
+const FIRST_ROUND_BANDS: usize = 10;
+
+/// The band keys of `texts` in the bands `range`.
+fn band_keys(
+    texts: &[&StoryText],
+    range: impl std::slice::SliceIndex<[i64], Output = [i64]> + Clone,
+) -> Vec<i64> {
+    texts
+        .iter()
+        .filter_map(|text| text.bands.get(range.clone()))
+        .flatten()
+        .copied()
+        .collect()
 }
 
 /// The highest of `thresholds` that `feeds` reaches; 0 for none.

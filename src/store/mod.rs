@@ -85,6 +85,11 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot lock the database {path} to migrate it: {source}")]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot migrate the database {path}: {source}")]
     Migrate {
         path: PathBuf,
@@ -179,6 +184,24 @@ fn poisons(err: &sqlx::Error) -> bool {
 /// group and other permissions off an existing database, WAL and shared-memory file
 /// (SQLite creates the latter two with the database file's mode). They hold feed URLs
 /// with their credentials and webhook bodies.
+/// An exclusive `flock` on `path`, held until the file is dropped; waits for another
+/// process's.
+async fn lock_file(path: &Path) -> Result<std::fs::File> {
+    let owned = path.to_path_buf();
+    let locked = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&owned)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(file)
+    })
+    .await
+    .map_err(std::io::Error::other)
+    .and_then(|locked| locked);
+    locked.map_err(|source| StoreError::Lock {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 fn owner_only(path: &Path) -> Result<()> {
     let failed = |source| StoreError::Permissions {
         path: path.to_path_buf(),
@@ -271,13 +294,18 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(opening)?;
-        sqlx::migrate!("./migrations")
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        // Two processes opening a database at once (the daemon, and `wirewatch poll` or
+        // another daemon) would otherwise both find a migration missing and both run it:
+        // sqlx takes no lock on SQLite, and the second `ALTER TABLE` fails. An exclusive
+        // `flock` on the database file (apart from SQLite's own POSIX locks) lets one
+        // migrate while the other waits, then finds nothing left to do.
+        let migrating = lock_file(path).await?;
+        let migrated = sqlx::migrate!("./migrations").run(&pool).await;
+        drop(migrating);
+        migrated.map_err(|source| StoreError::Migrate {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let readers = SqlitePoolOptions::new()
             .max_connections(READER_CONNECTIONS)
             .connect_with(base.read_only(true))

@@ -148,11 +148,12 @@ struct StoryPage {
     last_seen_at: i64,
 }
 
-/// How many items a story holds and from how many feeds.
+/// How many items a story holds and from how many feeds, and when it began.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct StoryCounts {
     pub(super) items: u64,
     pub(super) feeds: u64,
+    pub(super) first_seen_at: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -160,6 +161,7 @@ struct CountedStory {
     story_id: i64,
     items: i64,
     feeds: i64,
+    first_seen_at: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -195,7 +197,8 @@ fn distinct(ids: impl IntoIterator<Item = i64>) -> Vec<i64> {
         .collect()
 }
 
-/// Items and distinct feeds of each of `stories`; a story without items is left out.
+/// Items and distinct feeds of each of `stories`, and its first-seen time; a story
+/// without items is left out.
 pub(super) async fn story_counts(
     conn: &mut SqliteConnection,
     stories: &[i64],
@@ -203,8 +206,10 @@ pub(super) async fn story_counts(
     let mut counts = HashMap::with_capacity(stories.len());
     for chunk in stories.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
-            "SELECT story_id, COUNT(*) AS items, COUNT(DISTINCT feed_id) AS feeds
-             FROM items WHERE story_id IN {} GROUP BY story_id",
+            "SELECT i.story_id, COUNT(*) AS items, COUNT(DISTINCT i.feed_id) AS feeds,
+                s.first_seen_at
+             FROM items i JOIN stories s ON s.id = i.story_id
+             WHERE i.story_id IN {} GROUP BY i.story_id",
             values(1, chunk.len())
         );
         let mut select = multi_row_as::<CountedStory>(sql, chunk.len());
@@ -217,6 +222,7 @@ pub(super) async fn story_counts(
                 StoryCounts {
                     items: u64::try_from(row.items).unwrap_or_default(),
                     feeds: u64::try_from(row.feeds).unwrap_or_default(),
+                    first_seen_at: row.first_seen_at,
                 },
             );
         }

@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use super::queries::{StorySighting, items_of_stories, story_counts};
-use super::{ROWS_PER_STATEMENT, Result, Store, StoreTx, multi_row, multi_row_as, values};
+use super::{Result, Store, StoreTx, multi_row, multi_row_as, values};
 
 /// A stored item that shares band keys with new items of the commit.
 #[derive(Debug)]
@@ -75,24 +75,21 @@ const KEYS_PER_STATEMENT: usize = 500;
 impl StoreTx {
     /// The stories that already carry these canonical links.
     pub async fn linked_stories(&mut self, urls: &[&str]) -> Result<HashMap<String, i64>> {
-        let mut unique: Vec<&str> = urls.to_vec();
-        unique.sort_unstable();
-        unique.dedup();
-        let mut stories = HashMap::with_capacity(unique.len());
-        for chunk in unique.chunks(KEYS_PER_STATEMENT) {
-            let sql = format!(
-                "SELECT canonical_url, story_id FROM story_links WHERE canonical_url IN {}",
-                values(1, chunk.len())
-            );
-            let mut select = multi_row_as::<Link>(sql, chunk.len());
-            for url in chunk {
-                select = select.bind(*url);
-            }
-            for link in select.fetch_all(&mut *self.conn).await? {
-                stories.insert(link.canonical_url, link.story_id);
-            }
+        if urls.is_empty() {
+            return Ok(HashMap::new());
         }
-        Ok(stories)
+        // As one JSON array, in one statement prepared once (see `band_neighbours`).
+        let links: Vec<Link> = sqlx::query_as(
+            "SELECT canonical_url, story_id FROM story_links
+             WHERE canonical_url IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(serde_json::to_string(urls)?)
+        .fetch_all(&mut *self.conn)
+        .await?;
+        Ok(links
+            .into_iter()
+            .map(|link| (link.canonical_url, link.story_id))
+            .collect())
     }
 
     /// The highest story id in use. New stories of the commit take the ids after it: the
@@ -117,96 +114,87 @@ impl StoreTx {
 
     /// Creates the stories with these ids, first and last seen `now`.
     pub async fn insert_stories(&mut self, ids: &[i64], now: i64) -> Result<()> {
-        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO stories (id, first_seen_at, last_seen_at) VALUES {}",
-                values(chunk.len(), 3)
-            );
-            let mut insert = multi_row(sql, chunk.len());
-            for id in chunk {
-                insert = insert.bind(*id).bind(now).bind(now);
-            }
-            insert.execute(&mut *self.conn).await?;
+        if ids.is_empty() {
+            return Ok(());
         }
+        sqlx::query(
+            "INSERT INTO stories (id, first_seen_at, last_seen_at)
+             SELECT value, ?2, ?2 FROM json_each(?1)",
+        )
+        .bind(serde_json::to_string(ids)?)
+        .bind(now)
+        .execute(&mut *self.conn)
+        .await?;
         Ok(())
     }
 
     /// Records which story each canonical link belongs to; a link already recorded keeps
     /// its story.
     pub async fn link_stories(&mut self, links: &[(&str, i64)]) -> Result<()> {
-        for chunk in links.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO story_links (canonical_url, story_id) VALUES {}
-                 ON CONFLICT (canonical_url) DO NOTHING",
-                values(chunk.len(), 2)
-            );
-            let mut insert = multi_row(sql, chunk.len());
-            for (url, story) in chunk {
-                insert = insert.bind(*url).bind(*story);
-            }
-            insert.execute(&mut *self.conn).await?;
+        if links.is_empty() {
+            return Ok(());
         }
+        sqlx::query(
+            "INSERT INTO story_links (canonical_url, story_id)
+             SELECT value ->> 0, value ->> 1 FROM json_each(?1) WHERE true
+             ON CONFLICT (canonical_url) DO NOTHING",
+        )
+        .bind(serde_json::to_string(links)?)
+        .execute(&mut *self.conn)
+        .await?;
         Ok(())
     }
 
     /// Marks existing stories as active `now` (an item joined them).
     pub async fn touch_stories(&mut self, ids: &[i64], now: i64) -> Result<()> {
-        for chunk in ids.chunks(KEYS_PER_STATEMENT) {
-            let sql = format!(
-                "UPDATE stories SET last_seen_at = ? WHERE id IN {}",
-                values(1, chunk.len())
-            );
-            let mut update = multi_row(sql, chunk.len()).bind(now);
-            for id in chunk {
-                update = update.bind(*id);
-            }
-            update.execute(&mut *self.conn).await?;
+        if ids.is_empty() {
+            return Ok(());
         }
+        sqlx::query(
+            "UPDATE stories SET last_seen_at = ?2
+             WHERE id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(serde_json::to_string(ids)?)
+        .bind(now)
+        .execute(&mut *self.conn)
+        .await?;
         Ok(())
     }
 
     /// The indexed items first seen at `since` or later that share any of `keys`, each
     /// with the keys it shares, in item order.
     pub async fn band_neighbours(&mut self, keys: &[i64], since: i64) -> Result<Vec<Neighbour>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut unique = keys.to_vec();
         unique.sort_unstable();
         unique.dedup();
-        let mut shared: HashMap<i64, Vec<i64>> = HashMap::new();
-        for chunk in unique.chunks(KEYS_PER_STATEMENT) {
-            let sql = format!(
-                "SELECT band_key, item_id FROM story_bands WHERE band_key IN {}",
-                values(1, chunk.len())
-            );
-            let mut select = multi_row_as::<(i64, i64)>(sql, chunk.len());
-            for key in chunk {
-                select = select.bind(*key);
-            }
-            for (key, item) in select.fetch_all(&mut *self.conn).await? {
-                shared.entry(item).or_default().push(key);
-            }
-        }
-        let mut ids: Vec<i64> = shared.keys().copied().collect();
-        ids.sort_unstable();
-        let mut neighbours = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(KEYS_PER_STATEMENT) {
-            let sql = format!(
-                "SELECT id, story_id, title, summary FROM items
-                 WHERE first_seen_at >= ? AND id IN {} ORDER BY id",
-                values(1, chunk.len())
-            );
-            let mut select =
-                multi_row_as::<(i64, i64, String, String)>(sql, chunk.len()).bind(since);
-            for id in chunk {
-                select = select.bind(*id);
-            }
-            for (item_id, story_id, title, summary) in select.fetch_all(&mut *self.conn).await? {
-                neighbours.push(Neighbour {
+        // The keys go in as one JSON array, as every list of this file's commit-stage
+        // statements does: one statement whatever their number, its text always the same, so
+        // it is prepared once per connection. Under load what a commit waits for is
+        // statements (each one two hand-offs to sqlx's SQLite thread), not SQLite's work.
+        let rows: Vec<(i64, i64, i64, String, String)> = sqlx::query_as(
+            "SELECT b.band_key, i.id, i.story_id, i.title, i.summary
+             FROM story_bands b JOIN items i ON i.id = b.item_id
+             WHERE b.band_key IN (SELECT value FROM json_each(?1)) AND i.first_seen_at >= ?2
+             ORDER BY i.id",
+        )
+        .bind(serde_json::to_string(&unique)?)
+        .bind(since)
+        .fetch_all(&mut *self.conn)
+        .await?;
+        let mut neighbours: Vec<Neighbour> = Vec::new();
+        for (key, item_id, story_id, title, summary) in rows {
+            match neighbours.last_mut() {
+                Some(last) if last.item_id == item_id => last.keys.push(key),
+                _ => neighbours.push(Neighbour {
                     item_id,
                     story_id,
                     title,
                     summary,
-                    keys: shared.remove(&item_id).unwrap_or_default(),
-                });
+                    keys: vec![key],
+                }),
             }
         }
         Ok(neighbours)
@@ -218,18 +206,17 @@ impl StoreTx {
             .iter()
             .flat_map(|(item, keys)| keys.iter().map(move |key| (*key, *item)))
             .collect();
-        for chunk in rows.chunks(ROWS_PER_STATEMENT * 2) {
-            let sql = format!(
-                "INSERT INTO story_bands (band_key, item_id) VALUES {}
-                 ON CONFLICT DO NOTHING",
-                values(chunk.len(), 2)
-            );
-            let mut insert = multi_row(sql, chunk.len());
-            for (key, item) in chunk {
-                insert = insert.bind(*key).bind(*item);
-            }
-            insert.execute(&mut *self.conn).await?;
+        if rows.is_empty() {
+            return Ok(());
         }
+        sqlx::query(
+            "INSERT INTO story_bands (band_key, item_id)
+             SELECT value ->> 0, value ->> 1 FROM json_each(?1) WHERE true
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(serde_json::to_string(&rows)?)
+        .execute(&mut *self.conn)
+        .await?;
         Ok(())
     }
 
@@ -276,27 +263,14 @@ impl StoreTx {
     ) -> Result<HashMap<i64, StorySummary>> {
         let mut ids: Vec<i64> = ids.iter().copied().collect();
         ids.sort_unstable();
-        let mut first_seen = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(KEYS_PER_STATEMENT) {
-            let sql = format!(
-                "SELECT id, first_seen_at FROM stories WHERE id IN {}",
-                values(1, chunk.len())
-            );
-            let mut select = multi_row_as::<(i64, i64)>(sql, chunk.len());
-            for id in chunk {
-                select = select.bind(*id);
-            }
-            first_seen.extend(select.fetch_all(&mut *self.conn).await?);
-        }
         let counts = story_counts(&mut self.conn, &ids).await?;
         let mut items = items_of_stories(&mut self.conn, &ids, sightings).await?;
-        Ok(first_seen
+        Ok(counts
             .into_iter()
-            .map(|(id, first_seen_at)| {
-                let counts = counts.get(&id).copied().unwrap_or_default();
+            .map(|(id, counts)| {
                 let summary = StorySummary {
                     id,
-                    first_seen_at,
+                    first_seen_at: counts.first_seen_at,
                     feeds: counts.feeds,
                     items: counts.items,
                     sightings: items.remove(&id).unwrap_or_default(),
