@@ -22,9 +22,9 @@ UPDATE stories SET last_seen_at = COALESCE(
     (SELECT MAX(first_seen_at) FROM items WHERE items.story_id = stories.id), first_seen_at);
 CREATE INDEX stories_by_activity ON stories (last_seen_at);
 
--- The near-duplicate index: the MinHash band keys of every item that matched a watch-list
--- within `[stories] window`. A new matching item is compared only with the items it
--- shares a key with. Keyed by (band, item) with no row id: about 20 bytes a row.
+-- The near-duplicate index: the MinHash band keys of each story's first item that matched
+-- a watch-list, within `[stories] window`. A new matching item is compared only with the
+-- items it shares a key with. Keyed by (band, item) with no row id: about 20 bytes a row.
 CREATE TABLE story_bands (
     band_key  INTEGER NOT NULL,
     item_id   INTEGER NOT NULL,

@@ -489,8 +489,9 @@ async fn write_fetched<'c>(
 }
 
 /// The story of each candidate, in order: the story its canonical link already belongs to;
-/// else, for an item that matched, the story of the most resembling item within `[stories]
-/// window` (earlier candidates of this commit included); else a new story. Also returns
+/// else, for an item that matched, the story whose indexed first item within `[stories]
+/// window` it resembles most (stories begun earlier in this commit included); else a new
+/// story. Also returns
 /// the stories that existed before and gained an item. New stories and links are written
 /// here; items are not.
 async fn place_in_stories(
@@ -602,7 +603,7 @@ async fn place_in_stories(
 enum By {
     /// A story already carries its canonical link.
     Link,
-    /// A near-identical matched item of the window.
+    /// A near-identical story's first matched item, within the window.
     Text,
     /// Neither: the item starts a story.
     New,
