@@ -8,7 +8,6 @@ use anyhow::Context as _;
 use chrono::DateTime;
 use clap::Args;
 
-use crate::clock;
 use crate::config::Config;
 use crate::store::{MatchQuery, MatchRow, Store};
 
@@ -34,9 +33,7 @@ pub(super) async fn matches(config: &Config, args: &MatchesArgs) -> Result<(), C
     let store = Store::open(&config.daemon.database)
         .await
         .context("cannot open the store")?;
-    let since = args
-        .since
-        .map(|d| clock::unix() - i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2));
+    let since = super::since(args.since);
     let rows = store
         .matches(&MatchQuery {
             watchlist: args.watchlist.clone(),

@@ -231,6 +231,11 @@ pub(crate) fn print_json(value: &impl Serialize) -> Result<(), CliError> {
     print(format_args!("{text}\n"))
 }
 
+/// The Unix time `--since` stands for: that long before now.
+fn since(age: Option<std::time::Duration>) -> Option<i64> {
+    age.map(|d| crate::clock::unix() - i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2))
+}
+
 /// A Unix time as `YYYY-MM-DD HH:MM:SS` (UTC), or the number when it is out of range.
 fn time(at: i64) -> String {
     DateTime::from_timestamp(at, 0).map_or_else(

@@ -8,7 +8,6 @@ use anyhow::Context as _;
 use chrono::DateTime;
 use clap::Args;
 
-use crate::clock;
 use crate::config::Config;
 use crate::store::{MAX_STORY_ITEMS, Store, StoryListing, StoryQuery, StoryRow};
 
@@ -37,9 +36,7 @@ pub(super) async fn stories(config: &Config, args: &StoriesArgs) -> Result<(), C
     let store = Store::open(&config.daemon.database)
         .await
         .context("cannot open the store")?;
-    let since = args
-        .since
-        .map(|d| clock::unix() - i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2));
+    let since = super::since(args.since);
     let rows = store
         .stories(&StoryQuery {
             watchlist: args.watchlist.clone(),

@@ -591,6 +591,22 @@ mod tests {
         (dir, store)
     }
 
+    /// A new store with one feed, `wire`, and that feed's id.
+    pub(super) async fn wire_store() -> (tempfile::TempDir, Store, i64) {
+        let (dir, store) = temp_store().await;
+        store
+            .register(&[("wire", "https://wire.example/rss")], &[])
+            .await
+            .expect("register");
+        let wire = store
+            .feed_state("wire")
+            .await
+            .expect("read")
+            .expect("row")
+            .id;
+        (dir, store, wire)
+    }
+
     /// A tmpfs of `size` mounted on a temporary directory for the test's life: a file
     /// system that really fills up. Mounting needs root, which CI and developers have.
     struct Tmpfs {

@@ -373,7 +373,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::store::tests::temp_store;
+    use crate::store::tests::{temp_store, wire_store};
     use crate::store::{FeedUpdate, ItemRow, NewItem, NewMatch, OutboxRow};
 
     const DAY: i64 = 86_400;
@@ -493,22 +493,6 @@ mod tests {
 
     fn set(names: &[&str]) -> BTreeSet<String> {
         names.iter().map(|n| n.to_string()).collect()
-    }
-
-    /// A new store with one feed, `wire`, and that feed's id.
-    async fn wire_store() -> (tempfile::TempDir, Store, i64) {
-        let (dir, store) = temp_store().await;
-        store
-            .register(&[("wire", "https://wire.example/rss")], &[])
-            .await
-            .expect("register");
-        let wire = store
-            .feed_state("wire")
-            .await
-            .expect("read")
-            .expect("row")
-            .id;
-        (dir, store, wire)
     }
 
     #[tokio::test]

@@ -364,23 +364,13 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::temp_store;
+    use crate::store::tests::wire_store;
     use crate::store::{ItemRow, NewItem};
     use crate::stories::StoryText;
 
-    /// Stores one indexed item per text on one feed, first seen at `at[i]`; returns their
-    /// ids and texts.
-    async fn indexed(store: &Store, texts: &[(&str, i64)]) -> Vec<(i64, StoryText)> {
-        store
-            .register(&[("wire", "https://wire.example/rss")], &[])
-            .await
-            .expect("register");
-        let feed = store
-            .feed_state("wire")
-            .await
-            .expect("read")
-            .expect("row")
-            .id;
+    /// Stores one indexed item per text on the feed `wire`, first seen at `at[i]`; returns
+    /// their ids and texts.
+    async fn indexed(store: &Store, feed: i64, texts: &[(&str, i64)]) -> Vec<(i64, StoryText)> {
         let mut stored = Vec::new();
         for (n, &(title, at)) in texts.iter().enumerate() {
             let text = StoryText::of(title, "").expect("words");
@@ -418,9 +408,9 @@ mod tests {
 
     #[tokio::test]
     async fn the_index_finds_items_within_the_window_and_forgets_them_past_it() {
-        let (_dir, store) = temp_store().await;
+        let (_dir, store, feed) = wire_store().await;
         let title = "Iran and China sign a 25-year cooperation pact covering oil banking and ports";
-        let stored = indexed(&store, &[(title, 1_000), (title, 5_000)]).await;
+        let stored = indexed(&store, feed, &[(title, 1_000), (title, 5_000)]).await;
         let keys = stored[0].1.bands.clone();
         let neighbours = |since: i64| {
             let keys = keys.clone();
