@@ -10,12 +10,17 @@
 //!
 //! The index holds items within `[stories] window` only: [`Store::prune_story_bands`]
 //! removes an item's keys once it is older, using the keys stored on the item itself.
+//!
+//! Lists (links, keys, ids) go into a statement as one JSON array read with `json_each`:
+//! one statement whatever their length, its text always the same, so it is prepared once
+//! per connection. Under load what a commit waits for is statements (each one two
+//! hand-offs to sqlx's SQLite thread), not SQLite's own work.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use super::queries::{StorySighting, items_of_stories, story_counts};
-use super::{Result, Store, StoreTx, multi_row, multi_row_as, values};
+use super::{Result, Store, StoreTx};
 
 /// A stored item that shares band keys with new items of the commit.
 #[derive(Debug)]
@@ -69,16 +74,12 @@ struct Link {
     story_id: i64,
 }
 
-/// Keys per look-up statement (SQLite allows 32,766 parameters; statements stay small).
-const KEYS_PER_STATEMENT: usize = 500;
-
 impl StoreTx {
     /// The stories that already carry these canonical links.
     pub async fn linked_stories(&mut self, urls: &[&str]) -> Result<HashMap<String, i64>> {
         if urls.is_empty() {
             return Ok(HashMap::new());
         }
-        // As one JSON array, in one statement prepared once (see `band_neighbours`).
         let links: Vec<Link> = sqlx::query_as(
             "SELECT canonical_url, story_id FROM story_links
              WHERE canonical_url IN (SELECT value FROM json_each(?1))",
@@ -170,10 +171,6 @@ impl StoreTx {
         let mut unique = keys.to_vec();
         unique.sort_unstable();
         unique.dedup();
-        // The keys go in as one JSON array, as every list of this file's commit-stage
-        // statements does: one statement whatever their number, its text always the same, so
-        // it is prepared once per connection. Under load what a commit waits for is
-        // statements (each one two hand-offs to sqlx's SQLite thread), not SQLite's work.
         let rows: Vec<(i64, i64, i64, String, String)> = sqlx::query_as(
             "SELECT b.band_key, i.id, i.story_id, i.title, i.summary
              FROM story_bands b JOIN items i ON i.id = b.item_id
@@ -223,34 +220,25 @@ impl StoreTx {
     /// Takes items out of the band index: their rows, under the keys stored on each item,
     /// and the keys themselves.
     pub(super) async fn unband(&mut self, items: &[(i64, Vec<u8>)]) -> Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
         for (item, blob) in items {
-            let keys = crate::stories::bands_of_blob(blob);
-            if keys.is_empty() {
-                continue;
-            }
             // Point look-ups on the primary key (band_key, item_id), one per key.
-            let sql = format!(
-                "DELETE FROM story_bands WHERE item_id = ? AND band_key IN {}",
-                values(1, keys.len())
-            );
-            let mut delete = multi_row(sql, 1).bind(*item);
-            for key in keys {
-                delete = delete.bind(key);
-            }
-            delete.execute(&mut *self.conn).await?;
+            sqlx::query(
+                "DELETE FROM story_bands
+                 WHERE item_id = ?1 AND band_key IN (SELECT value FROM json_each(?2))",
+            )
+            .bind(*item)
+            .bind(serde_json::to_string(&crate::stories::bands_of_blob(blob))?)
+            .execute(&mut *self.conn)
+            .await?;
         }
         let ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
-        for chunk in ids.chunks(KEYS_PER_STATEMENT) {
-            let sql = format!(
-                "UPDATE items SET bands = NULL WHERE id IN {}",
-                values(1, chunk.len())
-            );
-            let mut update = multi_row(sql, chunk.len());
-            for id in chunk {
-                update = update.bind(*id);
-            }
-            update.execute(&mut *self.conn).await?;
-        }
+        sqlx::query("UPDATE items SET bands = NULL WHERE id IN (SELECT value FROM json_each(?1))")
+            .bind(serde_json::to_string(&ids)?)
+            .execute(&mut *self.conn)
+            .await?;
         Ok(())
     }
 
@@ -290,31 +278,22 @@ impl StoreTx {
         if watchlists.is_empty() {
             return Ok(Vec::new());
         }
-        let mut found = Vec::new();
-        for chunk in stories.chunks(KEYS_PER_STATEMENT) {
-            let sql = format!(
-                "SELECT m.id AS match_id, m.story_id, m.watchlist, m.escalated, m.terms,
-                    m.highlights, f.name AS feed, f.title AS feed_title, i.item_key, i.title,
-                    i.url, i.published_at, i.summary, i.authors, i.categories, i.language
-                 FROM matches m
-                 JOIN items i ON i.id = m.item_id
-                 JOIN feeds f ON f.id = i.feed_id
-                 WHERE m.story_id IN {} AND m.watchlist IN {}
-                   AND EXISTS (SELECT 1 FROM outbox o WHERE o.match_id = m.id)
-                 ORDER BY m.story_id, m.watchlist",
-                values(1, chunk.len()),
-                values(1, watchlists.len())
-            );
-            let mut select = multi_row_as::<Escalation>(sql, chunk.len());
-            for id in chunk {
-                select = select.bind(*id);
-            }
-            for watchlist in watchlists {
-                select = select.bind(*watchlist);
-            }
-            found.extend(select.fetch_all(&mut *self.conn).await?);
-        }
-        Ok(found)
+        Ok(sqlx::query_as(
+            "SELECT m.id AS match_id, m.story_id, m.watchlist, m.escalated, m.terms,
+                m.highlights, f.name AS feed, f.title AS feed_title, i.item_key, i.title,
+                i.url, i.published_at, i.summary, i.authors, i.categories, i.language
+             FROM matches m
+             JOIN items i ON i.id = m.item_id
+             JOIN feeds f ON f.id = i.feed_id
+             WHERE m.story_id IN (SELECT value FROM json_each(?1))
+               AND m.watchlist IN (SELECT value FROM json_each(?2))
+               AND EXISTS (SELECT 1 FROM outbox o WHERE o.match_id = m.id)
+             ORDER BY m.story_id, m.watchlist",
+        )
+        .bind(serde_json::to_string(stories)?)
+        .bind(serde_json::to_string(watchlists)?)
+        .fetch_all(&mut *self.conn)
+        .await?)
     }
 
     /// Records that a match's story was announced at `threshold` feeds.
