@@ -390,14 +390,13 @@ async fn write_fetched<'c>(
     }
     tx.insert_bands(&banded).await?;
 
-    // The stories of the matches, as their alerts show them. A story begun by this commit
-    // holds only this commit's items: it is summed up from them rather than read back.
-    // The others are read, with what earlier commits stored.
-    let (older, begun): (HashSet<i64>, HashSet<i64>) = found
+    // The stories begun by this commit hold only this commit's items: they are summed up
+    // from them rather than read back.
+    let begun: HashSet<i64> = found
         .iter()
         .map(|f| f.story_id)
-        .partition(|id| joined.binary_search(id).is_ok());
-    let mut stories = tx.story_summaries(&older, MAX_SIGHTINGS).await?;
+        .filter(|id| joined.binary_search(id).is_err())
+        .collect();
     let stored = rows
         .iter()
         .zip(&candidates)
@@ -408,14 +407,13 @@ async fn write_fetched<'c>(
         .map(|(row, &(index, candidate))| {
             (row, &config.feeds[fetched[index].feed].name, candidate)
         });
-    stories.extend(sum_up(stored, at));
+    let mut stories = sum_up(stored, at);
 
     // Matches: a story matches a watch-list once, whichever feed brought it first.
     let new_matches = found
         .iter()
         .map(|f| {
             let watchlist = &config.watchlists[f.found.watchlist];
-            let feeds = stories.get(&f.story_id).map_or(1, |s| s.feeds);
             Ok(NewMatch {
                 id: &f.alert_id,
                 story_id: f.story_id,
@@ -424,12 +422,33 @@ async fn write_fetched<'c>(
                 terms_json: serde_json::to_string(&f.found.terms)?,
                 highlights_json: serde_json::to_string(&f.found.highlights)?,
                 created_at: at,
-                // A story that arrives already this widely reported announces no growth.
-                escalated: reached(&watchlist.escalate, feeds),
+                // A story that arrives already this widely reported announces no growth
+                // (for an older story, see below).
+                escalated: stories
+                    .get(&f.story_id)
+                    .map_or(0, |s| reached(&watchlist.escalate, s.feeds)),
             })
         })
         .collect::<Result<Vec<_>>>()?;
     let inserted = tx.insert_matches(&new_matches).await?;
+
+    // The older stories of the new matches are read, with what earlier commits stored.
+    // Only these: most copies of an older story bring a match that story already has.
+    let older: HashSet<i64> = found
+        .iter()
+        .filter(|f| inserted.contains(&f.alert_id) && !begun.contains(&f.story_id))
+        .map(|f| f.story_id)
+        .collect();
+    stories.extend(tx.story_summaries(&older, MAX_SIGHTINGS).await?);
+    for f in found.iter().filter(|f| inserted.contains(&f.alert_id)) {
+        let thresholds = &config.watchlists[f.found.watchlist].escalate;
+        let reached = stories
+            .get(&f.story_id)
+            .map_or(0, |s| reached(thresholds, s.feeds));
+        if older.contains(&f.story_id) && reached > 0 {
+            tx.set_escalated(&f.alert_id, reached).await?;
+        }
+    }
 
     // Alerts: the outbox rows of every new match that alerts, from the notify stage.
     let mut outbox = Vec::new();

@@ -85,7 +85,7 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot lock the database {path} to migrate it: {source}")]
+    #[error("cannot lock the database {path} to open and migrate it: {source}")]
     Lock {
         path: PathBuf,
         source: std::io::Error,
@@ -289,19 +289,21 @@ impl Store {
             // new database only (an older one would need a VACUUM); either way SQLite
             // reuses freed pages before it grows the file.
             .auto_vacuum(SqliteAutoVacuum::Incremental);
+        // Two processes opening a database at once (the daemon, and `wirewatch poll` or
+        // another daemon) would otherwise race: on a new file, switching it to WAL wants
+        // an exclusive lock and fails at once with "database is locked" rather than wait;
+        // and both would find a migration missing and run it (sqlx takes no lock on
+        // SQLite), the second `ALTER TABLE` failing. An exclusive `flock` on the database
+        // file (apart from SQLite's own POSIX locks) makes them take turns: one opens and
+        // migrates while the other waits, then finds nothing left to do.
+        let opening_alone = lock_file(path).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(PIPELINE_CONNECTIONS)
             .connect_with(options)
             .await
             .map_err(opening)?;
-        // Two processes opening a database at once (the daemon, and `wirewatch poll` or
-        // another daemon) would otherwise both find a migration missing and both run it:
-        // sqlx takes no lock on SQLite, and the second `ALTER TABLE` fails. An exclusive
-        // `flock` on the database file (apart from SQLite's own POSIX locks) lets one
-        // migrate while the other waits, then finds nothing left to do.
-        let migrating = lock_file(path).await?;
         let migrated = sqlx::migrate!("./migrations").run(&pool).await;
-        drop(migrating);
+        drop(opening_alone);
         migrated.map_err(|source| StoreError::Migrate {
             path: path.to_path_buf(),
             source,
