@@ -811,10 +811,14 @@ format = "slack"
     }
 
     async fn db() -> Db {
+        db_with(CONFIG).await
+    }
+
+    async fn db_with(config: &str) -> Db {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("wirewatch.db")).await.unwrap();
         let config =
-            Arc::new(Config::from_source(&dir.path().join("wirewatch.toml"), CONFIG).unwrap());
+            Arc::new(Config::from_source(&dir.path().join("wirewatch.toml"), config).unwrap());
         let pairs: Vec<(&str, &str)> = config
             .feeds
             .iter()
@@ -1039,6 +1043,77 @@ format = "slack"
             .map(|s| s["feed"].as_str().unwrap())
             .collect();
         assert_eq!(feeds, ["wire-a", "wire-b", "wire-c"]);
+    }
+
+    /// The `stage` of every outbox row of webhook `ops`, sorted (0: an alert; N: a
+    /// `watchlist.story_grew` at N feeds).
+    async fn stages(db: &Db) -> Vec<i64> {
+        let pool = sqlx::SqlitePool::connect_with(
+            sqlx::sqlite::SqliteConnectOptions::new().filename(db._dir.path().join("wirewatch.db")),
+        )
+        .await
+        .unwrap();
+        let stages =
+            sqlx::query_scalar("SELECT stage FROM outbox WHERE webhook = 'ops' ORDER BY 1")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        pool.close().await;
+        stages
+    }
+
+    #[tokio::test]
+    async fn a_story_grows_one_event_per_commit_for_the_highest_threshold_it_passed() {
+        let config = CONFIG.replace(
+            "webhooks = [\"ops\", \"desk\"]",
+            "webhooks = [\"ops\", \"desk\"]\nescalate = [2, 3, 9]",
+        );
+        const LEDE: &str = "Iran and China signed a 25-year cooperation agreement in Tehran \
+                            on Saturday, covering oil, banking and ports, officials said, in a \
+                            deal that deepens ties between the two countries.";
+        let copy = |db: &Db, feed: usize, link: &str| {
+            let title = "Iran and China sign 25-year cooperation pact";
+            fetched_with_summaries(db, feed, &[(&format!("g{feed}"), title, link, LEDE)])
+        };
+
+        // One feed, then three more in one commit: 4 feeds pass 2 and 3 at once, and the
+        // story grows once, announced at 3.
+        let db = db_with(&config).await;
+        write(
+            &db.store,
+            &db.config,
+            &[&copy(&db, 0, "https://a.example/1")],
+        )
+        .await
+        .unwrap();
+        assert_eq!(stages(&db).await, [0]);
+        let more = [
+            copy(&db, 1, "https://b.example/2"),
+            copy(&db, 2, "https://c.example/3"),
+            copy(&db, 3, "https://d.example/4"),
+        ];
+        let refs: Vec<&FeedResult> = more.iter().collect();
+        write(&db.store, &db.config, &refs).await.unwrap();
+        assert_eq!(stages(&db).await, [0, 3]);
+
+        // Three feeds in the commit that first alerts: 2 and 3 are reached already, and the
+        // fourth feed announces nothing (9 is far).
+        let db = db_with(&config).await;
+        let first = [
+            copy(&db, 0, "https://a.example/1"),
+            copy(&db, 1, "https://b.example/2"),
+            copy(&db, 2, "https://c.example/3"),
+        ];
+        let refs: Vec<&FeedResult> = first.iter().collect();
+        write(&db.store, &db.config, &refs).await.unwrap();
+        write(
+            &db.store,
+            &db.config,
+            &[&copy(&db, 3, "https://d.example/4")],
+        )
+        .await
+        .unwrap();
+        assert_eq!(stages(&db).await, [0]);
     }
 
     #[tokio::test]
