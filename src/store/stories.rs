@@ -447,3 +447,80 @@ mod tests {
         assert_eq!(banded, 1);
     }
 }
+
+#[cfg(test)]
+mod upgrade {
+    use super::*;
+
+    /// A database of the release before stories (migrations 1–4), holding a story with a
+    /// link, its item, its match and a pending outbox row, opened by this version: nothing
+    /// is lost, the link still finds its story, and the pending alert is still due.
+    #[tokio::test]
+    async fn a_database_from_before_stories_keeps_its_stories_links_and_pending_alerts() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("wirewatch.db");
+        {
+            let options = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true)
+                .foreign_keys(true);
+            let pool = sqlx::SqlitePool::connect_with(options).await.expect("open");
+            sqlx::migrate!("./migrations")
+                .run_to(4, &pool)
+                .await
+                .expect("migrations 1 to 4");
+            for statement in [
+                "INSERT INTO feeds (id, name, url) VALUES (1, 'wire', 'https://wire.example/rss')",
+                "INSERT INTO stories (id, canonical_url, first_seen_at)
+                 VALUES (7, 'https://wire.example/a', 100)",
+                "INSERT INTO items (id, feed_id, item_key, story_id, title, summary, authors,
+                                    categories, first_seen_at, matched)
+                 VALUES (3, 1, 'guid:a', 7, 'Iran and China sign', '', '[]', '[]', 100, 1)",
+                "INSERT INTO matches (id, story_id, watchlist, item_id, terms, highlights,
+                                      created_at)
+                 VALUES ('m1', 7, 'iran-china', 3, '[]', '[]', 100)",
+                "INSERT INTO outbox (id, match_id, webhook, body, next_attempt_at, created_at,
+                                     attempts, last_error)
+                 VALUES ('msg_1', 'm1', 'siem', '{}', 150, 100, 2, 'HTTP 503')",
+            ] {
+                sqlx::query(statement)
+                    .execute(&pool)
+                    .await
+                    .expect(statement);
+            }
+            pool.close().await;
+        }
+
+        let store = Store::open(&path).await.expect("upgrade");
+        let (links, last_seen, outbox) = store
+            .transaction(async |tx| {
+                let links = tx.linked_stories(&["https://wire.example/a"]).await?;
+                let last_seen: Option<i64> =
+                    sqlx::query_scalar("SELECT last_seen_at FROM stories WHERE id = 7")
+                        .fetch_one(&mut *tx.conn)
+                        .await?;
+                let outbox: (String, i64, String, i64, i64, Option<String>) = sqlx::query_as(
+                    "SELECT match_id, stage, status, attempts, next_attempt_at, last_error
+                     FROM outbox WHERE id = 'msg_1'",
+                )
+                .fetch_one(&mut *tx.conn)
+                .await?;
+                Ok((links, last_seen, outbox))
+            })
+            .await
+            .expect("read");
+        assert_eq!(links.get("https://wire.example/a"), Some(&7));
+        assert_eq!(last_seen, Some(100));
+        assert_eq!(
+            outbox,
+            (
+                "m1".to_string(),
+                0,
+                "pending".to_string(),
+                2,
+                150,
+                Some("HTTP 503".to_string())
+            )
+        );
+    }
+}
