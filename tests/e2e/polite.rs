@@ -163,9 +163,12 @@ async fn cache_control_max_age_is_a_minimum_interval() {
     .await;
     assert_eq!(daemon.terminate().await, Some(0));
 
+    // The gaps are measured where the requests arrive: a request the loaded machine sent
+    // late shortens the gap after it, though the daemon waited its 3 s from the fetch's
+    // start. Anything well above the 1 s schedule shows that max-age set the pace.
     let a = gaps(&feeds.hits("a"));
     assert!(
-        !a.is_empty() && a.iter().all(|g| *g >= Duration::from_millis(2900)),
+        !a.is_empty() && a.iter().all(|g| *g >= Duration::from_millis(2500)),
         "{a:?}"
     );
     // The other feed keeps its 1s schedule.
