@@ -545,7 +545,7 @@ async fn place_in_stories(
     // the index look-ups; a text placed in the first round is not also compared with the
     // items that share only later bands with it.
     let first = tx
-        .band_neighbours(&band_keys(&texts, ..FIRST_ROUND_BANDS), since)
+        .band_neighbours(&band_keys(&texts, 0, FIRST_ROUND_BANDS), since)
         .await?;
     let first_prints: Vec<Fingerprint> = first
         .iter()
@@ -560,7 +560,7 @@ async fn place_in_stories(
         .filter(|text| found.find(text).is_none())
         .collect();
     let second = tx
-        .band_neighbours(&band_keys(&unplaced, FIRST_ROUND_BANDS..), since)
+        .band_neighbours(&band_keys(&unplaced, FIRST_ROUND_BANDS, usize::MAX), since)
         .await?;
     let second_prints: Vec<Fingerprint> = second
         .iter()
@@ -680,15 +680,11 @@ fn sum_up<'a>(
 /// Bands of the first round of index look-ups (see [`place_in_stories`]).
 const FIRST_ROUND_BANDS: usize = 10;
 
-/// The band keys of `texts` in the bands `range`.
-fn band_keys(
-    texts: &[&StoryText],
-    range: impl std::slice::SliceIndex<[i64], Output = [i64]> + Clone,
-) -> Vec<i64> {
+/// The band keys of `texts` in bands `from..to`.
+fn band_keys(texts: &[&StoryText], from: usize, to: usize) -> Vec<i64> {
     texts
         .iter()
-        .filter_map(|text| text.bands.get(range.clone()))
-        .flatten()
+        .flat_map(|text| text.bands.iter().take(to).skip(from))
         .copied()
         .collect()
 }

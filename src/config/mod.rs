@@ -539,6 +539,14 @@ mod tests {
         Config::from_source(Path::new("/etc/wirewatch/test.toml"), source)
     }
 
+    /// The messages of the problems that refuse `source`, in the order `check` lists them.
+    pub(super) fn problem_messages(source: &str) -> Vec<String> {
+        match load(source) {
+            Ok(_) => Vec::new(),
+            Err(error) => error.problems.into_iter().map(|p| p.message).collect(),
+        }
+    }
+
     #[test]
     fn every_default_is_the_documented_value() {
         let config =

@@ -379,7 +379,7 @@ const MAX_RETENTION: Duration = Duration::from_secs(100 * 366 * DAY);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tests::load;
+    use crate::config::tests::{load, problem_messages};
 
     #[test]
     fn an_empty_file_gives_the_documented_defaults() {
@@ -416,14 +416,8 @@ mod tests {
     fn a_written_setting_that_does_not_parse_is_reported_as_before() {
         let source = "[poll]\njitter = \"2 fortnights\"\nmax_body = \"lots\"\n\
                       backfill = \"soon\"\n[retention]\nitems = \"30s\"\n";
-        let messages: Vec<String> = load(source)
-            .unwrap_err()
-            .problems
-            .into_iter()
-            .map(|problem| problem.message)
-            .collect();
         assert_eq!(
-            messages,
+            problem_messages(source),
             [
                 "jitter `2 fortnights` is not a duration: write it like \"90s\", \"5m\" or \"2h\"",
                 "max_body `lots` is not a size: write it like \"16MiB\" or \"512KiB\"",
@@ -443,15 +437,10 @@ mod tests {
             (config.stories.window, config.stories.threshold),
             (Duration::from_secs(24 * 3600), 0.9)
         );
-        let messages: Vec<String> =
-            load("[stories]\nwindow = \"10s\"\nthreshold = 0.2\n[[watchlists]]\nname = \"w\"\nterms = [\"Iran\"]\nescalate = [5, 3, 1]\n")
-                .unwrap_err()
-                .problems
-                .into_iter()
-                .map(|problem| problem.message)
-                .collect();
+        let source = "[stories]\nwindow = \"10s\"\nthreshold = 0.2\n\
+                      [[watchlists]]\nname = \"w\"\nterms = [\"Iran\"]\nescalate = [5, 3, 1]\n";
         assert_eq!(
-            messages,
+            problem_messages(source),
             [
                 "stories.window `10s` is shorter than a minute",
                 "stories.threshold 0.2 must be from 0.5 to 1 (the default is 0.8)",
