@@ -25,6 +25,7 @@
 //! fewer than characters, so a limit holds however the service counts; the Teams body is
 //! measured in bytes, both as UTF-8 and as UTF-16.
 
+mod digest;
 mod discord;
 mod json;
 mod slack;
@@ -130,6 +131,43 @@ pub struct FeedPayload<'a> {
     pub title: Option<&'a str>,
 }
 
+/// A `watchlist.digest` event (SPEC §11): the stories a watch-list held back over one
+/// period, for one webhook.
+#[derive(Debug, Serialize)]
+pub struct Digest<'a> {
+    pub watchlist: &'a str,
+    pub period: Period,
+    /// Ranked: most feeds first, then earliest first seen.
+    pub stories: &'a [DigestStory],
+    /// Stories in this digest (`stories.len()`).
+    pub count: usize,
+}
+
+/// A digest's period, RFC 3339 both.
+#[derive(Debug, Clone, Serialize)]
+pub struct Period {
+    pub from: String,
+    pub to: String,
+}
+
+/// One story of a digest: the story of SPEC §10 with the watch-list's terms and highlights
+/// on its first matching item.
+#[derive(Debug, Clone, Serialize)]
+pub struct DigestStory {
+    pub id: String,
+    /// The title of the item that matched.
+    pub title: String,
+    /// RFC 3339.
+    pub first_seen: String,
+    /// Distinct feeds that carried the story.
+    pub feeds: u64,
+    /// The story's items in the order seen, the matching one first among them by time;
+    /// at most [`MAX_SIGHTINGS`].
+    pub items: Vec<SightingPayload>,
+    pub terms: Vec<String>,
+    pub highlights: Vec<Highlight>,
+}
+
 /// RFC 3339 in UTC with a `Z`, as receivers parse most easily.
 pub fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -152,6 +190,16 @@ pub fn render(
         WebhookFormat::Discord => discord::discord(alert, at),
         WebhookFormat::Teams => teams::teams(alert, at),
     }
+}
+
+/// Renders a digest as the bodies the webhook's format calls for: one for `json`, one or
+/// more numbered parts for the chat services, each within that service's limits.
+pub fn render_digest(
+    format: WebhookFormat,
+    digest: &Digest<'_>,
+    at: DateTime<Utc>,
+) -> Result<Vec<String>, serde_json::Error> {
+    digest::render(format, digest, at)
 }
 
 #[cfg(test)]
