@@ -29,7 +29,7 @@ use url::Url;
 use wirewatch::commit::{self, Candidate, FeedResult, Fetched};
 use wirewatch::config::Config;
 use wirewatch::dedup::item_key;
-use wirewatch::matcher::{Field, Highlight, WatchlistMatch};
+use wirewatch::matcher::{Examined, Field, Highlight, WatchlistMatch};
 use wirewatch::parse::Item;
 use wirewatch::store::{FeedUpdate, Store};
 
@@ -115,7 +115,8 @@ async fn result(store: &Store, poll: &Poll) -> FeedResult {
         .zip(keys)
         .filter(|(_, key)| !known.contains(key))
         .map(|((item, matched), key)| {
-            Candidate::new(key, item.clone(), matched.iter().cloned().collect())
+            let matches = matched.iter().cloned().collect();
+            Candidate::new(key, item.clone(), Examined { matches, misses: Vec::new() })
         })
         .collect();
     let at: DateTime<Utc> = Utc.timestamp_opt(NOW, 0).single().expect("a valid time");

@@ -100,6 +100,7 @@ async fn main() {
                                 url: None,
                                 published_at: None,
                                 summary,
+                                content: "",
                                 authors: &[],
                                 categories: &[],
                                 language: None,

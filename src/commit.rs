@@ -42,15 +42,15 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::matcher::WatchlistMatch;
+use crate::matcher::{Examined, Miss, WatchlistMatch};
 use crate::metrics;
 use crate::notify::Wake;
 use crate::notify::body::{Event, MAX_SIGHTINGS};
 use crate::notify::outbox::{self, NewAlert};
 use crate::parse::Item;
 use crate::store::{
-    Escalation, FeedFailure, FeedUpdate, ItemRow, NewItem, NewMatch, Result, Store, StoreError,
-    StoreTx, StorySighting, StorySummary,
+    Escalation, FeedFailure, FeedUpdate, Held, ItemRow, MissReason, NewItem, NewMatch, NewMiss,
+    Result, Store, StoreError, StoreTx, StorySighting, StorySummary,
 };
 use crate::stories::{Clusters, Fingerprint, StoryText};
 use crate::telemetry::error_chain;
@@ -108,13 +108,16 @@ pub struct Candidate {
     /// The text the item joins a story by, for an item that matched (else `None`).
     pub text: Option<StoryText>,
     pub matches: Vec<WatchlistMatch>,
+    /// Watch-lists whose terms hit and that did not match: stored as the reason.
+    pub misses: Vec<Miss>,
 }
 
 impl Candidate {
     /// A new item, with its key ([`crate::dedup::item_key`]) and what the watch-lists
     /// found in it: adds its canonical link and, when it matched, the text it joins a story
     /// by.
-    pub fn new(key: String, item: Item, matches: Vec<WatchlistMatch>) -> Candidate {
+    pub fn new(key: String, item: Item, examined: Examined) -> Candidate {
+        let Examined { matches, misses } = examined;
         // Only items that match join stories by their text (SPEC §10): fingerprinting
         // and indexing every item would cost more than the rest of the poll.
         let text = if matches.is_empty() {
@@ -128,6 +131,7 @@ impl Candidate {
             text,
             item,
             matches,
+            misses,
         }
     }
 }
@@ -264,7 +268,7 @@ pub async fn write(
     config: &Config,
     results: &[&FeedResult],
 ) -> Result<Vec<Committed>> {
-    let (added, matched) = store
+    let (added, counted) = store
         .transaction(async |tx| {
             let mut not_modified = Vec::new();
             let mut fetched = Vec::new();
@@ -287,8 +291,11 @@ pub async fn write(
         })
         .await?;
 
-    for watchlist in matched {
+    for watchlist in counted.matched {
         metrics::matched(watchlist);
+    }
+    for (watchlist, reason) in counted.suppressed {
+        metrics::suppressed(watchlist, reason);
     }
     let mut added = added.into_iter();
     Ok(results
@@ -311,17 +318,25 @@ struct Found<'a> {
     alert_id: String,
 }
 
-/// Writes the fetched documents' stories, items, matches and outbox rows and the feeds'
-/// new state. Returns what each document added, and the watch-list of every new match.
+/// What a commit counts once it is committed: the watch-list of every new match, and of
+/// every item that did not alert, with why.
+#[derive(Default)]
+struct Counted<'c> {
+    matched: Vec<&'c str>,
+    suppressed: Vec<(&'c str, &'static str)>,
+}
+
+/// Writes the fetched documents' stories, items, matches, misses and outbox rows and the
+/// feeds' new state. Returns what each document added, and what to count.
 async fn write_fetched<'c>(
     tx: &mut StoreTx,
     config: &'c Config,
     fetched: &[&Fetched],
-) -> Result<(Vec<Committed>, Vec<&'c str>)> {
+) -> Result<(Vec<Committed>, Counted<'c>)> {
     let mut added = vec![Committed::default(); fetched.len()];
-    let mut matched = Vec::new();
+    let mut counted = Counted::default();
     if fetched.is_empty() {
-        return Ok((added, matched));
+        return Ok((added, counted));
     }
     let at = crate::clock::unix();
     let candidates: Vec<(usize, &Candidate)> = fetched
@@ -353,6 +368,7 @@ async fn write_fetched<'c>(
                     url: item.link.as_ref().map(url::Url::as_str),
                     published_at: item.published.map(|p| p.timestamp()),
                     summary: &item.summary,
+                    content: &item.content,
                     authors: &item.authors,
                     categories: &item.categories,
                     language: item.language.as_deref(),
@@ -366,10 +382,26 @@ async fn write_fetched<'c>(
     // with them.
     let mut found = Vec::new();
     let mut banded = Vec::new();
+    let mut misses = Vec::new();
     for ((row, &(index, candidate)), placed) in rows.iter().zip(&candidates).zip(&placed) {
         let Some(&item_id) = item_ids.get(&(row.feed_id, candidate.key.clone())) else {
             continue; // stored meanwhile by another writer
         };
+        for miss in &candidate.misses {
+            let watchlist = config.watchlists[miss.watchlist].name.as_str();
+            let reason = match miss.excluded.first() {
+                Some(_) => MissReason::Excluded,
+                None => MissReason::QueryFalse,
+            };
+            counted.suppressed.push((watchlist, reason.as_str()));
+            misses.push(NewMiss {
+                item_id,
+                watchlist,
+                reason,
+                term: miss.excluded.first().map(String::as_str),
+                terms_json: serde_json::to_string(&miss.terms)?,
+            });
+        }
         if let Some(text) = candidate
             .text
             .as_ref()
@@ -409,10 +441,35 @@ async fn write_fetched<'c>(
         });
     let mut stories = sum_up(stored, at);
 
-    // Matches: a story matches a watch-list once, whichever feed brought it first.
-    let new_matches = found
+    // Matches: a story matches a watch-list once, whichever feed brought it first. Each is
+    // held back from alerting alone by backfill, a mute or a digest (a rate limit is
+    // counted once the new matches are known).
+    let muted = tx.muted(at).await?;
+    let held: Vec<Option<Held>> = found
         .iter()
         .map(|f| {
+            let watchlist = &config.watchlists[f.found.watchlist];
+            let document = fetched[f.feed];
+            if document.first_fetch
+                && !config
+                    .poll
+                    .backfill
+                    .admits(f.candidate.item.published, document.at)
+            {
+                Some(Held::Backfill)
+            } else if muted.contains(&watchlist.name) {
+                Some(Held::Muted)
+            } else if watchlist.digest_only {
+                Some(Held::Digest)
+            } else {
+                None
+            }
+        })
+        .collect();
+    let new_matches = found
+        .iter()
+        .zip(&held)
+        .map(|(f, &held)| {
             let watchlist = &config.watchlists[f.found.watchlist];
             Ok(NewMatch {
                 id: &f.alert_id,
@@ -427,10 +484,42 @@ async fn write_fetched<'c>(
                 escalated: stories
                     .get(&f.story_id)
                     .map_or(0, |s| reached(&watchlist.escalate, s.feeds)),
+                held,
+                awaiting_digest: held.is_some_and(|h| h != Held::Backfill)
+                    && watchlist.digest.is_some(),
             })
         })
         .collect::<Result<Vec<_>>>()?;
     let inserted = tx.insert_matches(&new_matches).await?;
+    let mut held: HashMap<&str, Held> = found
+        .iter()
+        .zip(held)
+        .filter_map(|(f, held)| Some((f.alert_id.as_str(), held?)))
+        .collect();
+    for f in found.iter().filter(|f| !inserted.contains(&f.alert_id)) {
+        let watchlist = config.watchlists[f.found.watchlist].name.as_str();
+        counted
+            .suppressed
+            .push((watchlist, MissReason::SameStory.as_str()));
+        misses.push(NewMiss {
+            item_id: f.item_id,
+            watchlist,
+            reason: MissReason::SameStory,
+            term: None,
+            terms_json: serde_json::to_string(&f.found.terms)?,
+        });
+    }
+    tx.insert_misses(&misses).await?;
+    for (alert, reason) in rate_limit(tx, config, &found, &inserted, &held, at).await? {
+        held.insert(alert, reason);
+    }
+    for f in found.iter().filter(|f| inserted.contains(&f.alert_id)) {
+        if let Some(reason) = held.get(f.alert_id.as_str()) {
+            counted
+                .suppressed
+                .push((&config.watchlists[f.found.watchlist].name, reason.as_str()));
+        }
+    }
 
     // The older stories of the new matches are read, with what earlier commits stored.
     // Only these: most copies of an older story bring a match that story already has.
@@ -455,11 +544,13 @@ async fn write_fetched<'c>(
     for f in found.iter().filter(|f| inserted.contains(&f.alert_id)) {
         let document = fetched[f.feed];
         added[f.feed].matches += 1;
-        matched.push(config.watchlists[f.found.watchlist].name.as_str());
-        let item = &f.candidate.item;
-        if document.first_fetch && !config.poll.backfill.admits(item.published, document.at) {
+        counted
+            .matched
+            .push(config.watchlists[f.found.watchlist].name.as_str());
+        if held.contains_key(f.alert_id.as_str()) {
             continue;
         }
+        let item = &f.candidate.item;
         let Some(story) = stories.get(&f.story_id) else {
             continue; // every stored item's story was just read
         };
@@ -504,7 +595,59 @@ async fn write_fetched<'c>(
 
     let updates: Vec<(i64, &FeedUpdate)> = fetched.iter().map(|f| (f.feed_id, &f.update)).collect();
     tx.update_feeds(&updates).await?;
-    Ok((added, matched))
+    Ok((added, counted))
+}
+
+/// The new matches (`inserted`, not `held` already) past their watch-list's `max_alerts`,
+/// in the order found: each is marked to wait for the next digest instead.
+async fn rate_limit<'f>(
+    tx: &mut StoreTx,
+    config: &Config,
+    found: &'f [Found<'_>],
+    inserted: &HashSet<String>,
+    held: &HashMap<&str, Held>,
+    at: i64,
+) -> Result<Vec<(&'f str, Held)>> {
+    let limited: Vec<&Found<'_>> = found
+        .iter()
+        .filter(|f| {
+            inserted.contains(&f.alert_id)
+                && !held.contains_key(f.alert_id.as_str())
+                && config.watchlists[f.found.watchlist].max_alerts.is_some()
+        })
+        .collect();
+    if limited.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut since: Vec<(&str, i64)> = Vec::new();
+    for f in &limited {
+        let watchlist = &config.watchlists[f.found.watchlist];
+        if let Some(limit) = watchlist.max_alerts
+            && !since.iter().any(|(name, _)| *name == watchlist.name)
+        {
+            let period = i64::try_from(limit.period.as_secs()).unwrap_or(i64::MAX);
+            since.push((&watchlist.name, at.saturating_sub(period)));
+        }
+    }
+    // The matches of this commit are stored already, unheld: counted among the alerts.
+    let mut sent = tx.alerts_since(&since).await?;
+    let mut over = Vec::new();
+    // This commit's new matches, newest last: the last ones over the limit wait.
+    for f in limited.iter().rev() {
+        let watchlist = &config.watchlists[f.found.watchlist];
+        let (Some(limit), Some(count)) = (watchlist.max_alerts, sent.get_mut(&watchlist.name))
+        else {
+            continue;
+        };
+        if *count > u64::from(limit.count) {
+            *count -= 1;
+            over.push((f.alert_id.as_str(), Held::RateLimited));
+        }
+    }
+    over.reverse();
+    let ids: Vec<&str> = over.iter().map(|(id, _)| *id).collect();
+    tx.hold_for_digest(&ids, Held::RateLimited).await?;
+    Ok(over)
 }
 
 /// The story of each candidate, in order: the story its canonical link already belongs to;
@@ -856,8 +999,8 @@ format = "slack"
                     summary: (*summary).to_owned(),
                     ..Item::default()
                 };
-                let matches = db.config.matcher.match_item(&document(&item), &|_| true);
-                Candidate::new(dedup::item_key(&item), item, matches)
+                let examined = db.config.matcher.examine(&document(&item), &|_| true, false);
+                Candidate::new(dedup::item_key(&item), item, examined)
             })
             .collect();
         FeedResult::Fetched(Box::new(Fetched {

@@ -97,6 +97,20 @@ pub fn matched(watchlist: &str) {
     metrics::counter!("wirewatch_matches_total", "watchlist" => watchlist.to_string()).increment(1);
 }
 
+/// An item that hit a watch-list's terms and did not alert on its own, by why (SPEC §11):
+/// `backfill`, `same_story`, `excluded`, `query_false`, `muted`, `rate_limited`, `digest`.
+pub fn suppressed(watchlist: &str, reason: &'static str) {
+    metrics::counter!("wirewatch_suppressed_total", "watchlist" => watchlist.to_string(), "reason" => reason)
+        .increment(1);
+}
+
+/// A digest queued for a watch-list's webhooks, with the stories it carries.
+pub fn digest(watchlist: &str, stories: usize) {
+    metrics::counter!("wirewatch_digests_total", "watchlist" => watchlist.to_string()).increment(1);
+    metrics::counter!("wirewatch_digest_stories_total", "watchlist" => watchlist.to_string())
+        .increment(stories as u64);
+}
+
 /// Items stored as sightings of a story that already existed, by what joined them: `link`
 /// (a canonical link the story carries) or `text` (a near-identical item in the window).
 pub fn story_sightings(by: &'static str, items: usize) {

@@ -359,8 +359,8 @@ impl Pipeline {
             if !seen.insert(key.clone()) {
                 continue;
             }
-            let matches = self.config.matcher.match_item(&document(&item), &wanted);
-            candidates.push(Candidate::new(key, item, matches));
+            let examined = self.config.matcher.examine(&document(&item), &wanted, false);
+            candidates.push(Candidate::new(key, item, examined));
         }
         Ok((candidates, document_keys))
     }

@@ -32,7 +32,7 @@ use chrono::{DateTime, Utc};
 use reqwest::header::{HeaderName, HeaderValue};
 use url::Url;
 
-use crate::matcher::Matcher;
+use crate::matcher::{Matcher, WatchlistSpec};
 
 mod chunked;
 mod credentials;
@@ -278,7 +278,33 @@ pub struct Watchlist {
     /// Numbers of distinct feeds at which a story this watch-list alerted on sends one
     /// `watchlist.story_grew` event each (`escalate`), strictly increasing; empty for none.
     pub escalate: Vec<u32>,
+    /// `digest` is set: no single alerts.
+    pub digest_only: bool,
+    /// When the stories it holds back go out: its `digest`, else, with `max_alerts`, the
+    /// hourly [`OVERFLOW_DIGEST`]; `None` when what it holds back is never sent.
+    pub digest: Option<Schedule>,
+    /// `max_alerts`: single alerts allowed per period; the rest wait for a digest.
+    pub max_alerts: Option<RateLimit>,
+    /// The definition the matcher compiled, for `backtest`.
+    pub spec: WatchlistSpec,
 }
+
+/// `max_alerts = "20/h"`: at most `count` single alerts in any `period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub count: u32,
+    pub period: Duration,
+}
+
+impl fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.count, humantime::format_duration(self.period))
+    }
+}
+
+/// The digest schedule of a watch-list with `max_alerts` and no `digest` of its own: its
+/// overflow goes out hourly, on the hour.
+pub const OVERFLOW_DIGEST: &str = "0 * * * *";
 
 impl Watchlist {
     pub fn watches(&self, feed: usize) -> bool {

@@ -115,6 +115,8 @@ pub(super) struct RawWatchlist {
     pub(super) webhooks: Vec<S<String>>,
     pub(super) acronyms_exact: Option<bool>,
     pub(super) escalate: Option<S<Vec<S<i64>>>>,
+    pub(super) digest: Option<S<String>>,
+    pub(super) max_alerts: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

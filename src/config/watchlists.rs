@@ -7,13 +7,16 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
+use std::time::Duration;
 
 use toml::Spanned;
 
+type S<T> = Spanned<T>;
+
 use super::problems::Problems;
 use super::raw::RawWatchlist;
-use super::values::unique_name;
-use super::{Declared, Feed, Watchlist, Webhook};
+use super::values::{MAX_DURATION, parse_schedule, parse_schedule_text, unique_name};
+use super::{Declared, Feed, OVERFLOW_DIGEST, RateLimit, Watchlist, Webhook};
 use crate::matcher::{self, Field, Matcher, WatchlistSpec};
 
 /// The watch-lists and their matcher (`None` when a watch-list does not compile). Feeds
@@ -101,7 +104,7 @@ pub(super) fn build_watchlists(
                 }
             }
         }
-        specs.push(WatchlistSpec {
+        let spec = WatchlistSpec {
             name: name.clone(),
             terms: list
                 .terms
@@ -127,14 +130,29 @@ pub(super) fn build_watchlists(
             exclude: list.exclude.iter().map(|e| e.get_ref().clone()).collect(),
             fields,
             acronyms_exact: list.acronyms_exact.unwrap_or(true),
-        });
+        };
         let escalate = escalate(&list, &name, p);
+        let own_digest = list.digest.as_ref().and_then(|text| parse_schedule(text, p));
+        let max_alerts = list
+            .max_alerts
+            .as_ref()
+            .and_then(|text| rate_limit(text, &name, p));
+        let digest = match (&own_digest, max_alerts) {
+            (Some(schedule), _) => Some(schedule.clone()),
+            (None, Some(_)) => parse_schedule_text(OVERFLOW_DIGEST).ok(),
+            (None, None) => None,
+        };
         watchlists.push(Watchlist {
             name,
             feeds: selected,
             webhooks: hooks,
             escalate,
+            digest_only: list.digest.is_some(),
+            digest,
+            max_alerts,
+            spec: spec.clone(),
         });
+        specs.push(spec);
         spans.push(list);
     }
     match Matcher::compile(&specs) {
@@ -195,6 +213,30 @@ fn escalate(list: &RawWatchlist, name: &str, p: &mut Problems<'_>) -> Vec<u32> {
         }
     }
     thresholds
+}
+
+/// `max_alerts = "N/PERIOD"`: a positive count of single alerts per period, the period a
+/// duration (`"30m"`, `"1h"`) or a bare unit (`"h"`, `"day"`).
+fn rate_limit(text: &S<String>, name: &str, p: &mut Problems<'_>) -> Option<RateLimit> {
+    let parsed = text.get_ref().split_once('/').and_then(|(count, period)| {
+        let count = count.trim().parse::<u32>().ok().filter(|&n| n > 0)?;
+        let period = period.trim();
+        let period = humantime::parse_duration(period)
+            .or_else(|_| humantime::parse_duration(&format!("1{period}")))
+            .ok()
+            .filter(|d| *d >= Duration::from_secs(1) && *d <= MAX_DURATION)?;
+        Some(RateLimit { count, period })
+    });
+    if parsed.is_none() {
+        p.at(
+            text.span(),
+            format!(
+                "watch-list `{name}`: max_alerts `{}` is not a rate: write it like \"20/h\" or \"100/1d\" (a positive count per period)",
+                text.get_ref()
+            ),
+        );
+    }
+    parsed
 }
 
 /// The most thresholds one watch-list's `escalate` may list.

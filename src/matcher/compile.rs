@@ -50,6 +50,8 @@ pub(crate) struct List {
     pub slots: Vec<Slot>,
     /// Over slot indices.
     pub query: Option<Expr>,
+    /// The excludes as written, by exclude index.
+    pub excludes: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -228,6 +230,7 @@ fn compile_list(
         fields,
         slots,
         query,
+        excludes: spec.exclude.clone(),
     }
 }
 

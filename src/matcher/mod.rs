@@ -146,6 +146,28 @@ pub struct WatchlistMatch {
     pub highlights: Vec<Highlight>,
 }
 
+/// A watch-list whose terms hit an item that it still did not match: an exclude vetoed
+/// it, or its query was false. What `explain` and `backtest` report, and what the commit
+/// stage stores as the reason an item did not alert.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Miss {
+    /// Index into the specs given to [`Matcher::compile`].
+    pub watchlist: usize,
+    /// Terms that hit, as [`WatchlistMatch::terms`].
+    pub terms: Vec<String>,
+    /// The excludes that hit, as written, sorted; empty when the query was false.
+    pub excluded: Vec<String>,
+    /// As [`WatchlistMatch::highlights`], when asked for ([`Matcher::examine`]).
+    pub highlights: Vec<Highlight>,
+}
+
+/// What the watch-lists made of one item.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Examined {
+    pub matches: Vec<WatchlistMatch>,
+    pub misses: Vec<Miss>,
+}
+
 /// Where a term hit.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Highlight {
@@ -230,7 +252,18 @@ impl Matcher {
         doc: &Document<'_>,
         wanted: &dyn Fn(usize) -> bool,
     ) -> Vec<WatchlistMatch> {
-        search::match_item(self, doc, wanted)
+        search::examine(self, doc, wanted, false).matches
+    }
+
+    /// [`Matcher::match_item`], and also the watch-lists whose terms hit but that did not
+    /// match ([`Miss`]), with their highlights when `miss_highlights`.
+    pub fn examine(
+        &self,
+        doc: &Document<'_>,
+        wanted: &dyn Fn(usize) -> bool,
+        miss_highlights: bool,
+    ) -> Examined {
+        search::examine(self, doc, wanted, miss_highlights)
     }
 
     /// Number of distinct folded patterns in the automaton.

@@ -17,7 +17,7 @@ use unicode_normalization::char::is_combining_mark;
 use super::compile::Target;
 use super::normalize::{FoldCache, is_unspaced_script, normalize_into};
 use super::snippet::{SNIPPET_CHARS, snippet};
-use super::{Document, Field, Highlight, MAX_HIGHLIGHTS, Matcher, WatchlistMatch};
+use super::{Document, Examined, Field, Highlight, MAX_HIGHLIGHTS, Matcher, Miss, WatchlistMatch};
 
 /// Buffers reused across items on the same thread, so matching does not allocate per field.
 #[derive(Default)]
@@ -61,24 +61,25 @@ struct Candidate {
     end: usize,
 }
 
-pub(crate) fn match_item(
+pub(crate) fn examine(
     m: &Matcher,
     doc: &Document<'_>,
     wanted: &dyn Fn(usize) -> bool,
-) -> Vec<WatchlistMatch> {
+    miss_highlights: bool,
+) -> Examined {
     let Some(ac) = &m.automaton else {
-        return Vec::new();
+        return Examined::default();
     };
     // `wanted` is caller code and could re-enter `match_item`: then the thread's scratch is
     // busy and a fresh one is used instead of panicking on a double borrow.
     let result = SCRATCH.try_with(|cell| match cell.try_borrow_mut() {
-        Ok(mut scratch) => run(m, ac, doc, wanted, &mut scratch),
-        Err(_) => run(m, ac, doc, wanted, &mut Scratch::default()),
+        Ok(mut scratch) => run(m, ac, doc, wanted, miss_highlights, &mut scratch),
+        Err(_) => run(m, ac, doc, wanted, miss_highlights, &mut Scratch::default()),
     });
     match result {
-        Ok(matches) => matches,
+        Ok(examined) => examined,
         // Thread-local storage is being torn down.
-        Err(_) => run(m, ac, doc, wanted, &mut Scratch::default()),
+        Err(_) => run(m, ac, doc, wanted, miss_highlights, &mut Scratch::default()),
     }
 }
 
@@ -87,8 +88,9 @@ fn run(
     ac: &AhoCorasick,
     doc: &Document<'_>,
     wanted: &dyn Fn(usize) -> bool,
+    miss_highlights: bool,
     scratch: &mut Scratch,
-) -> Vec<WatchlistMatch> {
+) -> Examined {
     scratch.wanted.clear();
     scratch.wanted.resize(m.lists.len(), 0);
     let mut candidates = Vec::new();
@@ -114,7 +116,7 @@ fn run(
             }
         }
     }
-    let matches = decide(m, doc, &mut candidates, &mut scratch.hits);
+    let examined = decide(m, doc, &mut candidates, &mut scratch.hits, miss_highlights);
 
     if scratch.norm.capacity() > KEEP_BYTES {
         scratch.norm = Vec::new();
@@ -122,7 +124,7 @@ fn run(
     if scratch.map.capacity() > KEEP_BYTES / 4 {
         scratch.map = Vec::new();
     }
-    matches
+    examined
 }
 
 struct FieldScan<'a> {
@@ -288,15 +290,18 @@ fn original_span(text: &str, map: &[u32], start: usize, end: usize) -> Option<(u
     (from < to).then_some((from, to))
 }
 
-/// Turns the verified hits of all fields into matches, watch-list by watch-list.
+/// Turns the verified hits of all fields into matches (and misses), watch-list by
+/// watch-list.
 fn decide(
     m: &Matcher,
     doc: &Document<'_>,
     candidates: &mut [Candidate],
     hits: &mut Vec<bool>,
-) -> Vec<WatchlistMatch> {
+    miss_highlights: bool,
+) -> Examined {
+    let mut examined = Examined::default();
     if candidates.is_empty() {
-        return Vec::new();
+        return examined;
     }
     candidates.sort_unstable_by_key(|c| {
         (
@@ -308,31 +313,34 @@ fn decide(
             c.slot,
         )
     });
-    let mut matches = Vec::new();
     for group in candidates.chunk_by(|a, b| a.list == b.list) {
         let Some(first) = group.first() else {
             continue;
         };
-        if group.iter().any(|c| c.exclude) {
-            continue;
-        }
         let Some(list) = m.lists.get(first.list as usize) else {
             continue;
         };
         hits.clear();
         hits.resize(list.slots.len(), false);
-        for c in group {
+        for c in group.iter().filter(|c| !c.exclude) {
             if let Some(h) = hits.get_mut(c.slot as usize) {
                 *h = true;
             }
         }
-        let matched = match &list.query {
-            Some(query) => query.eval(&|slot| hits.get(slot as usize).copied().unwrap_or(false)),
-            None => true,
-        };
-        if !matched {
-            continue;
-        }
+        let mut excluded: Vec<String> = group
+            .iter()
+            .filter(|c| c.exclude)
+            .filter_map(|c| list.excludes.get(c.slot as usize).cloned())
+            .collect();
+        excluded.sort_unstable();
+        excluded.dedup();
+        let matched = excluded.is_empty()
+            && match &list.query {
+                Some(query) => {
+                    query.eval(&|slot| hits.get(slot as usize).copied().unwrap_or(false))
+                }
+                None => true,
+            };
         let reported = |slot: u32| -> Option<&str> {
             let s = list.slots.get(slot as usize)?;
             (s.report && hits.get(slot as usize).copied().unwrap_or(false))
@@ -348,47 +356,71 @@ fn decide(
             .collect();
         terms.sort_unstable();
         terms.dedup();
+        // Only an exclude hit, or only words the query uses under NOT: no term hit.
         if terms.is_empty() {
             continue;
         }
-
-        // Highlights: at most one per (field, category, position, term), the longest.
-        let mut located: Vec<(&Candidate, &str)> = group
-            .iter()
-            .filter_map(|c| Some((c, reported(c.slot)?)))
-            .collect();
-        located.sort_by_key(|&(c, name)| {
-            (
-                c.field as u8,
-                c.cat,
-                c.start,
-                name,
-                std::cmp::Reverse(c.end),
-            )
-        });
-        located.dedup_by(|b, a| {
-            (a.0.field, a.0.cat, a.0.start, a.1) == (b.0.field, b.0.cat, b.0.start, b.1)
-        });
-        let highlights = choose(&located)
-            .into_iter()
-            .filter_map(|(c, name)| {
-                let text = field_text(doc, c.field, c.cat)?;
-                Some(Highlight {
-                    field: c.field,
-                    term: name.to_owned(),
-                    snippet: highlight_snippet(text, c.field, c.start, c.end),
-                    start: c.start,
-                    end: c.end,
-                })
-            })
-            .collect();
-        matches.push(WatchlistMatch {
-            watchlist: first.list as usize,
-            terms,
-            highlights,
-        });
+        let highlights = if matched || miss_highlights {
+            highlights(doc, group, &reported)
+        } else {
+            Vec::new()
+        };
+        let watchlist = first.list as usize;
+        if matched {
+            examined.matches.push(WatchlistMatch {
+                watchlist,
+                terms,
+                highlights,
+            });
+        } else {
+            examined.misses.push(Miss {
+                watchlist,
+                terms,
+                excluded,
+                highlights,
+            });
+        }
     }
-    matches
+    examined
+}
+
+/// The highlights of one watch-list's hits: at most one per (field, category, position,
+/// term), the longest, chosen by [`choose`].
+fn highlights<'c>(
+    doc: &Document<'_>,
+    group: &'c [Candidate],
+    reported: &dyn Fn(u32) -> Option<&'c str>,
+) -> Vec<Highlight> {
+    let mut located: Vec<(&Candidate, &str)> = group
+        .iter()
+        .filter(|c| !c.exclude)
+        .filter_map(|c| Some((c, reported(c.slot)?)))
+        .collect();
+    located.sort_by_key(|&(c, name)| {
+        (
+            c.field as u8,
+            c.cat,
+            c.start,
+            name,
+            std::cmp::Reverse(c.end),
+        )
+    });
+    located.dedup_by(|b, a| {
+        (a.0.field, a.0.cat, a.0.start, a.1) == (b.0.field, b.0.cat, b.0.start, b.1)
+    });
+    choose(&located)
+        .into_iter()
+        .filter_map(|(c, name)| {
+            let text = field_text(doc, c.field, c.cat)?;
+            Some(Highlight {
+                field: c.field,
+                term: name.to_owned(),
+                snippet: highlight_snippet(text, c.field, c.start, c.end),
+                start: c.start,
+                end: c.end,
+            })
+        })
+        .collect()
 }
 
 /// Picks at most `MAX_HIGHLIGHTS`, every term's first hit before any term's second, and

@@ -1031,3 +1031,38 @@ fn random_text_never_panics_and_highlights_always_slice() {
         }
     }
 }
+
+#[test]
+fn misses_name_what_vetoed_a_watch_list_whose_terms_hit() {
+    let m = compile(&[
+        terms(&["Iran", "China"]).exclude(&["football", "Chinatown"]),
+        terms(&["Iran", "China"]).query("Iran AND China"),
+        terms(&["SCO"]).exclude(&["football"]),
+    ]);
+    let doc = Document {
+        title: "Iran football team tours China, visits Chinatown",
+        ..Document::default()
+    };
+    let examined = m.examine(&doc, &all, true);
+    assert!(examined.matches.iter().any(|w| w.watchlist == 1));
+    let miss = &examined.misses[0];
+    assert_eq!(miss.watchlist, 0);
+    assert_eq!(miss.terms, ["China", "Iran"]);
+    assert_eq!(miss.excluded, ["Chinatown", "football"]);
+    assert!(miss.highlights.iter().all(|h| h.term != "football"));
+    assert_eq!(miss.highlights.len(), 2);
+    // Only an exclude hit (no term of the watch-list): no miss at all.
+    assert_eq!(examined.misses.len(), 1);
+
+    let doc = Document {
+        title: "Iran votes",
+        ..Document::default()
+    };
+    let examined = m.examine(&doc, &all, false);
+    assert_eq!(examined.matches.len(), 1, "watch-list 0 matches");
+    let miss = &examined.misses[0];
+    assert_eq!((miss.watchlist, miss.excluded.len()), (1, 0), "query false");
+    assert_eq!(miss.terms, ["Iran"]);
+    assert!(miss.highlights.is_empty(), "not asked for");
+    assert_eq!(m.match_item(&doc, &all), examined.matches);
+}

@@ -545,7 +545,14 @@ mod tests {
         let matches = config
             .matcher
             .match_item(&crate::refresh::document(&item), &|_| true);
-        let candidate = Candidate::new(crate::dedup::item_key(&item), item, matches);
+        let candidate = Candidate::new(
+            crate::dedup::item_key(&item),
+            item,
+            crate::matcher::Examined {
+                matches,
+                misses: Vec::new(),
+            },
+        );
         let fetched = FeedResult::Fetched(Box::new(Fetched {
             feed: 0,
             feed_id,

@@ -23,7 +23,8 @@
 //! (registering feeds and webhooks, poll state, schedules, statuses), `pipeline.rs` (what
 //! a refresh reads and the commit stage writes), `stories.rs` (story links, the
 //! near-duplicate band index, story summaries and escalations), `outbox.rs` (claiming,
-//! leasing, marking and re-queueing deliveries), `queries.rs` (stored matches and stories,
+//! leasing, marking and re-queueing deliveries), `policy.rs` (misses, mutes, rate-limit
+//! counts and digests of the alert policy), `queries.rs` (stored matches and stories,
 //! for people), [`retention`] (pruning)
 //! and [`health`] (whether writes succeed). Rows are read into `sqlx::FromRow` types,
 //! never with `Row::get`, which panics on a value it cannot decode.
@@ -32,6 +33,7 @@ mod feeds;
 pub mod health;
 mod outbox;
 mod pipeline;
+mod policy;
 mod queries;
 pub mod retention;
 mod stories;
@@ -53,6 +55,7 @@ pub use feeds::{ErrorClass, FeedState, FeedStatus};
 pub use health::{Failing, Health};
 pub use outbox::{Delivery, DeliveryFilter, DeliveryRow, DisabledWebhook, OutboxStatus};
 pub use pipeline::{FeedFailure, FeedUpdate, ItemRow, NewItem, NewMatch, OutboxRow};
+pub use policy::{Held, HeldMatch, MissReason, Mute, NewDigest, NewMiss};
 pub use queries::{
     MAX_STORY_ITEMS, MatchQuery, MatchRow, StoryListing, StoryQuery, StoryRow, StorySighting,
 };

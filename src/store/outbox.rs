@@ -393,6 +393,7 @@ mod tests {
                             url: Some(&url),
                             published_at: None,
                             summary: "",
+                            content: "",
                             authors: &[],
                             categories: &[],
                             language: None,
@@ -409,6 +410,8 @@ mod tests {
                         highlights_json: "[]".into(),
                         created_at: at,
                         escalated: 0,
+                        held: None,
+                        awaiting_digest: false,
                     }])
                     .await?;
                     let body = format!("{{\"alert\":\"{id}\"}}");

@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{
-    ErrorClass, ROWS_PER_STATEMENT, Result, Store, StoreTx, multi_row, multi_row_as, values,
+    ErrorClass, Held, ROWS_PER_STATEMENT, Result, Store, StoreTx, multi_row, multi_row_as, values,
 };
 
 /// A failed refresh, as recorded on the feed's row.
@@ -44,6 +44,8 @@ pub struct NewItem<'a> {
     pub url: Option<&'a str>,
     pub published_at: Option<i64>,
     pub summary: &'a str,
+    /// The content text as matched; `""` for none.
+    pub content: &'a str,
     pub authors: &'a [String],
     pub categories: &'a [String],
     pub language: Option<&'a str>,
@@ -61,6 +63,10 @@ pub struct NewMatch<'a> {
     pub created_at: i64,
     /// The highest `escalate` threshold the story has reached already (0: none).
     pub escalated: u32,
+    /// Why it does not alert on its own; `None` when it does.
+    pub held: Option<Held>,
+    /// It waits for its watch-list's next digest.
+    pub awaiting_digest: bool,
 }
 
 /// An item to insert: its feed, its story and its fields.
@@ -137,11 +143,11 @@ impl StoreTx {
             let sql = format!(
                 "INSERT INTO items (feed_id, item_key, story_id, title, url, published_at,
                                     summary, authors, categories, language, first_seen_at,
-                                    matched, bands)
+                                    matched, bands, content)
                  VALUES {}
                  ON CONFLICT (feed_id, item_key) DO NOTHING
                  RETURNING id, feed_id, item_key",
-                values(chunk.len(), 13)
+                values(chunk.len(), 14)
             );
             let mut insert = multi_row_as::<InsertedItem>(sql, chunk.len());
             for row in chunk {
@@ -159,7 +165,8 @@ impl StoreTx {
                     .bind(item.language)
                     .bind(now)
                     .bind(row.matched)
-                    .bind(row.bands.as_deref());
+                    .bind(row.bands.as_deref())
+                    .bind(Some(item.content).filter(|c| !c.is_empty()));
             }
             for item in insert.fetch_all(&mut *self.conn).await? {
                 ids.insert((item.feed_id, item.item_key), item.id);
@@ -176,11 +183,11 @@ impl StoreTx {
         for chunk in matches.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO matches (id, story_id, watchlist, item_id, terms, highlights,
-                                      created_at, escalated)
+                                      created_at, escalated, reason, awaiting_digest)
                  VALUES {}
                  ON CONFLICT (story_id, watchlist) DO NOTHING
                  RETURNING id",
-                values(chunk.len(), 8)
+                values(chunk.len(), 10)
             );
             let mut insert = multi_row_as::<(String,)>(sql, chunk.len());
             for m in chunk {
@@ -192,7 +199,9 @@ impl StoreTx {
                     .bind(m.terms_json.as_str())
                     .bind(m.highlights_json.as_str())
                     .bind(m.created_at)
-                    .bind(m.escalated);
+                    .bind(m.escalated)
+                    .bind(m.held)
+                    .bind(m.awaiting_digest);
             }
             for (id,) in insert.fetch_all(&mut *self.conn).await? {
                 inserted.insert(id);

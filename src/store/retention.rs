@@ -414,6 +414,7 @@ mod tests {
                             url: Some(&url),
                             published_at: None,
                             summary: "",
+                            content: "",
                             authors: &[],
                             categories: &[],
                             language: None,
@@ -431,6 +432,8 @@ mod tests {
                         highlights_json: "[]".into(),
                         created_at: at,
                         escalated: 0,
+                        held: None,
+                        awaiting_digest: false,
                     }])
                     .await?;
                     tx.insert_outbox(
@@ -685,6 +688,7 @@ mod tests {
                             url: None,
                             published_at: None,
                             summary: &summary,
+                            content: "",
                             authors: &[],
                             categories: &[],
                             language: None,

@@ -368,6 +368,7 @@ mod tests {
                             url: None,
                             published_at: None,
                             summary: "",
+                            content: "",
                             authors: &[],
                             categories: &[],
                             language: None,
