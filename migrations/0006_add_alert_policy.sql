@@ -24,8 +24,10 @@ ALTER TABLE matches ADD COLUMN reason TEXT
     CHECK (reason IN ('backfill', 'muted', 'rate_limited', 'digest'));
 -- 1 while the match waits for its watch-list's next digest.
 ALTER TABLE matches ADD COLUMN awaiting_digest INTEGER NOT NULL DEFAULT 0;
--- The digest that carried it.
-ALTER TABLE matches ADD COLUMN digest_id TEXT REFERENCES digests(id) ON DELETE SET NULL;
+-- The digest that carried it. Not a foreign key: retention prunes digests without
+-- touching (or indexing for) the matches they carried, and a digest id that is gone
+-- still says the match went out in one.
+ALTER TABLE matches ADD COLUMN digest_id TEXT;
 -- What the digest builder reads, and the rate limit's count of single alerts.
 CREATE INDEX matches_awaiting_digest ON matches (watchlist, created_at) WHERE awaiting_digest = 1;
 CREATE INDEX matches_alerted_by_watchlist ON matches (watchlist, created_at) WHERE reason IS NULL;

@@ -66,10 +66,11 @@ async fn register(config: &Config, store: &Store) -> anyhow::Result<()> {
         .context("cannot register the configured feeds and webhooks")
 }
 
-/// The scheduler, the outbox workers and the database writer of one configuration.
+/// The scheduler, the outbox workers, the digests and the database writer of one
+/// configuration.
 struct Generation {
     stop: CancellationToken,
-    tasks: [JoinHandle<()>; 2],
+    tasks: [JoinHandle<()>; 3],
     writer: Writer,
 }
 
@@ -80,6 +81,12 @@ impl Generation {
         let stop = CancellationToken::new();
         // The database writer wakes the outbox workers when it commits alerts.
         let alerts = pipeline.committer.alerts_committed();
+        let digests = tokio::spawn(crate::digest::run(
+            pipeline.store.clone(),
+            pipeline.config.clone(),
+            alerts.clone(),
+            stop.clone(),
+        ));
         let scheduler = tokio::spawn(scheduler::run(
             pipeline,
             stop.clone(),
@@ -88,7 +95,7 @@ impl Generation {
         let workers = tokio::spawn(notifier.run(alerts, stop.clone()));
         Ok(Generation {
             stop,
-            tasks: [scheduler, workers],
+            tasks: [scheduler, digests, workers],
             writer,
         })
     }

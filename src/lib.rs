@@ -9,8 +9,10 @@
 //! [`scheduler`] runs the loop; [`due`] is its pure policy of when each feed is due.
 //! [`refresh`] is the one junction: the only module that calls more than one stage, for a
 //! refresh and for its preview without the commit (`poll --dry-run`, `test-feed`).
-//! [`commit`] is the one writer: it stores many feeds' results per transaction and wakes
-//! [`notify`], whose workers deliver the outbox rows it built for each alert.
+//! [`commit`] is the one writer: it stores many feeds' results per transaction, decides
+//! which matches alert now and which wait (SPEC §11), and wakes [`notify`], whose workers
+//! deliver the outbox rows it built for each alert. [`digest`] sends what waited, on each
+//! watch-list's digest schedule.
 //!
 //! [`config`] turns the TOML file into validated types, [`cli`] holds the commands and
 //! [`daemon`] runs the scheduler, the outbox workers and [`upkeep`] until a signal stops
@@ -23,6 +25,7 @@ pub mod config;
 pub mod daemon;
 pub mod dedup;
 pub mod demo;
+pub mod digest;
 pub mod due;
 pub mod fetch;
 pub mod guard;

@@ -84,6 +84,7 @@ pub fn schedule_lateness(late: Duration) {
 pub fn pruned(pruned: &crate::store::retention::Pruned) {
     for (table, rows) in [
         ("outbox", pruned.deliveries),
+        ("digests", pruned.digests),
         ("matches", pruned.matches),
         ("items", pruned.items),
         ("stories", pruned.stories),

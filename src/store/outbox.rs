@@ -87,12 +87,15 @@ pub struct DeliveryRow {
     pub created_at: i64,
     pub delivered_at: Option<i64>,
     pub watchlist: String,
+    /// The alerted item's title; for a digest, how many stories it carries.
     pub title: String,
     /// For a `watchlist.story_grew` event, the number of feeds the story reached; `null`
     /// for the alert itself.
     #[sqlx(try_from = "i64")]
     #[serde(serialize_with = "grew_to")]
     pub grew_to: u32,
+    /// For a `watchlist.digest` part, the digest's id (else `null`).
+    pub digest: Option<String>,
 }
 
 /// 0 (the alert itself) as `null`.
@@ -296,10 +299,16 @@ impl Store {
         self.look(async |conn| {
             sqlx::query_as(
                 "SELECT o.id, o.webhook, o.status, o.attempts, o.next_attempt_at, o.last_status,
-                    o.last_error, o.created_at, o.delivered_at, m.watchlist, i.title, o.stage AS grew_to
+                    o.last_error, o.created_at, o.delivered_at,
+                    COALESCE(m.watchlist, d.watchlist, '') AS watchlist,
+                    COALESCE(i.title, 'digest of ' || d.stories || ' stories, part ' || o.stage, '')
+                        AS title,
+                    CASE WHEN o.digest_id IS NULL THEN o.stage ELSE 0 END AS grew_to,
+                    o.digest_id AS digest
                  FROM outbox o
-                 JOIN matches m ON m.id = o.match_id
-                 JOIN items i ON i.id = m.item_id
+                 LEFT JOIN matches m ON m.id = o.match_id
+                 LEFT JOIN items i ON i.id = m.item_id
+                 LEFT JOIN digests d ON d.id = o.digest_id
                  WHERE ?1 IS NULL
                     OR (?1 = 'failed' AND o.status = 'pending' AND o.attempts > 0)
                     OR o.status = ?1

@@ -7,7 +7,9 @@
 //! long delete. The rules:
 //! - delivered outbox rows older than `deliveries` go (their frozen bodies are the bulk);
 //!   pending and dead-lettered rows stay;
-//! - matches older than `matches` go once no outbox row refers to them;
+//! - digests older than `deliveries` go once their outbox rows have gone;
+//! - matches older than `matches` go once no outbox row refers to them and they wait for
+//!   no digest;
 //! - items go once older than `items` (never matched) or `matches` (matched), and only if
 //!   no match refers to them and the feed's latest document does not hold them: every
 //!   feed row keeps the sorted 8-byte digests of its latest document's item keys
@@ -36,6 +38,7 @@ const VACUUM_PAGES: i64 = 2048;
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Pruned {
     pub deliveries: u64,
+    pub digests: u64,
     pub matches: u64,
     pub items: u64,
     pub stories: u64,
@@ -103,6 +106,17 @@ impl Store {
         let mut pruned = Pruned::default();
         if let Some(age) = retention.deliveries {
             pruned.deliveries = self.prune_deliveries(before(now, age), pause).await?;
+            pruned.digests = self
+                .delete_in_batches(
+                    "DELETE FROM digests WHERE id IN (
+                         SELECT d.id FROM digests d
+                         WHERE d.created_at < ?1
+                           AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.digest_id = d.id)
+                         ORDER BY d.created_at LIMIT ?2)",
+                    before(now, age),
+                    pause,
+                )
+                .await?;
         }
         if let Some(age) = retention.matches {
             pruned.matches = self.prune_matches(before(now, age), pause).await?;
@@ -162,7 +176,7 @@ impl Store {
         self.delete_in_batches(
             "DELETE FROM matches WHERE id IN (
                  SELECT m.id FROM matches m
-                 WHERE m.created_at < ?1
+                 WHERE m.created_at < ?1 AND m.awaiting_digest = 0
                    AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.match_id = m.id)
                  ORDER BY m.created_at LIMIT ?2)",
             cutoff,
