@@ -1491,4 +1491,207 @@ format = "slack"
             );
         }
     }
+
+    /// Rows of `sql` (one text column) from the test database.
+    async fn texts(db: &Db, sql: &'static str) -> Vec<String> {
+        let pool = sqlx::SqlitePool::connect_with(
+            sqlx::sqlite::SqliteConnectOptions::new().filename(db._dir.path().join("wirewatch.db")),
+        )
+        .await
+        .unwrap();
+        let rows = sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        rows
+    }
+
+    const POLICY: &str = r#"
+[poll]
+backfill = "all"
+
+[[feeds]]
+name = "wire-a"
+url = "https://a.example.com/rss"
+
+[[feeds]]
+name = "wire-b"
+url = "https://b.example.com/rss"
+
+[[watchlists]]
+name = "capped"
+terms = ["Iran"]
+exclude = ["football"]
+max_alerts = "2/h"
+webhooks = ["ops"]
+
+[[watchlists]]
+name = "daily"
+terms = ["Iran", "China"]
+query = "Iran AND China"
+digest = "0 8 * * *"
+webhooks = ["ops", "desk"]
+
+[[webhooks]]
+name = "ops"
+url = "https://hooks.example.com/ops"
+
+[[webhooks]]
+name = "desk"
+url = "https://hooks.example.com/desk"
+format = "slack"
+"#;
+
+    #[tokio::test]
+    async fn every_hit_that_does_not_alert_is_stored_with_its_reason() {
+        let db = db_with(POLICY).await;
+        let first = fetched(
+            &db,
+            0,
+            &[
+                ("1", "Iran and China sign accord", "https://a.example/1"),
+                ("2", "Iran votes", "https://a.example/2"),
+                ("3", "Iran football team wins", "https://a.example/3"),
+                ("4", "Iran elects", "https://a.example/4"),
+            ],
+        );
+        write(&db.store, &db.config, &[&first]).await.unwrap();
+        // The same story in another outlet.
+        let copy = fetched(
+            &db,
+            1,
+            &[("5", "Iran and China sign accord", "https://a.example/1")],
+        );
+        write(&db.store, &db.config, &[&copy]).await.unwrap();
+
+        let reasons = texts(
+            &db,
+            "SELECT i.item_key || ' ' || m.watchlist || ' ' || COALESCE(m.reason, 'alerted')
+                    || ' ' || m.awaiting_digest
+             FROM matches m JOIN items i ON i.id = m.item_id ORDER BY 1",
+        )
+        .await;
+        assert_eq!(
+            reasons,
+            [
+                "guid:1 capped alerted 0",
+                "guid:1 daily digest 1",
+                "guid:2 capped alerted 0",
+                "guid:4 capped rate_limited 1",
+            ]
+            .map(|r| r.replace("guid:", &dedup_prefix())),
+        );
+        let misses = texts(
+            &db,
+            "SELECT i.item_key || ' ' || x.watchlist || ' ' || x.reason || ' '
+                    || COALESCE(x.term, '-') || ' ' || x.terms
+             FROM misses x JOIN items i ON i.id = x.item_id ORDER BY 1",
+        )
+        .await;
+        assert_eq!(
+            misses,
+            [
+                r#"guid:2 daily query_false - ["Iran"]"#,
+                r#"guid:3 capped excluded football ["Iran"]"#,
+                r#"guid:3 daily query_false - ["Iran"]"#,
+                r#"guid:4 daily query_false - ["Iran"]"#,
+                r#"guid:5 capped same_story - ["Iran"]"#,
+                r#"guid:5 daily same_story - ["China","Iran"]"#,
+            ]
+            .map(|r| r.replace("guid:", &dedup_prefix())),
+        );
+        // Only the two single alerts of `capped` were queued.
+        assert_eq!(stages(&db).await, [0, 0]);
+    }
+
+    /// How [`dedup::item_key`] prefixes a guid.
+    fn dedup_prefix() -> String {
+        let item = Item {
+            guid: Some("x".into()),
+            ..Item::default()
+        };
+        dedup::item_key(&item).trim_end_matches('x').to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_muted_watch_list_stores_its_matches_for_the_digest_and_sends_none() {
+        let db = db_with(POLICY).await;
+        let now = crate::clock::unix();
+        db.store.mute("capped", now + 3600, now).await.unwrap();
+        db.store.mute("daily", now - 1, now - 7200).await.unwrap(); // ended already
+        let result = fetched(
+            &db,
+            0,
+            &[("1", "Iran and China sign accord", "https://a.example/1")],
+        );
+        write(&db.store, &db.config, &[&result]).await.unwrap();
+        let reasons = texts(
+            &db,
+            "SELECT watchlist || ' ' || reason || ' ' || awaiting_digest FROM matches ORDER BY 1",
+        )
+        .await;
+        assert_eq!(reasons, ["capped muted 1", "daily digest 1"]);
+        assert!(stages(&db).await.is_empty());
+
+        assert!(db.store.unmute("capped", now).await.unwrap());
+        assert!(!db.store.unmute("capped", now).await.unwrap(), "not muted any more");
+        let result = fetched(&db, 0, &[("2", "Iran votes", "https://a.example/2")]);
+        write(&db.store, &db.config, &[&result]).await.unwrap();
+        assert_eq!(stages(&db).await, [0], "alerts again once unmuted");
+    }
+
+    #[tokio::test]
+    async fn a_digest_carries_each_waiting_story_once_and_an_empty_period_sends_nothing() {
+        let db = db_with(POLICY).await;
+        let results = [
+            fetched(
+                &db,
+                0,
+                &[
+                    ("1", "Iran and China sign accord", "https://a.example/1"),
+                    ("2", "China and Iran hold talks", "https://a.example/2"),
+                ],
+            ),
+            fetched(
+                &db,
+                1,
+                &[("3", "Iran and China sign accord", "https://a.example/1")],
+            ),
+        ];
+        for result in &results {
+            write(&db.store, &db.config, &[result]).await.unwrap();
+        }
+        let daily = db.config.watchlist_index("daily").unwrap();
+        let sent = crate::digest::send(&db.store, &db.config, daily, Utc::now())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(sent.stories, 2);
+        let bodies = texts(
+            &db,
+            "SELECT body FROM outbox WHERE digest_id IS NOT NULL AND webhook = 'ops'",
+        )
+        .await;
+        assert_eq!(bodies.len(), 1);
+        let body: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
+        assert_eq!(body["type"], "watchlist.digest");
+        assert_eq!(body["data"]["count"], 2);
+        let stories = body["data"]["stories"].as_array().unwrap();
+        // Ranked by outlets: the accord (two feeds) before the talks (one).
+        assert_eq!(stories[0]["title"], "Iran and China sign accord");
+        assert_eq!(stories[0]["feeds"], 2);
+        assert_eq!(stories[1]["feeds"], 1);
+        assert_eq!(stories[0]["terms"], serde_json::json!(["China", "Iran"]));
+        assert_eq!(
+            texts(&db, "SELECT webhook FROM outbox WHERE digest_id IS NOT NULL ORDER BY 1").await,
+            ["desk", "ops"]
+        );
+        assert!(
+            texts(&db, "SELECT id FROM matches WHERE awaiting_digest = 1 AND watchlist = 'daily'")
+                .await
+                .is_empty()
+        );
+        // Nothing new: the next period sends nothing.
+        let again = crate::digest::send(&db.store, &db.config, daily, Utc::now()).await;
+        assert_eq!(again.unwrap(), None);
+    }
 }
+

@@ -478,6 +478,11 @@ impl Config {
     pub fn watchlist(&self, name: &str) -> Option<&Watchlist> {
         self.watchlists.iter().find(|w| w.name == name)
     }
+
+    /// The index of the watch-list of this name in [`Config::watchlists`].
+    pub fn watchlist_index(&self, name: &str) -> Option<usize> {
+        self.watchlists.iter().position(|w| w.name == name)
+    }
 }
 
 /// Every feed name, tag and webhook name the file declares, valid or not, so that a
