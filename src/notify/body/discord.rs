@@ -1,19 +1,25 @@
-//! The Discord body: one embed for an execute-webhook call.
+//! The Discord body: one embed for an execute-webhook call; a digest's part carries an
+//! embed per story.
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
+use serde_json::{Value, json};
 
+use super::digest::{
+    DIGEST_SNIPPET_MAX, DIGEST_TERMS_MAX, Entry, PERIOD_MAX, heading, pack, period,
+};
 use super::text::{
     Content, NAME_MAX, OUTLETS_MAX, SNIPPET_MAX, Style, TERM_MAX, TERMS_MAX, TIME_MAX, TITLE_MAX,
     grew_heading, more_highlights, or_dash, utf16_len,
 };
-use super::{Alert, rfc3339};
+use super::{Alert, Digest, DigestStory, rfc3339};
 
 /// Discord embed limits (Message resource, "Embed Limits").
 pub(super) const DISCORD_TITLE_MAX: usize = 256;
 pub(super) const DISCORD_DESCRIPTION_MAX: usize = 4096;
 pub(super) const DISCORD_FIELD_VALUE_MAX: usize = 1024;
+/// Across all the embeds of a message, too.
 pub(super) const DISCORD_EMBED_TOTAL_MAX: usize = 6000;
+pub(super) const DISCORD_EMBEDS_MAX: usize = 10;
 pub(super) const DISCORD_FIELD_NAME_MAX: usize = 256;
 /// The message's `content`, outside the embed.
 pub(super) const DISCORD_CONTENT_MAX: usize = 2000;
@@ -104,6 +110,65 @@ pub fn discord(alert: &Alert<'_>, at: DateTime<Utc>) -> Result<String, serde_jso
         message["content"] = json!(heading);
     }
     serde_json::to_string(&message)
+}
+
+/// A digest as Discord execute-webhook messages, one per part: the heading and the period
+/// in the message's `content` (also the notification text), then an embed per story: its
+/// title linking to the story, a description with the outlets, the terms and the snippet
+/// as a quote, and the story's first sighting as the embed's timestamp. Parts are filled
+/// up to 10 embeds and 6,000 units of embed text. Mentions are disabled.
+pub(super) fn discord_digest(digest: &Digest<'_>) -> Result<Vec<String>, serde_json::Error> {
+    let watchlist = or_dash(DISCORD.fit(digest.watchlist, NAME_MAX));
+    let period = or_dash(DISCORD.fit(&period(&digest.period), PERIOD_MAX));
+    let stories = digest.stories.len();
+    let embeds: Vec<(Value, usize)> = digest.stories.iter().map(discord_digest_story).collect();
+    let costs: Vec<usize> = embeds.iter().map(|(_, cost)| *cost).collect();
+    let parts = pack(&costs, DISCORD_EMBED_TOTAL_MAX, DISCORD_EMBEDS_MAX);
+    parts
+        .into_iter()
+        .map(|(part, range)| {
+            // The watch-list and the period are cut: far inside the limit.
+            let content = format!("**{}**\n{period}", heading(&watchlist, stories, part));
+            debug_assert!(utf16_len(&content) <= DISCORD_CONTENT_MAX);
+            let embeds: Vec<&Value> = embeds[range].iter().map(|(embed, _)| embed).collect();
+            serde_json::to_string(&json!({
+                "content": content,
+                "embeds": embeds,
+                "allowed_mentions": {"parse": []},
+            }))
+        })
+        .collect()
+}
+
+/// One story of a digest as an embed, and what it counts towards the message's total.
+fn discord_digest_story(story: &DigestStory) -> (Value, usize) {
+    let entry = Entry::of(story);
+    let title = DISCORD.fit(entry.title, TITLE_MAX.min(DISCORD_TITLE_MAX));
+    let mut description = String::new();
+    if let Some(outlets) = &entry.outlets {
+        description.push_str(outlets);
+        description.push_str(" · ");
+    }
+    description.push_str("**Terms:** ");
+    description.push_str(&DISCORD.fit_list(entry.terms, DIGEST_TERMS_MAX));
+    if let Some(snippet) = entry.snippet {
+        description.push_str("\n> ");
+        description.push_str(&DISCORD.fit(snippet, DIGEST_SNIPPET_MAX));
+    }
+    let cost = DISCORD.len(&title) + DISCORD.len(&description);
+    let mut embed = json!({
+        "title": title,
+        "color": DISCORD_COLOR,
+        "description": description,
+    });
+    if let Some(url) = entry.url {
+        embed["url"] = json!(url);
+    }
+    // Ours and RFC 3339 already; read back so that Discord never gets one it rejects.
+    if let Ok(seen) = DateTime::parse_from_rfc3339(&story.first_seen) {
+        embed["timestamp"] = json!(rfc3339(seen.to_utc()));
+    }
+    (embed, cost)
 }
 
 /// Discord Markdown: a backslash before any punctuation shows it literally, so every

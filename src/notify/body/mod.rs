@@ -24,6 +24,9 @@
 //! inside an escape sequence or a link. Lengths are counted in UTF-16 code units, never
 //! fewer than characters, so a limit holds however the service counts; the Teams body is
 //! measured in bytes, both as UTF-8 and as UTF-16.
+//!
+//! A digest (SPEC §11) is rendered by `digest.rs`: one `json` event, or for the chat
+//! services one or more numbered messages, each within those same limits.
 
 mod digest;
 mod discord;
@@ -202,5 +205,7 @@ pub fn render_digest(
     digest::render(format, digest, at)
 }
 
+#[cfg(test)]
+mod digest_tests;
 #[cfg(test)]
 mod tests;

@@ -4,11 +4,14 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::Alert;
+use super::digest::{
+    DIGEST_SNIPPET_MAX, DIGEST_TERMS_MAX, Entry, PERIOD_MAX, heading, pack, period, widest,
+};
 use super::text::{
     Content, NAME_MAX, OUTLETS_MAX, SNIPPET_MAX, Style, TERM_MAX, TERMS_MAX, TIME_MAX, TITLE_MAX,
     grew_heading, more_highlights, or_dash, plain, utf16_len,
 };
+use super::{Alert, Digest};
 
 /// Teams rejects an incoming-webhook message over 28 KB, and reports put the real edge
 /// lower (about 21 KB) and do not say whether bytes or UTF-16 units are counted. The body
@@ -124,24 +127,12 @@ pub fn teams(alert: &Alert<'_>, at: DateTime<Utc>) -> Result<String, serde_json:
                 "wrap": true,
             }));
         }
-        let mut card = json!({
-            "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-            "type": "AdaptiveCard",
-            "version": "1.4",
-            "body": body,
-        });
+        let mut card = teams_card(body);
         if let Some(url) = content.url {
             card["actions"] =
                 json!([{"type": "Action.OpenUrl", "title": "Open story", "url": url}]);
         }
-        let message = serde_json::to_string(&json!({
-            "type": "message",
-            "attachments": [{
-                "contentType": "application/vnd.microsoft.card.adaptive",
-                "contentUrl": null,
-                "content": card,
-            }],
-        }))?;
+        let message = teams_message(card)?;
         if teams_size(&message) <= TEAMS_MAX_BYTES
             || content.highlights.is_empty()
             || lines.pop().is_none()
@@ -150,6 +141,127 @@ pub fn teams(alert: &Alert<'_>, at: DateTime<Utc>) -> Result<String, serde_json:
         }
         hidden += 1;
     }
+}
+
+/// An Adaptive Card of these elements.
+fn teams_card(body: Vec<Value>) -> Value {
+    json!({
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": body,
+    })
+}
+
+/// The incoming-webhook message carrying a card.
+fn teams_message(card: Value) -> Result<String, serde_json::Error> {
+    serde_json::to_string(&json!({
+        "type": "message",
+        "attachments": [{
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "contentUrl": null,
+            "content": card,
+        }],
+    }))
+}
+
+/// A digest as Teams messages, one Adaptive Card per part: the heading and the period,
+/// then for each story, below a separator, its title (a link when it has a URL), a line
+/// with the outlets and terms, and the snippet in italics. Parts are filled up to
+/// [`TEAMS_MAX_BYTES`].
+pub(super) fn teams_digest(digest: &Digest<'_>) -> Result<Vec<String>, serde_json::Error> {
+    let watchlist = or_dash(TEAMS.fit(digest.watchlist, TEAMS_NAME_MAX));
+    let period = or_dash(TEAMS.fit(&period(&digest.period), 2 * PERIOD_MAX));
+    let stories = digest.stories.len();
+    let head = |part| {
+        vec![
+            json!({
+                "type": "RichTextBlock",
+                "inlines": [{
+                    "type": "TextRun",
+                    "text": heading(&watchlist, stories, part),
+                    "size": "Medium",
+                    "weight": "Bolder",
+                }],
+            }),
+            json!({
+                "type": "RichTextBlock",
+                "spacing": "None",
+                "inlines": [{"type": "TextRun", "text": period, "isSubtle": true}],
+            }),
+        ]
+    };
+    let entries: Vec<Vec<Value>> = digest
+        .stories
+        .iter()
+        .map(|story| teams_digest_story(&Entry::of(story)))
+        .collect();
+
+    // A story's elements add themselves and a comma each to the card's body; the size of
+    // the parts is at most the sum of theirs, whichever way Teams counts.
+    const COMMA: usize = 2;
+    let costs = entries
+        .iter()
+        .map(|elements| {
+            elements.iter().try_fold(0, |sum, element| {
+                Ok(sum + teams_size(&serde_json::to_string(element)?) + COMMA)
+            })
+        })
+        .collect::<Result<Vec<usize>, serde_json::Error>>()?;
+    let empty = teams_size(&teams_message(teams_card(head(widest(stories))))?);
+    let parts = pack(&costs, TEAMS_MAX_BYTES.saturating_sub(empty), usize::MAX);
+    parts
+        .into_iter()
+        .map(|(part, range)| {
+            let mut body = head(part);
+            body.extend(entries[range].iter().flatten().cloned());
+            let message = teams_message(teams_card(body))?;
+            debug_assert!(teams_size(&message) <= TEAMS_MAX_BYTES);
+            Ok(message)
+        })
+        .collect()
+}
+
+/// One story of a digest: its card elements.
+fn teams_digest_story(entry: &Entry<'_>) -> Vec<Value> {
+    let mut title = json!({
+        "type": "TextRun",
+        "text": TEAMS.fit(entry.title, TEAMS_TITLE_MAX),
+        "weight": "Bolder",
+    });
+    if let Some(url) = entry.url {
+        title["selectAction"] = json!({"type": "Action.OpenUrl", "url": url});
+    }
+    let mut facts = Vec::new();
+    if let Some(outlets) = &entry.outlets {
+        facts.push(json!({"type": "TextRun", "text": format!("{outlets} · "), "isSubtle": true}));
+    }
+    facts.push(json!({"type": "TextRun", "text": "Terms: ", "weight": "Bolder"}));
+    facts.push(json!({
+        "type": "TextRun",
+        "text": TEAMS.fit_list(entry.terms, 2 * DIGEST_TERMS_MAX),
+    }));
+    let mut elements = vec![
+        json!({
+            "type": "RichTextBlock",
+            "separator": true,
+            "spacing": "Medium",
+            "inlines": [title],
+        }),
+        json!({"type": "RichTextBlock", "spacing": "None", "inlines": facts}),
+    ];
+    if let Some(snippet) = entry.snippet {
+        elements.push(json!({
+            "type": "RichTextBlock",
+            "spacing": "None",
+            "inlines": [{
+                "type": "TextRun",
+                "text": TEAMS.fit(snippet, 2 * DIGEST_SNIPPET_MAX),
+                "italic": true,
+            }],
+        }));
+    }
+    elements
 }
 
 /// An upper bound of what a character adds to a JSON body, in bytes, counted both as

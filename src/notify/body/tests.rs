@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 
 use super::discord::{
     DISCORD, DISCORD_CONTENT_MAX, DISCORD_DESCRIPTION_MAX, DISCORD_EMBED_TOTAL_MAX,
-    DISCORD_FIELD_NAME_MAX, DISCORD_FIELD_VALUE_MAX, DISCORD_TITLE_MAX, discord,
+    DISCORD_EMBEDS_MAX, DISCORD_FIELD_NAME_MAX, DISCORD_FIELD_VALUE_MAX, DISCORD_TITLE_MAX,
+    discord,
 };
 use super::slack::{
     SLACK, SLACK_BLOCKS_MAX, SLACK_CONTEXT_ELEMENTS_MAX, SLACK_CONTEXT_TEXT_MAX,
@@ -101,7 +102,7 @@ impl Fixture {
     }
 }
 
-fn highlight(field: Field, term: &str, snippet: &str) -> Highlight {
+pub(super) fn highlight(field: Field, term: &str, snippet: &str) -> Highlight {
     Highlight {
         field,
         term: term.into(),
@@ -283,18 +284,18 @@ fn cases() -> [(&'static str, Fixture); 5] {
     ]
 }
 
-fn parse(body: &str) -> Value {
+pub(super) fn parse(body: &str) -> Value {
     serde_json::from_str(body).expect("the body is JSON")
 }
 
-fn chars(value: &Value) -> usize {
+pub(super) fn chars(value: &Value) -> usize {
     let text = value.as_str().expect("a string");
     assert!(utf16_len(text) >= text.chars().count());
     utf16_len(text)
 }
 
 /// Every Slack limit; `text` objects are never empty.
-fn assert_slack_limits(body: &Value) {
+pub(super) fn assert_slack_limits(body: &Value) {
     assert!(chars(&body["text"]) <= SLACK_FALLBACK_MAX);
     let blocks = body["blocks"].as_array().expect("blocks");
     assert!(!blocks.is_empty() && blocks.len() <= SLACK_BLOCKS_MAX);
@@ -322,16 +323,34 @@ fn assert_slack_limits(body: &Value) {
     }
 }
 
-/// Every Discord limit, and mentions off.
+/// Every Discord limit of a single alert: one embed, with fields, footer and timestamp.
 fn assert_discord_limits(body: &Value) {
+    let embeds = assert_discord_message(body);
+    assert_eq!(embeds.len(), 1);
+    let embed = &embeds[0];
+    assert!(embed["fields"].is_array());
+    assert!(embed["footer"]["text"].is_string());
+    assert!(embed["timestamp"].is_string());
+}
+
+/// Every Discord limit of a message, up to ten embeds whose text adds up within the
+/// message-wide total, and mentions off. Returns the embeds.
+pub(super) fn assert_discord_message(body: &Value) -> &Vec<Value> {
     assert_eq!(body["allowed_mentions"], json!({"parse": []}));
     if let Some(content) = body.get("content") {
         let n = chars(content);
         assert!(n > 0 && n <= DISCORD_CONTENT_MAX);
     }
     let embeds = body["embeds"].as_array().expect("embeds");
-    assert_eq!(embeds.len(), 1);
-    let embed = &embeds[0];
+    assert!(embeds.len() <= DISCORD_EMBEDS_MAX);
+    assert!(!embeds.is_empty() || body.get("content").is_some());
+    let total: usize = embeds.iter().map(assert_discord_embed).sum();
+    assert!(total <= DISCORD_EMBED_TOTAL_MAX, "embed total {total}");
+    embeds
+}
+
+/// Every limit of one embed; returns what it counts towards the message-wide total.
+fn assert_discord_embed(embed: &Value) -> usize {
     let mut total = 0;
     let title = chars(&embed["title"]);
     assert!(title > 0 && title <= DISCORD_TITLE_MAX);
@@ -341,44 +360,56 @@ fn assert_discord_limits(body: &Value) {
         assert!(n > 0 && n <= DISCORD_DESCRIPTION_MAX);
         total += n;
     }
-    let fields = embed["fields"].as_array().expect("fields");
-    assert!(fields.len() <= 25);
-    for field in fields {
-        let (name, value) = (chars(&field["name"]), chars(&field["value"]));
-        assert!(name > 0 && name <= DISCORD_FIELD_NAME_MAX);
-        assert!(value > 0 && value <= DISCORD_FIELD_VALUE_MAX);
-        total += name + value;
+    if let Some(fields) = embed.get("fields") {
+        let fields = fields.as_array().expect("fields");
+        assert!(fields.len() <= 25);
+        for field in fields {
+            let (name, value) = (chars(&field["name"]), chars(&field["value"]));
+            assert!(name > 0 && name <= DISCORD_FIELD_NAME_MAX);
+            assert!(value > 0 && value <= DISCORD_FIELD_VALUE_MAX);
+            total += name + value;
+        }
     }
-    let footer = chars(&embed["footer"]["text"]);
-    assert!(footer <= 2048);
-    total += footer;
-    assert!(total <= DISCORD_EMBED_TOTAL_MAX, "embed total {total}");
-    let timestamp = embed["timestamp"].as_str().expect("timestamp");
-    assert!(DateTime::parse_from_rfc3339(timestamp).is_ok());
+    if let Some(footer) = embed.get("footer") {
+        let footer = chars(&footer["text"]);
+        assert!(footer <= 2048);
+        total += footer;
+    }
+    if let Some(timestamp) = embed.get("timestamp") {
+        let timestamp = timestamp.as_str().expect("timestamp");
+        assert!(DateTime::parse_from_rfc3339(timestamp).is_ok());
+    }
     if let Some(url) = embed.get("url") {
         assert!(link(url.as_str().expect("url")).is_some());
     }
+    total
 }
 
 /// The Teams envelope, the size limit, and the action exactly when there is a URL.
 fn assert_teams_limits(body: &str, has_url: bool) {
+    let card = assert_teams_card(body);
+    assert_eq!(card.get("actions").is_some(), has_url);
+    if has_url {
+        assert_eq!(card["actions"][0]["type"], "Action.OpenUrl");
+    }
+}
+
+/// The Teams envelope of an Adaptive Card and the size limit. Returns the card.
+pub(super) fn assert_teams_card(body: &str) -> Value {
     assert!(body.len() <= 28 * 1024 && teams_size(body) <= TEAMS_MAX_BYTES);
-    let value = parse(body);
+    let mut value = parse(body);
     assert_eq!(value["type"], "message");
-    let attachment = &value["attachments"][0];
+    let attachment = &mut value["attachments"][0];
     assert_eq!(
         attachment["contentType"],
         "application/vnd.microsoft.card.adaptive"
     );
     assert_eq!(attachment["contentUrl"], Value::Null);
-    let card = &attachment["content"];
+    let card = attachment["content"].take();
     assert_eq!(card["type"], "AdaptiveCard");
     assert_eq!(card["version"], "1.4");
     assert!(!card["body"].as_array().expect("body").is_empty());
-    assert_eq!(card.get("actions").is_some(), has_url);
-    if has_url {
-        assert_eq!(card["actions"][0]["type"], "Action.OpenUrl");
-    }
+    card
 }
 
 fn assert_limits(format: &str, body: &str, has_url: bool) {
@@ -391,29 +422,33 @@ fn assert_limits(format: &str, body: &str, has_url: bool) {
 
 #[test]
 fn every_format_matches_its_golden_file() {
-    let update = std::env::var_os(UPDATE_GOLDEN).is_some_and(|v| v == "1");
     for (case, fixture) in cases() {
         let alert = fixture.alert();
         for (format, render) in FORMATS {
             let body = render(&alert, at()).unwrap();
             assert_limits(format, &body, fixture.url.is_some());
-            let actual = parse(&body);
-            let path = format!("{GOLDEN_DIR}/{format}-{case}.json");
-            if update {
-                std::fs::create_dir_all(GOLDEN_DIR).unwrap();
-                let pretty = serde_json::to_string_pretty(&actual).unwrap();
-                std::fs::write(&path, pretty + "\n").unwrap();
-                continue;
-            }
-            let golden = std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("{path}: {e}; run with {UPDATE_GOLDEN}=1"));
-            let expected: Value = serde_json::from_str(&golden).unwrap();
-            assert_eq!(
-                actual, expected,
-                "{path} differs; run with {UPDATE_GOLDEN}=1 and review"
-            );
+            assert_golden(&format!("{format}-{case}"), &parse(&body));
         }
     }
+}
+
+/// Compares `actual` with the golden file `name.json`, or writes it there when
+/// `WIREWATCH_UPDATE_GOLDEN=1`.
+pub(super) fn assert_golden(name: &str, actual: &Value) {
+    let path = format!("{GOLDEN_DIR}/{name}.json");
+    if std::env::var_os(UPDATE_GOLDEN).is_some_and(|v| v == "1") {
+        std::fs::create_dir_all(GOLDEN_DIR).unwrap();
+        let pretty = serde_json::to_string_pretty(actual).unwrap();
+        std::fs::write(&path, pretty + "\n").unwrap();
+        return;
+    }
+    let golden = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}; run with {UPDATE_GOLDEN}=1"));
+    let expected: Value = serde_json::from_str(&golden).unwrap();
+    assert_eq!(
+        actual, &expected,
+        "{path} differs; run with {UPDATE_GOLDEN}=1 and review"
+    );
 }
 
 #[test]
