@@ -116,7 +116,14 @@ async fn result(store: &Store, poll: &Poll) -> FeedResult {
         .filter(|(_, key)| !known.contains(key))
         .map(|((item, matched), key)| {
             let matches = matched.iter().cloned().collect();
-            Candidate::new(key, item.clone(), Examined { matches, misses: Vec::new() })
+            Candidate::new(
+                key,
+                item.clone(),
+                Examined {
+                    matches,
+                    misses: Vec::new(),
+                },
+            )
         })
         .collect();
     let at: DateTime<Utc> = Utc.timestamp_opt(NOW, 0).single().expect("a valid time");

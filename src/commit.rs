@@ -999,7 +999,10 @@ format = "slack"
                     summary: (*summary).to_owned(),
                     ..Item::default()
                 };
-                let examined = db.config.matcher.examine(&document(&item), &|_| true, false);
+                let examined = db
+                    .config
+                    .matcher
+                    .examine(&document(&item), &|_| true, false);
                 Candidate::new(dedup::item_key(&item), item, examined)
             })
             .collect();
@@ -1632,7 +1635,10 @@ format = "slack"
         assert!(stages(&db).await.is_empty());
 
         assert!(db.store.unmute("capped", now).await.unwrap());
-        assert!(!db.store.unmute("capped", now).await.unwrap(), "not muted any more");
+        assert!(
+            !db.store.unmute("capped", now).await.unwrap(),
+            "not muted any more"
+        );
         let result = fetched(&db, 0, &[("2", "Iran votes", "https://a.example/2")]);
         write(&db.store, &db.config, &[&result]).await.unwrap();
         assert_eq!(stages(&db).await, [0], "alerts again once unmuted");
@@ -1681,17 +1687,23 @@ format = "slack"
         assert_eq!(stories[1]["feeds"], 1);
         assert_eq!(stories[0]["terms"], serde_json::json!(["China", "Iran"]));
         assert_eq!(
-            texts(&db, "SELECT webhook FROM outbox WHERE digest_id IS NOT NULL ORDER BY 1").await,
+            texts(
+                &db,
+                "SELECT webhook FROM outbox WHERE digest_id IS NOT NULL ORDER BY 1"
+            )
+            .await,
             ["desk", "ops"]
         );
         assert!(
-            texts(&db, "SELECT id FROM matches WHERE awaiting_digest = 1 AND watchlist = 'daily'")
-                .await
-                .is_empty()
+            texts(
+                &db,
+                "SELECT id FROM matches WHERE awaiting_digest = 1 AND watchlist = 'daily'"
+            )
+            .await
+            .is_empty()
         );
         // Nothing new: the next period sends nothing.
         let again = crate::digest::send(&db.store, &db.config, daily, Utc::now()).await;
         assert_eq!(again.unwrap(), None);
     }
 }
-

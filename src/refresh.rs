@@ -359,7 +359,10 @@ impl Pipeline {
             if !seen.insert(key.clone()) {
                 continue;
             }
-            let examined = self.config.matcher.examine(&document(&item), &wanted, false);
+            let examined = self
+                .config
+                .matcher
+                .examine(&document(&item), &wanted, false);
             candidates.push(Candidate::new(key, item, examined));
         }
         Ok((candidates, document_keys))

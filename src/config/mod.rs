@@ -298,7 +298,12 @@ pub struct RateLimit {
 
 impl fmt::Display for RateLimit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.count, humantime::format_duration(self.period))
+        write!(
+            f,
+            "{}/{}",
+            self.count,
+            humantime::format_duration(self.period)
+        )
     }
 }
 

@@ -132,7 +132,10 @@ pub(super) fn build_watchlists(
             acronyms_exact: list.acronyms_exact.unwrap_or(true),
         };
         let escalate = escalate(&list, &name, p);
-        let own_digest = list.digest.as_ref().and_then(|text| parse_schedule(text, p));
+        let own_digest = list
+            .digest
+            .as_ref()
+            .and_then(|text| parse_schedule(text, p));
         let max_alerts = list
             .max_alerts
             .as_ref()

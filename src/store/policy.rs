@@ -152,7 +152,10 @@ impl StoreTx {
 
     /// Single alerts of each of `watchlists` stored after `since` (their own unix seconds
     /// each), for `max_alerts`.
-    pub async fn alerts_since(&mut self, watchlists: &[(&str, i64)]) -> Result<HashMap<String, u64>> {
+    pub async fn alerts_since(
+        &mut self,
+        watchlists: &[(&str, i64)],
+    ) -> Result<HashMap<String, u64>> {
         let mut counts = HashMap::with_capacity(watchlists.len());
         for &(watchlist, since) in watchlists {
             let count: i64 = sqlx::query_scalar(
