@@ -15,14 +15,18 @@
 //! - `feeds` (status per feed) and `opml export` in `feeds`;
 //! - `matches` in `matches`;
 //! - `stories` in `stories`;
-//! - `deliveries` and `redeliver` in `deliveries`.
+//! - `deliveries` and `redeliver` in `deliveries`;
+//! - `explain` in `explain`;
+//! - `mute` and `unmute` in `mute`.
 //!
 //! `run` hands over to [`daemon::run`] and `demo` to [`crate::demo`].
 
 mod check;
 mod deliveries;
+mod explain;
 mod feeds;
 mod matches;
+mod mute;
 mod poll;
 mod stories;
 mod test_feed;
@@ -43,8 +47,10 @@ use crate::daemon;
 use crate::telemetry;
 
 pub use deliveries::{DeliveriesArgs, DeliveryStatus, RedeliverArgs};
+pub use explain::ExplainArgs;
 pub use feeds::{ExportArgs, FeedsArgs, OpmlCommand};
 pub use matches::MatchesArgs;
+pub use mute::{MuteArgs, UnmuteArgs};
 pub use poll::PollArgs;
 pub use stories::StoriesArgs;
 pub use test_feed::TestFeedArgs;
@@ -87,6 +93,13 @@ pub enum Command {
     Deliveries(DeliveriesArgs),
     /// Re-queue deliveries by id, or every dead letter; re-enable a disabled webhook.
     Redeliver(RedeliverArgs),
+    /// Why a stored item did (or did not) alert each watch-list.
+    Explain(ExplainArgs),
+    /// Mute a watch-list for a while (its matches wait for its digest, if any), or list
+    /// the mutes in force.
+    Mute(MuteArgs),
+    /// End a watch-list's mute.
+    Unmute(UnmuteArgs),
     /// Offline: bundled sample feeds, a local webhook receiver, the whole pipeline.
     Demo(crate::demo::DemoArgs),
 }
@@ -203,6 +216,18 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Redeliver(args) => {
             let config = load(&path)?;
             runtime.block_on(deliveries::redeliver(&config, &args))
+        }
+        Command::Explain(args) => {
+            let config = load(&path)?;
+            runtime.block_on(explain::explain(&config, &args))
+        }
+        Command::Mute(args) => {
+            let config = load(&path)?;
+            runtime.block_on(mute::mute(&config, &args))
+        }
+        Command::Unmute(args) => {
+            let config = load(&path)?;
+            runtime.block_on(mute::unmute(&config, &args))
         }
         // Needs no configuration: it writes its own.
         Command::Demo(args) => runtime.block_on(crate::demo::run(&args)),

@@ -29,6 +29,7 @@
 //! and [`health`] (whether writes succeed). Rows are read into `sqlx::FromRow` types,
 //! never with `Row::get`, which panics on a value it cannot decode.
 
+mod explain;
 mod feeds;
 pub mod health;
 mod outbox;
@@ -51,6 +52,7 @@ use sqlx::sqlite::{
     SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 
+pub use explain::{ExplainedItem, MAX_EXPLAINED, StoredItem, StoredMiss, StoryMatch};
 pub use feeds::{ErrorClass, FeedState, FeedStatus};
 pub use health::{Failing, Health};
 pub use outbox::{Delivery, DeliveryFilter, DeliveryRow, DisabledWebhook, OutboxStatus};
