@@ -119,9 +119,16 @@ impl fmt::Display for Summary<'_> {
                 let thresholds: Vec<String> = list.escalate.iter().map(u32::to_string).collect();
                 format!(", story_grew at {} feeds", thresholds.join(", "))
             };
+            let policy = match (&list.digest, list.digest_only, list.max_alerts) {
+                (Some(schedule), true, _) => format!(", digest only, at `{schedule}`"),
+                (Some(schedule), false, Some(limit)) => {
+                    format!(", at most {limit} alerts, the rest in a digest at `{schedule}`")
+                }
+                _ => String::new(),
+            };
             writeln!(
                 out,
-                "  {} on {feeds} -> [{}]{escalate}",
+                "  {} on {feeds} -> [{}]{escalate}{policy}",
                 list.name,
                 hooks.join(", ")
             )?;
