@@ -15,14 +15,14 @@ use crate::store::Store;
 use super::{CliError, print, time};
 
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("how_long").args(["r#for", "until"]))]
+#[command(group = clap::ArgGroup::new("how_long").args(["duration", "until"]))]
 pub struct MuteArgs {
     /// The watch-list to mute; without one, the mutes in force are listed.
     #[arg(requires = "how_long")]
     pub watchlist: Option<String>,
     /// Mute for this long, e.g. 2h or 3d.
     #[arg(long = "for", value_parser = humantime::parse_duration)]
-    pub r#for: Option<Duration>,
+    pub duration: Option<Duration>,
     /// Mute until this time (UTC): `2026-12-01T08:00:00Z` or `2026-12-01 08:00`.
     #[arg(long, value_parser = parse_time)]
     pub until: Option<DateTime<Utc>>,
@@ -68,7 +68,7 @@ pub(super) async fn mute(config: &Config, args: &MuteArgs) -> Result<(), CliErro
         return print(lines);
     };
     let watchlist = known(config, name)?;
-    let until = match (args.r#for, args.until) {
+    let until = match (args.duration, args.until) {
         (Some(d), _) => now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX),
         (None, Some(until)) => until,
         (None, None) => return Err(CliError::Usage("give --for or --until".into())),

@@ -278,7 +278,8 @@ pub struct Watchlist {
     /// Numbers of distinct feeds at which a story this watch-list alerted on sends one
     /// `watchlist.story_grew` event each (`escalate`), strictly increasing; empty for none.
     pub escalate: Vec<u32>,
-    /// `digest` is set: no single alerts.
+    /// `digest` without `max_alerts`: no single alerts. With both, single alerts up to the
+    /// limit, the overflow in the digest.
     pub digest_only: bool,
     /// When the stories it holds back go out: its `digest`, else, with `max_alerts`, the
     /// hourly [`OVERFLOW_DIGEST`]; `None` when what it holds back is never sent.

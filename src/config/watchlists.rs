@@ -150,7 +150,7 @@ pub(super) fn build_watchlists(
             feeds: selected,
             webhooks: hooks,
             escalate,
-            digest_only: list.digest.is_some(),
+            digest_only: own_digest.is_some() && max_alerts.is_none(),
             digest,
             max_alerts,
             spec: spec.clone(),

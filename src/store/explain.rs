@@ -67,7 +67,8 @@ pub const MAX_EXPLAINED: i64 = 20;
 
 impl Store {
     /// The stored items `needle` names: an item id (a number), an item key (the payload's
-    /// `item.id`), or a link as stored or in its canonical form; oldest first.
+    /// `item.id`), or a link as stored or in its canonical form (`canonical`): those it
+    /// names exactly first, then oldest first.
     pub async fn explain(&self, needle: &str, canonical: &str) -> Result<Vec<ExplainedItem>> {
         let id: Option<i64> = needle.trim().parse().ok();
         self.look(async |conn| {
@@ -78,7 +79,8 @@ impl Store {
                     i.content, i.categories, i.first_seen_at
                  FROM items i JOIN feeds f ON f.id = i.feed_id
                  WHERE i.id = ?1 OR i.item_key = ?2 OR i.url = ?2 OR i.url = ?3
-                 ORDER BY i.first_seen_at, i.id LIMIT ?4",
+                 ORDER BY (i.id IS ?1 OR i.item_key = ?2 OR i.url = ?2) DESC, i.first_seen_at, i.id
+                 LIMIT ?4",
             )
             .bind(id)
             .bind(needle)

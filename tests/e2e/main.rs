@@ -17,6 +17,7 @@ mod opml;
 mod outage;
 mod output;
 mod pipeline;
+mod policy;
 mod polite;
 mod reload;
 mod service;
