@@ -146,6 +146,13 @@ webhooks = ["desk"]"#,
         5,
         "every story once across singles and digest: {all:?}"
     );
+    let (_, metrics) = http_get(&format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"wirewatch_suppressed_total{watchlist="iran",reason="rate_limited"} 3"#),
+        "{metrics}"
+    );
 
     // Periods with nothing in them pass (the feed is polled every second, the digest
     // ticks every two); then one more story, past the limit, comes in the next digest,
