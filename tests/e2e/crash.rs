@@ -1,7 +1,9 @@
 //! The delivery guarantee under crashes: the real daemon is SIGKILLed at random moments
 //! while new stories keep arriving and the receiver is sometimes slow. Afterwards every
 //! matching story was delivered at least once, and no story × watch-list × webhook ever
-//! arrived under two different `webhook-id`s.
+//! arrived under two different `webhook-id`s. A second watch-list sends digests every
+//! second meanwhile: every story is in exactly one digest (one `webhook-id`, however
+//! often that digest was re-sent after a kill).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -25,6 +27,13 @@ async fn sigkill_at_random_moments_loses_no_alert_and_never_changes_an_alerts_id
         ],
         "every 1s",
     );
+    dir.edit_config(|text| {
+        text.replacen(
+            "\n[[webhooks]]",
+            "\n[[watchlists]]\nname = \"roundup\"\nterms = [\"Iran\"]\ndigest = \"* * * * * *\"\nwebhooks = [\"fast\"]\n\n[[webhooks]]",
+            1,
+        )
+    });
 
     // Stories keep arriving on the wire; the mirror repeats every third one under its
     // own guid and a tracking-tagged link, so cross-feed dedup is under fire too.
@@ -73,14 +82,29 @@ async fn sigkill_at_random_moments_loses_no_alert_and_never_changes_an_alerts_id
     let daemon = dir.spawn_daemon();
     let all = |r: &[crate::helpers::Received]| {
         r.iter()
-            .filter(|r| r.accepted())
+            .filter(|r| r.accepted() && r.json()["type"] == "watchlist.match")
             .map(|r| r.json()["data"]["story_id"].to_string())
             .collect::<HashSet<_>>()
             .len()
             >= published
     };
+    let digested = |r: &[crate::helpers::Received]| {
+        r.iter()
+            .filter(|r| r.accepted() && r.json()["type"] == "watchlist.digest")
+            .flat_map(|r| {
+                r.json()["data"]["stories"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .map(|story| story["id"].to_string())
+            .collect::<HashSet<_>>()
+            .len()
+            >= published
+    };
     let polled = feeds.hits("wire").len();
-    fast.wait_until(Duration::from_secs(60), all).await;
+    fast.wait_until(Duration::from_secs(60), |r| all(r) && digested(r))
+        .await;
     slow.wait_until(Duration::from_secs(60), all).await;
     // Make sure this life is up (it polled) before asking it to stop.
     while feeds.hits("wire").len() == polled {
@@ -88,8 +112,36 @@ async fn sigkill_at_random_moments_loses_no_alert_and_never_changes_an_alerts_id
     }
     assert_eq!(daemon.terminate().await, Some(0));
 
+    // Each story in exactly one digest: one webhook-id per digest, and no story in two.
+    let mut digest_of: HashMap<String, String> = HashMap::new();
+    for r in fast
+        .received()
+        .iter()
+        .filter(|r| r.json()["type"] == "watchlist.digest")
+    {
+        let id = r.header("webhook-id");
+        for story in r.json()["data"]["stories"].as_array().unwrap() {
+            let story = story["title"].as_str().unwrap().to_string();
+            let earlier = digest_of.insert(story.clone(), id.clone());
+            assert!(
+                earlier.is_none_or(|earlier| earlier == id),
+                "`{story}` in two digests (seed {seed})"
+            );
+        }
+    }
+    for title in &titles[..published] {
+        assert!(
+            digest_of.contains_key(title),
+            "`{title}` in no digest (seed {seed})"
+        );
+    }
+
     for (name, receiver) in [("fast", &fast), ("slow", &slow)] {
-        let received = receiver.received();
+        let received: Vec<_> = receiver
+            .received()
+            .into_iter()
+            .filter(|r| r.json()["type"] == "watchlist.match")
+            .collect();
         let delivered: HashSet<String> = received
             .iter()
             .filter(|r| r.accepted())
