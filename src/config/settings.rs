@@ -451,6 +451,58 @@ mod tests {
     }
 
     #[test]
+    fn alert_policy_settings_parse_and_refuse_nonsense() {
+        let config = load(
+            "[[watchlists]]\nname = \"only\"\nterms = [\"Iran\"]\ndigest = \"0 8 * * 1-5\"\n\
+             [[watchlists]]\nname = \"capped\"\nterms = [\"Iran\"]\nmax_alerts = \"20/h\"\n\
+             [[watchlists]]\nname = \"both\"\nterms = [\"Iran\"]\nmax_alerts = \"5 / 30m\"\n\
+             digest = \"*/10 * * * * *\"\n\
+             [[watchlists]]\nname = \"loud\"\nterms = [\"Iran\"]\n",
+        )
+        .unwrap();
+        let [only, capped, both, loud] = &config.watchlists[..] else {
+            panic!("four watch-lists");
+        };
+        assert!(only.digest_only && only.max_alerts.is_none());
+        assert_eq!(only.digest.as_ref().unwrap().to_string(), "0 8 * * 1-5");
+        assert!(!capped.digest_only);
+        assert_eq!(
+            capped.max_alerts,
+            Some(crate::config::RateLimit {
+                count: 20,
+                period: Duration::from_secs(3600)
+            })
+        );
+        // The overflow of a watch-list without a digest goes out hourly.
+        assert_eq!(capped.digest.as_ref().unwrap().to_string(), "0 * * * *");
+        assert!(
+            !both.digest_only,
+            "alerts up to the limit, digests the rest"
+        );
+        assert_eq!(both.max_alerts.unwrap().period, Duration::from_secs(1800));
+        assert_eq!(both.digest.as_ref().unwrap().to_string(), "*/10 * * * * *");
+        assert!(loud.digest.is_none() && loud.max_alerts.is_none() && !loud.digest_only);
+
+        let source = "[[watchlists]]\nname = \"w\"\nterms = [\"Iran\"]\nmax_alerts = \"0/h\"\n\
+                      digest = \"every day\"\n\
+                      [[watchlists]]\nname = \"v\"\nterms = [\"Iran\"]\nmax_alerts = \"many\"\n";
+        let problems = problem_messages(source);
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            problems[0].starts_with("watch-list `w`: digest schedule `every day`"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].contains("max_alerts `0/h` is not a rate"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[2].contains("max_alerts `many` is not a rate"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
     fn relative_paths_resolve_against_the_config_directory() {
         let config = load("[daemon]\nstate_dir = \"data\"\n").unwrap();
         assert_eq!(

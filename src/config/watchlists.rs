@@ -15,7 +15,7 @@ type S<T> = Spanned<T>;
 
 use super::problems::Problems;
 use super::raw::RawWatchlist;
-use super::values::{MAX_DURATION, parse_schedule, parse_schedule_text, unique_name};
+use super::values::{MAX_DURATION, parse_schedule_text, unique_name};
 use super::{Declared, Feed, OVERFLOW_DIGEST, RateLimit, Watchlist, Webhook};
 use crate::matcher::{self, Field, Matcher, WatchlistSpec};
 
@@ -132,10 +132,19 @@ pub(super) fn build_watchlists(
             acronyms_exact: list.acronyms_exact.unwrap_or(true),
         };
         let escalate = escalate(&list, &name, p);
-        let own_digest = list
-            .digest
-            .as_ref()
-            .and_then(|text| parse_schedule(text, p));
+        let own_digest =
+            list.digest
+                .as_ref()
+                .and_then(|text| match parse_schedule_text(text.get_ref()) {
+                    Ok(schedule) => Some(schedule),
+                    Err(message) => {
+                        p.at(
+                            text.span(),
+                            format!("watch-list `{name}`: digest {message}"),
+                        );
+                        None
+                    }
+                });
         let max_alerts = list
             .max_alerts
             .as_ref()
