@@ -652,6 +652,103 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_match_waiting_for_its_digest_is_kept_and_sent_digests_and_reasons_go() {
+        let (_dir, store, wire) = wire_store().await;
+        let rows = [
+            Stored {
+                key: "waiting",
+                matched: true,
+                alert: None,
+            },
+            Stored {
+                key: "digested",
+                matched: true,
+                alert: None,
+            },
+            Stored {
+                key: "vetoed",
+                matched: false,
+                alert: None,
+            },
+        ];
+        store_items(&store, wire, T0, &rows).await;
+        serve(&store, wire, Some(&[])).await;
+        store
+            .transaction(async |tx| {
+                for (key, awaiting) in [("waiting", true), ("digested", false)] {
+                    let (item, story): (i64, i64) =
+                        sqlx::query_as("SELECT id, story_id FROM items WHERE item_key = ?1")
+                            .bind(key)
+                            .fetch_one(&mut *tx.conn)
+                            .await?;
+                    let id = format!("match-{key}");
+                    tx.insert_matches(&[NewMatch {
+                        id: &id,
+                        story_id: story,
+                        watchlist: "daily",
+                        item_id: item,
+                        terms_json: "[]".into(),
+                        highlights_json: "[]".into(),
+                        created_at: T0,
+                        escalated: 0,
+                        held: Some(super::super::Held::Digest),
+                        awaiting_digest: awaiting,
+                    }])
+                    .await?;
+                }
+                tx.insert_digest(
+                    &super::super::NewDigest {
+                        id: "digest-1",
+                        watchlist: "daily",
+                        from: T0,
+                        to: T0,
+                        matches: &["match-digested".to_string()],
+                        rows: vec![("msg-d".into(), "siem", 1, "{}".into())],
+                    },
+                    T0,
+                )
+                .await?;
+                sqlx::query("UPDATE outbox SET status = 'delivered', delivered_at = ?1")
+                    .bind(T0)
+                    .execute(&mut *tx.conn)
+                    .await?;
+                let vetoed: i64 =
+                    sqlx::query_scalar("SELECT id FROM items WHERE item_key = 'vetoed'")
+                        .fetch_one(&mut *tx.conn)
+                        .await?;
+                tx.insert_misses(&[super::super::NewMiss {
+                    item_id: vetoed,
+                    watchlist: "daily",
+                    reason: super::super::MissReason::Excluded,
+                    term: Some("football"),
+                    terms_json: "[\"Iran\"]".into(),
+                }])
+                .await
+            })
+            .await
+            .expect("stored");
+
+        let pruned = store
+            .prune(&retention(), T0 + 400 * DAY, Duration::ZERO)
+            .await
+            .expect("prune");
+        assert_eq!((pruned.deliveries, pruned.digests), (1, 1));
+        let (items, matches, outbox, _) = left(&store).await;
+        assert_eq!(matches, set(&["match-waiting"]), "waits for its digest");
+        assert_eq!(items, set(&["waiting"]));
+        assert!(outbox.is_empty());
+        let misses: i64 = store
+            .look(async |conn| {
+                sqlx::query_scalar("SELECT COUNT(*) FROM misses")
+                    .fetch_one(&mut *conn)
+                    .await
+            })
+            .await
+            .expect("count");
+        assert_eq!(misses, 0, "a reason goes with its item");
+    }
+
+    #[tokio::test]
     async fn a_pass_goes_through_more_items_than_one_batch_and_passes_over_served_ones() {
         let (_dir, store, wire) = wire_store().await;
         // More still-served items than a batch, stored first (so scanned first), then
