@@ -1,7 +1,7 @@
 //! The alert policy (SPEC §11) with the real binary: a rate limit's overflow goes to the
 //! digest and every story arrives exactly once across single alerts and digests; a digest
-//! period with nothing in it sends nothing; a muted watch-list sends nothing until
-//! unmuted; `explain` gives the reason of each kind.
+//! period with nothing in it sends nothing; a muted watch-list sends nothing, across a
+//! reload and a restart, until unmuted; `explain` gives the reason of each kind.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -235,11 +235,13 @@ async fn a_muted_watch_list_sends_nothing_until_unmuted() {
         &feeds,
         &desk.url(),
         "[[watchlists]]\nname = \"iran\"\nterms = [\"Iran\"]\nwebhooks = [\"desk\"]",
-        "*/5 * * * *",
+        "every 1s",
     );
     feeds.set("mirror", rss(&[]));
-    feeds.set("wire", stories(1));
+    feeds.set("wire", rss(&[]));
+    let daemon = dir.spawn_daemon();
 
+    // Muted while the daemon runs, and reloaded: the mute holds.
     let muted = dir.wirewatch(&["mute", "iran", "--for", "2h"]).await;
     assert!(muted.status.success(), "{}", stderr(&muted));
     assert!(
@@ -253,16 +255,28 @@ async fn a_muted_watch_list_sends_nothing_until_unmuted() {
         "{}",
         stdout(&listed)
     );
-    assert!(dir.wirewatch(&["poll"]).await.status.success());
-    let explained = explain(&dir, "https://wire.example.org/0").await;
-    assert_eq!(explained["iran"]["verdict"], "suppressed");
-    assert_eq!(explained["iran"]["reason"], "muted");
+    daemon.hangup();
+    feeds.set("wire", stories(1));
+    let reason = || async {
+        let output = dir
+            .wirewatch(&["explain", "https://wire.example.org/0", "--json"])
+            .await;
+        let value: serde_json::Value = serde_json::from_str(&stdout(&output)).ok()?;
+        value["items"][0]["watchlists"][0]["reason"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    let muted_reason = eventually("the story stored", Duration::from_secs(20), reason).await;
+    assert_eq!(muted_reason, "muted");
 
+    // Restarted, then unmuted: only what comes after alerts.
+    assert_eq!(daemon.terminate().await, Some(0));
+    let daemon = dir.spawn_daemon();
     let unmuted = dir.wirewatch(&["unmute", "iran"]).await;
     assert_eq!(stdout(&unmuted), "iran unmuted: it alerts again\n");
     feeds.set("wire", stories(2));
-    assert!(dir.wirewatch(&["poll"]).await.status.success());
-    let received = desk.wait_for(1, Duration::from_secs(10)).await;
+    let received = desk.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(daemon.terminate().await, Some(0));
     let titles: Vec<String> = received
         .iter()
         .map(|r| {
