@@ -393,6 +393,8 @@ pub struct PreviewItem {
     pub known: bool,
     /// What each watch-list found in it.
     pub matches: Vec<WatchlistMatch>,
+    /// Watch-lists whose terms hit it and that an exclude or their query still refused.
+    pub misses: Vec<crate::matcher::Miss>,
 }
 
 /// The store's class of a failed fetch: the name [`FetchError::class`] gives metrics.
@@ -515,10 +517,12 @@ fn examine(
         .into_iter()
         .map(|item| {
             let key = dedup::item_key(&item);
+            let examined = matcher.examine(&document(&item), wanted, true);
             PreviewItem {
                 known: known.contains(&key),
                 canonical: item.link.as_ref().map(dedup::canonical_link),
-                matches: matcher.match_item(&document(&item), wanted),
+                matches: examined.matches,
+                misses: examined.misses,
                 key,
                 item,
             }

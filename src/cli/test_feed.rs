@@ -47,6 +47,18 @@ struct TestFeedItem {
     canonical_link: Option<String>,
     published: Option<DateTime<Utc>>,
     matches: Vec<TestFeedMatch>,
+    /// Watch-lists whose terms hit and that did not match, and why.
+    misses: Vec<TestFeedMiss>,
+}
+
+#[derive(Debug, Serialize)]
+struct TestFeedMiss {
+    watchlist: String,
+    /// `excluded` or `query_false`.
+    reason: &'static str,
+    terms: Vec<String>,
+    /// The excludes that hit.
+    excluded: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -100,6 +112,20 @@ pub(super) async fn test_feed(config: &Config, args: &TestFeedArgs) -> Result<()
                     highlights: m.highlights,
                 })
                 .collect();
+            let misses = previewed
+                .misses
+                .into_iter()
+                .map(|m| TestFeedMiss {
+                    watchlist: config.watchlists[m.watchlist].name.clone(),
+                    reason: if m.excluded.is_empty() {
+                        "query_false"
+                    } else {
+                        "excluded"
+                    },
+                    terms: m.terms,
+                    excluded: m.excluded,
+                })
+                .collect();
             let item = previewed.item;
             TestFeedItem {
                 key: previewed.key,
@@ -108,6 +134,7 @@ pub(super) async fn test_feed(config: &Config, args: &TestFeedArgs) -> Result<()
                 canonical_link: previewed.canonical,
                 published: item.published,
                 matches,
+                misses,
             }
         })
         .collect();
@@ -166,6 +193,19 @@ impl fmt::Display for TestFeedOutput {
                         h.snippet
                     )?;
                 }
+            }
+            for m in &item.misses {
+                let why = if m.excluded.is_empty() {
+                    "the query is false".to_owned()
+                } else {
+                    format!("excluded by {}", m.excluded.join(", "))
+                };
+                writeln!(
+                    out,
+                    "  NO {}: {why} (terms {})",
+                    m.watchlist,
+                    m.terms.join(", ")
+                )?;
             }
         }
         Ok(())

@@ -462,6 +462,27 @@ webhooks = ["desk"]"#,
         (Some("suppressed"), Some("muted"))
     );
 
+    // `test-feed` tells the same of a document before anything is stored.
+    let tried = dir
+        .wirewatch(&["test-feed", &feeds.url("wire"), "--json"])
+        .await;
+    assert!(tried.status.success(), "{}", stderr(&tried));
+    let tried: serde_json::Value = serde_json::from_str(&stdout(&tried)).unwrap();
+    let item = tried["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["title"] == "Iran football team wins")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        item["misses"],
+        serde_json::json!([
+            {"watchlist": "iran", "reason": "excluded", "terms": ["Iran"], "excluded": ["football"]},
+            {"watchlist": "both", "reason": "query_false", "terms": ["Iran"], "excluded": []},
+        ])
+    );
+
     // The text form says the same, one line per watch-list.
     let text = dir
         .wirewatch(&["explain", "https://wire.example.org/football"])
