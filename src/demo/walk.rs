@@ -153,7 +153,9 @@ pub(super) async fn cycles(
     print(
         "\nnext: `wirewatch test-feed FILE` shows why each item of a feed matches or not;\n\
          config/wirewatch.toml documents every key; `wirewatch demo --dir DIR` keeps this\n\
-         run's files, e.g. for `wirewatch matches --config DIR/wirewatch.toml`.\n",
+         run's files, e.g. for `wirewatch matches --config DIR/wirewatch.toml`, or\n\
+         `wirewatch explain LINK` (why a stored item alerted or not) and `wirewatch\n\
+         backtest --watchlist iran-china` (what a watch-list catches over what is stored).\n",
     )?;
     drop(pipeline);
     drop(notifier);
