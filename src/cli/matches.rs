@@ -74,6 +74,10 @@ impl fmt::Display for MatchList<'_> {
             if row.feeds > 1 {
                 write!(out, "; seen in {} feeds", row.feeds)?;
             }
+            // Not sent on its own: why.
+            if let Some(reason) = row.reason {
+                write!(out, "; held: {}", reason.as_str())?;
+            }
             writeln!(out, ")")?;
             if let Some(url) = &row.url {
                 writeln!(out, "    {url}")?;

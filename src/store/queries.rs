@@ -18,7 +18,7 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::DateTime;
 use sqlx::{Connection as _, SqliteConnection};
 
-use super::{ROWS_PER_STATEMENT, Result, Store, multi_row_as, values};
+use super::{Held, ROWS_PER_STATEMENT, Result, Store, multi_row_as, values};
 use crate::notify::body;
 
 /// One stored match, as `wirewatch matches` shows it.
@@ -38,6 +38,9 @@ pub struct MatchRow {
     pub sightings: u64,
     /// Distinct feeds that carried the story.
     pub feeds: u64,
+    /// Why it did not alert on its own (`backfill`, `muted`, `rate_limited`, `digest`);
+    /// `null` when it did.
+    pub reason: Option<Held>,
 }
 
 /// Filters of `wirewatch matches`.
@@ -61,6 +64,7 @@ struct StoredMatch {
     url: Option<String>,
     published_at: Option<i64>,
     story_id: i64,
+    reason: Option<Held>,
 }
 
 impl StoredMatch {
@@ -77,6 +81,7 @@ impl StoredMatch {
             story_id: self.story_id.to_string(),
             sightings: counts.items,
             feeds: counts.feeds,
+            reason: self.reason,
         })
     }
 }
@@ -279,7 +284,7 @@ impl Store {
                 let mut snapshot = conn.begin().await?;
                 let rows: Vec<StoredMatch> = sqlx::query_as(
                     "SELECT m.id, m.watchlist, m.terms, m.created_at, f.name AS feed, i.title,
-                        i.url, i.published_at, m.story_id
+                        i.url, i.published_at, m.story_id, m.reason
                      FROM matches m
                      JOIN items i ON i.id = m.item_id
                      JOIN feeds f ON f.id = i.feed_id

@@ -211,6 +211,16 @@ webhooks = ["desk"]"#,
     );
     assert_eq!(daemon.terminate().await, Some(0));
 
+    let matches = dir.wirewatch(&["matches", "--json"]).await;
+    let matches: serde_json::Value = serde_json::from_str(&stdout(&matches)).unwrap();
+    let held = matches
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["reason"] == "rate_limited")
+        .count();
+    assert_eq!(held, 4, "{matches}");
+
     let deliveries = dir.wirewatch(&["deliveries", "--json"]).await;
     assert!(deliveries.status.success(), "{}", stderr(&deliveries));
     let listed: serde_json::Value = serde_json::from_str(&stdout(&deliveries)).unwrap();
