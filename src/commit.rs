@@ -447,24 +447,7 @@ async fn write_fetched<'c>(
     let muted = tx.muted(at).await?;
     let held: Vec<Option<Held>> = found
         .iter()
-        .map(|f| {
-            let watchlist = &config.watchlists[f.found.watchlist];
-            let document = fetched[f.feed];
-            if document.first_fetch
-                && !config
-                    .poll
-                    .backfill
-                    .admits(f.candidate.item.published, document.at)
-            {
-                Some(Held::Backfill)
-            } else if muted.contains(&watchlist.name) {
-                Some(Held::Muted)
-            } else if watchlist.digest_only {
-                Some(Held::Digest)
-            } else {
-                None
-            }
-        })
+        .map(|f| held_back(config, fetched[f.feed], f, &muted))
         .collect();
     let new_matches = found
         .iter()
@@ -510,8 +493,8 @@ async fn write_fetched<'c>(
         });
     }
     tx.insert_misses(&misses).await?;
-    for (alert, reason) in rate_limit(tx, config, &found, &inserted, &held, at).await? {
-        held.insert(alert, reason);
+    for alert in rate_limit(tx, config, &found, &inserted, &held, at).await? {
+        held.insert(alert, Held::RateLimited);
     }
     for f in found.iter().filter(|f| inserted.contains(&f.alert_id)) {
         if let Some(reason) = held.get(f.alert_id.as_str()) {
@@ -598,6 +581,32 @@ async fn write_fetched<'c>(
     Ok((added, counted))
 }
 
+/// Why a match found in `document` does not alert on its own, as far as it is known
+/// before the commit's new matches are stored (a rate limit counts those): backfill, a
+/// mute of its watch-list, or a watch-list that sends digests only.
+fn held_back(
+    config: &Config,
+    document: &Fetched,
+    f: &Found<'_>,
+    muted: &HashSet<String>,
+) -> Option<Held> {
+    let watchlist = &config.watchlists[f.found.watchlist];
+    if document.first_fetch
+        && !config
+            .poll
+            .backfill
+            .admits(f.candidate.item.published, document.at)
+    {
+        Some(Held::Backfill)
+    } else if muted.contains(&watchlist.name) {
+        Some(Held::Muted)
+    } else if watchlist.digest_only {
+        Some(Held::Digest)
+    } else {
+        None
+    }
+}
+
 /// The new matches (`inserted`, not `held` already) past their watch-list's `max_alerts`,
 /// in the order found: each is marked to wait for the next digest instead.
 async fn rate_limit<'f>(
@@ -607,7 +616,7 @@ async fn rate_limit<'f>(
     inserted: &HashSet<String>,
     held: &HashMap<&str, Held>,
     at: i64,
-) -> Result<Vec<(&'f str, Held)>> {
+) -> Result<Vec<&'f str>> {
     let limited: Vec<&Found<'_>> = found
         .iter()
         .filter(|f| {
@@ -641,12 +650,11 @@ async fn rate_limit<'f>(
         };
         if *count > u64::from(limit.count) {
             *count -= 1;
-            over.push((f.alert_id.as_str(), Held::RateLimited));
+            over.push(f.alert_id.as_str());
         }
     }
     over.reverse();
-    let ids: Vec<&str> = over.iter().map(|(id, _)| *id).collect();
-    tx.hold_for_digest(&ids, Held::RateLimited).await?;
+    tx.hold_for_digest(&over, Held::RateLimited).await?;
     Ok(over)
 }
 
