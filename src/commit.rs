@@ -6,6 +6,13 @@
 //! webhook, every feed's new validators and due time) and, for each refresh, what it added
 //! ([`Committed`]).
 //!
+//! The alert policy (SPEC §11) is decided here, in the transaction that stores the match:
+//! a match alerts at once unless backfill, a mute, a digest-only watch-list or its
+//! `max_alerts` holds it back (it then carries that reason, and waits for the digest when
+//! there is one); an item whose terms hit a watch-list but that stored no match of it (its
+//! story had one, an exclude vetoed it, the query was false) is stored as a miss with that
+//! reason. Both are counted in `wirewatch_suppressed_total`.
+//!
 //! The one place besides [`crate::refresh`] where two stages meet: an alert's outbox rows
 //! must commit in the same transaction as its match (a crash between the two would lose
 //! the alert or send one for a match never stored), so the writer asks the notify stage to
