@@ -25,10 +25,12 @@
 //! near-duplicate band index, story summaries and escalations), `outbox.rs` (claiming,
 //! leasing, marking and re-queueing deliveries), `policy.rs` (misses, mutes, rate-limit
 //! counts and digests of the alert policy), `queries.rs` (stored matches and stories,
-//! for people), [`retention`] (pruning)
+//! for people), `backtest.rs` (the snapshot of stored item texts a backtest scans),
+//! [`retention`] (pruning)
 //! and [`health`] (whether writes succeed). Rows are read into `sqlx::FromRow` types,
 //! never with `Row::get`, which panics on a value it cannot decode.
 
+mod backtest;
 mod feeds;
 pub mod health;
 mod outbox;
@@ -51,6 +53,7 @@ use sqlx::sqlite::{
     SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 
+pub use backtest::{SCAN_PAGE, ScanSink, ScannedItem, StoredFeed};
 pub use feeds::{ErrorClass, FeedState, FeedStatus};
 pub use health::{Failing, Health};
 pub use outbox::{Delivery, DeliveryFilter, DeliveryRow, DisabledWebhook, OutboxStatus};
