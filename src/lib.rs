@@ -17,7 +17,9 @@
 //! [`config`] turns the TOML file into validated types, [`cli`] holds the commands and
 //! [`daemon`] runs the scheduler, the outbox workers and [`upkeep`] until a signal stops
 //! them. [`clock`] is the time of day as tokio's clock sees it, so tests pause and move it.
+//! [`backtest`] runs watch-lists over the stored items, sending and writing nothing.
 
+pub mod backtest;
 pub mod cli;
 pub mod clock;
 pub mod commit;

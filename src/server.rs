@@ -1,7 +1,9 @@
 //! The HTTP listener on `daemon.listen` (SPEC §7, §15): `/healthz` (the process answers),
 //! `/readyz` (the database answers and a configuration is loaded), `/metrics`
 //! (Prometheus text format) and the read-only JSON API `/api/v1/matches`,
-//! `/api/v1/stories` and `/api/v1/feeds`.
+//! `/api/v1/stories`, `/api/v1/feeds` and `POST /api/v1/backtest` (a watch-list definition
+//! run over the stored items, SPEC §12; one at a time, its body at most
+//! [`MAX_BACKTEST_BODY`]).
 //!
 //! The listener is exposed to whoever can reach the port, so it bounds what a client can
 //! hold: at most [`MAX_CONNECTIONS`] connections (one more is closed unanswered), a request
@@ -24,11 +26,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use axum::body::{Bytes, HttpBody};
-use axum::extract::{Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use hyper::server::conn::http1;
@@ -41,6 +43,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::backtest::{self, Backtest, BacktestError, Definition};
 use crate::clock;
 use crate::config::{ApiToken, Config};
 use crate::store::{MatchQuery, Store, StoryListing, StoryQuery};
@@ -52,6 +55,15 @@ const MAX_LIMIT: i64 = 1000;
 /// [`crate::store::MAX_STORY_ITEMS`] items, so a full page is a few MB of JSON at most;
 /// most stories hold a handful of items.
 const MAX_STORIES: i64 = 200;
+
+/// The largest body `POST /api/v1/backtest` reads: a watch-list definition, a few KB even
+/// with hundreds of terms and aliases.
+pub const MAX_BACKTEST_BODY: usize = 256 * 1024;
+
+/// Backtests run one at a time: each takes about a CPU-second, spread over every core, per
+/// 100,000 items of its window (BENCHMARKS.md) and holds one of the store's two read-only
+/// connections meanwhile. Others wait their turn, within [`REQUEST_TIMEOUT`].
+static BACKTESTS: Semaphore = Semaphore::const_new(1);
 
 /// Connections served at once. The listener's clients are a Prometheus scraper, probes, an
 /// operator's `curl` and a few analysts' browsers (about six connections each): a few
@@ -135,6 +147,10 @@ fn router(app: App) -> Router {
         .route("/api/v1/matches", get(matches))
         .route("/api/v1/stories", get(stories))
         .route("/api/v1/feeds", get(feeds))
+        .route(
+            "/api/v1/backtest",
+            post(run_backtest).layer(DefaultBodyLimit::max(MAX_BACKTEST_BODY)),
+        )
         // Applied to every route and the fallback: a route added later (the console) asks
         // for the token unless it is listed in `OPEN_PATHS`, and an unknown path answers
         // 401 rather than telling a stranger which paths exist.
@@ -609,6 +625,75 @@ async fn feeds(State(app): State<App>) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(statuses))
 }
 
+/// `POST /api/v1/backtest`: the definition in the body run over the stored items, against
+/// the configured watch-list of the same name (whose feeds it watches; every feed when
+/// there is none). A definition that does not compile is a 400 listing its problems.
+async fn run_backtest(State(app): State<App>, body: Bytes) -> Response {
+    let request: backtest::Request = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(err) => {
+            return ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not a backtest request: {err}"),
+            )
+            .into_response();
+        }
+    };
+    let since = match request.since.as_deref() {
+        Some(text) => match since_param(Some(text)) {
+            Ok(since) => since.unwrap_or_default(),
+            Err(err) => return err.into_response(),
+        },
+        None => {
+            let back = i64::try_from(backtest::DEFAULT_SINCE.as_secs()).unwrap_or(i64::MAX / 2);
+            clock::unix() - back
+        }
+    };
+    let spec = match request.watchlist.into_spec() {
+        Ok(spec) => spec,
+        Err(problems) => return not_a_watchlist(problems),
+    };
+    let config = app.config.borrow().clone();
+    let current = config.watchlist(&spec.name);
+    let run = Backtest {
+        candidate: Definition {
+            feeds: current.and_then(|w| w.feeds.clone()),
+            spec,
+        },
+        current: current.map(Definition::of),
+        since,
+    };
+    let Ok(_turn) = BACKTESTS.acquire().await else {
+        return ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "backtests are closed".into(),
+        )
+        .into_response();
+    };
+    match backtest::run(&app.store, &config, &run).await {
+        Ok(report) => Json(report).into_response(),
+        Err(err @ BacktestError::Invalid(_)) => not_a_watchlist(err.problems()),
+        Err(err @ BacktestError::Store(_)) => {
+            unavailable(crate::telemetry::error_chain(&err)).into_response()
+        }
+        Err(err) => ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            crate::telemetry::error_chain(&err),
+        )
+        .into_response(),
+    }
+}
+
+/// A 400 for a watch-list definition that is not valid: every problem, in one message
+/// and as a list.
+fn not_a_watchlist(problems: Vec<String>) -> Response {
+    let body = serde_json::json!({
+        "error": format!("the watch-list is not valid: {}", problems.join("; ")),
+        "problems": problems,
+    });
+    (StatusCode::BAD_REQUEST, Json(body)).into_response()
+}
+
 /// `24h` (back from `now`) or an RFC 3339 time, as Unix seconds.
 fn parse_since(text: &str, now: DateTime<Utc>) -> Option<i64> {
     if let Ok(back) = humantime::parse_duration(text) {
@@ -687,6 +772,7 @@ mod tests {
             "/metrics",
             "/api/v1/feeds",
             "/api/v1/matches",
+            "/api/v1/backtest",
             "/",
             "/healthz/",
         ] {

@@ -15,12 +15,14 @@
 //! - `feeds` (status per feed) and `opml export` in `feeds`;
 //! - `matches` in `matches`;
 //! - `stories` in `stories`;
+//! - `backtest` in `backtest`;
 //! - `deliveries` and `redeliver` in `deliveries`;
 //! - `explain` in `explain`;
 //! - `mute` and `unmute` in `mute`.
 //!
 //! `run` hands over to [`daemon::run`] and `demo` to [`crate::demo`].
 
+mod backtest;
 mod check;
 mod deliveries;
 mod explain;
@@ -46,6 +48,7 @@ use crate::config::{self, Config, ConfigError};
 use crate::daemon;
 use crate::telemetry;
 
+pub use backtest::BacktestArgs;
 pub use deliveries::{DeliveriesArgs, DeliveryStatus, RedeliverArgs};
 pub use explain::ExplainArgs;
 pub use feeds::{ExportArgs, FeedsArgs, OpmlCommand};
@@ -84,6 +87,9 @@ pub enum Command {
     /// List the stories that matched a watch-list, newest activity first, each with the
     /// feeds that carried it.
     Stories(StoriesArgs),
+    /// Run a watch-list, as configured or as a candidate file defines it, over the stored
+    /// items: what would alert, and what changes. Sends nothing.
+    Backtest(BacktestArgs),
     /// Per-feed status: last fetch, last error, next due time.
     Feeds(FeedsArgs),
     /// OPML: `export` prints the configured feeds as OPML 2.0.
@@ -200,6 +206,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Stories(args) => {
             let config = load(&path)?;
             runtime.block_on(stories::stories(&config, &args))
+        }
+        Command::Backtest(args) => {
+            let config = load(&path)?;
+            runtime.block_on(backtest::backtest(&config, &args))
         }
         Command::Opml(OpmlCommand::Export(args)) => {
             let config = Config::load(&path)?;

@@ -19,7 +19,9 @@
 //! - `watchlists`: feed and webhook selectors resolved to indices, terms compiled;
 //! - `values`: the single values every table uses (paths, names, schedules, URLs,
 //!   durations, counts);
-//! - `files`: every file the configuration names, read within a size limit.
+//! - `files`: every file the configuration names, read within a size limit;
+//! - `candidate`: one watch-list of another file, validated against this configuration
+//!   (`wirewatch backtest --with`).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -34,6 +36,7 @@ use url::Url;
 
 use crate::matcher::{Matcher, WatchlistSpec};
 
+mod candidate;
 mod chunked;
 mod credentials;
 mod feeds;

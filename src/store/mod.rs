@@ -24,11 +24,14 @@
 //! a refresh reads and the commit stage writes), `stories.rs` (story links, the
 //! near-duplicate band index, story summaries and escalations), `outbox.rs` (claiming,
 //! leasing, marking and re-queueing deliveries), `policy.rs` (misses, mutes, rate-limit
-//! counts and digests of the alert policy), `queries.rs` (stored matches and stories,
-//! for people), [`retention`] (pruning)
+//! counts and digests of the alert policy), `explain.rs` (what `explain` reads of one
+//! item), `queries.rs` (stored matches and stories,
+//! for people), `backtest.rs` (the snapshot of stored item texts a backtest scans),
+//! [`retention`] (pruning)
 //! and [`health`] (whether writes succeed). Rows are read into `sqlx::FromRow` types,
 //! never with `Row::get`, which panics on a value it cannot decode.
 
+mod backtest;
 mod explain;
 mod feeds;
 pub mod health;
@@ -52,6 +55,7 @@ use sqlx::sqlite::{
     SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 
+pub use backtest::{SCAN_PAGE, ScanSink, ScannedItem, StoredFeed};
 pub use explain::{ExplainedItem, MAX_EXPLAINED, StoredItem, StoredMiss, StoryMatch};
 pub use feeds::{ErrorClass, FeedState, FeedStatus};
 pub use health::{Failing, Health};

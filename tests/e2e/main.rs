@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `wirewatch` binary against feed servers and webhook
 //! receivers started on 127.0.0.1 by the tests, with a real SQLite file in a temp dir.
 
+mod backtest;
 mod batch;
 mod check;
 mod crash;
