@@ -460,6 +460,7 @@ async fn main() {
                             feed_id: *feed,
                             story_id: join.or_else(|| next.next().copied()).unwrap_or(first),
                             matched: false,
+                            watchlists: None,
                             bands: None,
                             item: NewItem {
                                 item_key: key,

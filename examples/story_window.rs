@@ -93,6 +93,7 @@ async fn main() {
                             feed_id: feed,
                             story_id: *story,
                             matched: true,
+                            watchlists: None,
                             bands: Some(text.bands_blob()),
                             item: NewItem {
                                 item_key: key,

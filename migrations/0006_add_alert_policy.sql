@@ -32,14 +32,19 @@ ALTER TABLE matches ADD COLUMN digest_id TEXT;
 CREATE INDEX matches_awaiting_digest ON matches (watchlist, created_at) WHERE awaiting_digest = 1;
 CREATE INDEX matches_alerted_by_watchlist ON matches (watchlist, created_at) WHERE reason IS NULL;
 
--- Items that hit a term of a watch-list and stored no match of it, with the reason:
--- 'same_story' (the story had alerted that watch-list already), 'excluded' (with the
--- exclude term that vetoed it) or 'query_false'. One small row per item and watch-list,
--- gone with the item when retention prunes it.
+-- The watch-lists that matched the item (a JSON array of names; NULL for none). An item
+-- that matched a watch-list whose match its story already held is a sighting of that
+-- story: the reason 'same_story', read from this and the story's match rather than
+-- stored as a row of its own (every copy of a syndicated story would be one).
+ALTER TABLE items ADD COLUMN watchlists TEXT;
+
+-- Items whose terms hit a watch-list that still refused them, with the reason:
+-- 'excluded' (with the exclude term that vetoed it) or 'query_false'. One small row per
+-- item and watch-list, gone with the item when retention prunes it.
 CREATE TABLE misses (
     item_id    INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
     watchlist  TEXT    NOT NULL,
-    reason     TEXT    NOT NULL CHECK (reason IN ('same_story', 'excluded', 'query_false')),
+    reason     TEXT    NOT NULL CHECK (reason IN ('excluded', 'query_false')),
     term       TEXT,                       -- the exclude term, for 'excluded'
     terms      TEXT    NOT NULL,           -- JSON array of the terms that hit
     PRIMARY KEY (item_id, watchlist)

@@ -572,6 +572,7 @@ feeds = ["tag:asia"]
                         feed_id,
                         story_id: story,
                         matched: false,
+                        watchlists: None,
                         bands: None,
                         item: NewItem {
                             item_key: &key,
@@ -870,6 +871,7 @@ feeds = ["tag:asia"]
                             feed_id: wire,
                             story_id: story,
                             matched: false,
+                            watchlists: None,
                             bands: None,
                             item: NewItem {
                                 item_key: "late",

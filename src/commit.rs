@@ -364,6 +364,15 @@ async fn write_fetched<'c>(
                 feed_id: fetched[index].feed_id,
                 story_id: placed.story,
                 matched: !candidate.matches.is_empty(),
+                watchlists: (!candidate.matches.is_empty())
+                    .then(|| {
+                        candidate
+                            .matches
+                            .iter()
+                            .map(|m| config.watchlists[m.watchlist].name.as_str())
+                            .collect::<Vec<&str>>()
+                    })
+                    .and_then(|names| serde_json::to_string(&names).ok()),
                 bands: candidate
                     .text
                     .as_ref()
@@ -486,18 +495,12 @@ async fn write_fetched<'c>(
         .zip(held)
         .filter_map(|(f, held)| Some((f.alert_id.as_str(), held?)))
         .collect();
+    // A match its story already had: the item is a sighting (`same_story`), which its
+    // `watchlists` and the story's match record.
     for f in found.iter().filter(|f| !inserted.contains(&f.alert_id)) {
-        let watchlist = config.watchlists[f.found.watchlist].name.as_str();
         counted
             .suppressed
-            .push((watchlist, MissReason::SameStory.as_str()));
-        misses.push(NewMiss {
-            item_id: f.item_id,
-            watchlist,
-            reason: MissReason::SameStory,
-            term: None,
-            terms_json: serde_json::to_string(&f.found.terms)?,
-        });
+            .push((&config.watchlists[f.found.watchlist].name, "same_story"));
     }
     tx.insert_misses(&misses).await?;
     for alert in rate_limit(tx, config, &found, &inserted, &held, at).await? {
@@ -1611,8 +1614,24 @@ format = "slack"
                 r#"guid:3 capped excluded football ["Iran"]"#,
                 r#"guid:3 daily query_false - ["Iran"]"#,
                 r#"guid:4 daily query_false - ["Iran"]"#,
-                r#"guid:5 capped same_story - ["Iran"]"#,
-                r#"guid:5 daily same_story - ["China","Iran"]"#,
+            ]
+            .map(|r| r.replace("guid:", &dedup_prefix())),
+        );
+        // The copy in the other outlet matched both: a sighting of a story that had both
+        // matches (`same_story`), told by the watch-lists it records.
+        let copies = texts(
+            &db,
+            "SELECT i.item_key || ' ' || i.watchlists FROM items i
+             WHERE i.watchlists IS NOT NULL ORDER BY 1",
+        )
+        .await;
+        assert_eq!(
+            copies,
+            [
+                r#"guid:1 ["capped","daily"]"#,
+                r#"guid:2 ["capped"]"#,
+                r#"guid:4 ["capped"]"#,
+                r#"guid:5 ["capped","daily"]"#,
             ]
             .map(|r| r.replace("guid:", &dedup_prefix())),
         );

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::matcher::{Document, Examined, Highlight};
-use crate::store::{ExplainedItem, Held, MissReason, Store};
+use crate::store::{ExplainedItem, Held, Store};
 
 use super::{CliError, print, print_json, time};
 
@@ -130,6 +130,12 @@ fn explain_item(
         categories: &categories,
     };
     let now = config.matcher.examine(&doc, &watches, true);
+    let matched: Vec<String> = item
+        .watchlists
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()?
+        .unwrap_or_default();
 
     let mut names: Vec<&str> = config.watchlists.iter().map(|w| w.name.as_str()).collect();
     for name in found.story_matches.keys().chain(found.misses.keys()) {
@@ -166,15 +172,21 @@ fn explain_item(
                 }
                 Some(held) => ("suppressed", Some(held.as_str())),
             };
+        } else if matched.iter().any(|m| m == name) {
+            // It matched, and its story had this watch-list's match already: a sighting.
+            verdict.verdict = "suppressed";
+            verdict.reason = Some("same_story");
+            if let Some(m) = index.and_then(|i| now.matches.iter().find(|m| m.watchlist == i)) {
+                verdict.terms = m.terms.clone();
+                verdict.highlights = m.highlights.clone();
+            }
         } else if let Some(miss) = found.misses.get(name) {
             verdict.verdict = "suppressed";
             verdict.reason = Some(miss.reason.as_str());
             verdict.excluded_by = miss.term.clone();
             verdict.terms = serde_json::from_str(&miss.terms)?;
-            if miss.reason != MissReason::SameStory {
-                // The story's alert, if any, came from another item: not this item's.
-                verdict.alert_id = None;
-            }
+            // The story's alert, if any, came from another item: not this item's.
+            verdict.alert_id = None;
             verdict.highlights = current.map(|(_, h, _)| h).unwrap_or_default();
         } else {
             verdict.alert_id = None;

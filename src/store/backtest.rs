@@ -173,6 +173,7 @@ mod tests {
                         feed_id: feed,
                         story_id: story,
                         matched: key.starts_with('m'),
+                        watchlists: None,
                         bands: None,
                         item: NewItem {
                             item_key: key,
@@ -265,6 +266,7 @@ mod tests {
                         feed_id: wire,
                         story_id: *story,
                         matched: false,
+                        watchlists: None,
                         bands: None,
                         item: NewItem {
                             item_key: key,

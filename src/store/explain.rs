@@ -17,7 +17,7 @@ pub struct ExplainedItem {
     pub story_items: u64,
     /// The story's match of each watch-list, by watch-list name.
     pub story_matches: HashMap<String, StoryMatch>,
-    /// Why the item did not alert a watch-list whose terms it hit, by watch-list name.
+    /// Why the item did not match a watch-list whose terms it hit, by watch-list name.
     pub misses: HashMap<String, StoredMiss>,
 }
 
@@ -35,6 +35,8 @@ pub struct StoredItem {
     /// JSON array.
     pub categories: String,
     pub first_seen_at: i64,
+    /// The watch-lists it matched, a JSON array (`None`: none).
+    pub watchlists: Option<String>,
 }
 
 /// A story's match of one watch-list.
@@ -76,7 +78,7 @@ impl Store {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             let items: Vec<StoredItem> = sqlx::query_as(
                 "SELECT i.id, f.name AS feed, i.item_key, i.story_id, i.title, i.url, i.summary,
-                    i.content, i.categories, i.first_seen_at
+                    i.content, i.categories, i.first_seen_at, i.watchlists
                  FROM items i JOIN feeds f ON f.id = i.feed_id
                  WHERE i.id = ?1 OR i.item_key = ?2 OR i.url = ?2 OR i.url = ?3
                  ORDER BY (i.id IS ?1 OR i.item_key = ?2 OR i.url = ?2) DESC, i.first_seen_at, i.id

@@ -395,6 +395,7 @@ mod tests {
                         feed_id: feed,
                         story_id: story,
                         matched: true,
+                        watchlists: None,
                         bands: None,
                         item: NewItem {
                             item_key: id,

@@ -77,6 +77,8 @@ pub struct ItemRow<'a> {
     /// Whether the item hit a watch-list: it is then kept for `retention.matches` rather
     /// than `retention.items`.
     pub matched: bool,
+    /// The names of the watch-lists it matched, as a JSON array (`None` for none).
+    pub watchlists: Option<String>,
     /// The item's story band keys when it enters the near-duplicate index
     /// ([`crate::stories::StoryText::bands_blob`]).
     pub bands: Option<Vec<u8>>,
@@ -143,11 +145,11 @@ impl StoreTx {
             let sql = format!(
                 "INSERT INTO items (feed_id, item_key, story_id, title, url, published_at,
                                     summary, authors, categories, language, first_seen_at,
-                                    matched, bands, content)
+                                    matched, bands, content, watchlists)
                  VALUES {}
                  ON CONFLICT (feed_id, item_key) DO NOTHING
                  RETURNING id, feed_id, item_key",
-                values(chunk.len(), 14)
+                values(chunk.len(), 15)
             );
             let mut insert = multi_row_as::<InsertedItem>(sql, chunk.len());
             for row in chunk {
@@ -166,7 +168,8 @@ impl StoreTx {
                     .bind(now)
                     .bind(row.matched)
                     .bind(row.bands.as_deref())
-                    .bind(Some(item.content).filter(|c| !c.is_empty()));
+                    .bind(Some(item.content).filter(|c| !c.is_empty()))
+                    .bind(row.watchlists.as_deref());
             }
             for item in insert.fetch_all(&mut *self.conn).await? {
                 ids.insert((item.feed_id, item.item_key), item.id);

@@ -36,13 +36,13 @@ impl Held {
     }
 }
 
-/// Why an item whose terms hit a watch-list stored no match of it (`misses.reason`).
+/// Why an item whose terms hit a watch-list stored no match of it (`misses.reason`). The
+/// third reason, `same_story` (the item matched, its story had the match already), is not
+/// a row: `items.watchlists` and the story's match tell it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, serde::Serialize)]
 #[sqlx(type_name = "TEXT", rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum MissReason {
-    /// Its story had matched the watch-list already.
-    SameStory,
     /// An exclude vetoed it.
     Excluded,
     /// The watch-list's query was false.
@@ -52,7 +52,6 @@ pub enum MissReason {
 impl MissReason {
     pub fn as_str(self) -> &'static str {
         match self {
-            MissReason::SameStory => "same_story",
             MissReason::Excluded => "excluded",
             MissReason::QueryFalse => "query_false",
         }

@@ -421,6 +421,7 @@ mod tests {
                         feed_id: feed,
                         story_id: story,
                         matched: item.matched,
+                        watchlists: None,
                         bands: None,
                         item: NewItem {
                             item_key: item.key,
@@ -792,6 +793,7 @@ mod tests {
                         feed_id: wire,
                         story_id: story,
                         matched: false,
+                        watchlists: None,
                         bands: None,
                         item: NewItem {
                             item_key: key,

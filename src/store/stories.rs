@@ -361,6 +361,7 @@ mod tests {
                         feed_id: feed,
                         story_id: story,
                         matched: true,
+                        watchlists: None,
                         bands: Some(text.bands_blob()),
                         item: NewItem {
                             item_key: &key,
