@@ -64,6 +64,7 @@ fn item(n: u64) -> (Item, Option<WatchlistMatch>) {
         authors: vec!["Wire Staff".to_owned()],
         categories: vec!["World".to_owned(), "Middle East".to_owned()],
         language: Some("en".to_owned()),
+        article: String::new(),
     };
     let matched = n.is_multiple_of(10).then(|| WatchlistMatch {
         watchlist: 0,

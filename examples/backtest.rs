@@ -469,6 +469,7 @@ async fn main() {
                                 published_at: None,
                                 summary: &text.1,
                                 content: &text.2,
+                                article: "",
                                 authors: &[],
                                 categories: &[],
                                 language: None,

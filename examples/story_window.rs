@@ -102,6 +102,7 @@ async fn main() {
                                 published_at: None,
                                 summary,
                                 content: "",
+                                article: "",
                                 authors: &[],
                                 categories: &[],
                                 language: None,

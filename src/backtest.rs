@@ -229,6 +229,7 @@ impl Found {
                 summary: &item.summary,
                 content: &item.content,
                 categories: &item.categories,
+                article: &item.article,
             };
             let examined = matcher.examine(&doc, &|list| scope & 1 << list != 0, false);
             for miss in examined.misses {
@@ -462,7 +463,7 @@ impl DefinitionText {
                 match Field::parse(field) {
                     Some(f) => fields.push(f),
                     None => problems.push(format!(
-                        "field `{field}` is unknown: expected title, summary, content or categories"
+                        "field `{field}` is unknown: expected title, summary, content, categories or article"
                     )),
                 }
             }
@@ -581,6 +582,7 @@ feeds = ["tag:asia"]
                             published_at: None,
                             summary: "Wire copy.",
                             content: "",
+                            article: "",
                             authors: &[],
                             categories: &[],
                             language: None,
@@ -880,6 +882,7 @@ feeds = ["tag:asia"]
                                 published_at: None,
                                 summary: "",
                                 content: "",
+                                article: "",
                                 authors: &[],
                                 categories: &[],
                                 language: None,
@@ -947,7 +950,7 @@ feeds = ["tag:asia"]
             bad.into_spec().unwrap_err(),
             [
                 "the watch-list's name is empty",
-                "field `body` is unknown: expected title, summary, content or categories"
+                "field `body` is unknown: expected title, summary, content, categories or article"
             ]
         );
         let unknown = serde_json::from_value::<DefinitionText>(json!({

@@ -385,6 +385,7 @@ async fn write_fetched<'c>(
                     published_at: item.published.map(|p| p.timestamp()),
                     summary: &item.summary,
                     content: &item.content,
+                    article: &item.article,
                     authors: &item.authors,
                     categories: &item.categories,
                     language: item.language.as_deref(),

@@ -78,6 +78,7 @@ pub fn document(item: &Item) -> Document<'_> {
         summary: &item.summary,
         content: &item.content,
         categories: &item.categories,
+        article: &item.article,
     }
 }
 

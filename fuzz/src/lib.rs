@@ -412,11 +412,13 @@ pub fn check_matcher(data: &[u8]) {
     let summary = parts.next().unwrap_or("");
     let content = parts.next().unwrap_or("");
     let categories: Vec<String> = parts.map(str::to_string).collect();
+    // The article is the content again: another field over the same hostile text.
     let doc = Document {
         title,
         summary,
         content,
         categories: &categories,
+        article: content,
     };
     let m = matcher();
     let all = m.match_item(&doc, &|_| true);
@@ -478,6 +480,7 @@ fn check_match(wm: &WatchlistMatch, doc: &Document<'_>) {
             Field::Title => in_range(doc.title),
             Field::Summary => in_range(doc.summary),
             Field::Content => in_range(doc.content),
+            Field::Article => in_range(doc.article),
             // The snippet is the trimmed category itself, or an excerpt when that is over
             // SNIPPET_CHARS (see `highlight_snippet`); several categories may qualify, and
             // the span must fit one of them.

@@ -128,6 +128,7 @@ fn explain_item(
         summary: &item.summary,
         content: item.content.as_deref().unwrap_or_default(),
         categories: &categories,
+        article: item.article.as_deref().unwrap_or_default(),
     };
     let now = config.matcher.examine(&doc, &watches, true);
     let matched: Vec<String> = item

@@ -97,7 +97,7 @@ pub(super) fn build_watchlists(
                     None => p.at(
                         field.span(),
                         format!(
-                            "field `{}` is unknown: expected title, summary, content or categories",
+                            "field `{}` is unknown: expected title, summary, content, categories or article",
                             field.get_ref()
                         ),
                     ),

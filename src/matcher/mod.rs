@@ -57,7 +57,7 @@ pub struct WatchlistSpec {
     pub query: Option<String>,
     /// Any hit vetoes the whole watch-list for that item.
     pub exclude: Vec<String>,
-    /// Fields searched; empty means all four.
+    /// Fields searched; empty means all of them.
     pub fields: Vec<Field>,
     /// All-capitals terms match case-sensitively (the config's default is `true`).
     pub acronyms_exact: bool,
@@ -86,14 +86,17 @@ pub enum Field {
     Summary,
     Content,
     Categories,
+    /// The main text of the item's linked page, for a `full_text` feed (SPEC §13).
+    Article,
 }
 
 impl Field {
-    pub const ALL: [Field; 4] = [
+    pub const ALL: [Field; 5] = [
         Field::Title,
         Field::Summary,
         Field::Content,
         Field::Categories,
+        Field::Article,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -102,10 +105,12 @@ impl Field {
             Field::Summary => "summary",
             Field::Content => "content",
             Field::Categories => "categories",
+            Field::Article => "article",
         }
     }
 
-    /// Parses `title`, `summary`, `content` or `categories` (ASCII case-insensitive).
+    /// Parses `title`, `summary`, `content`, `categories` or `article` (ASCII
+    /// case-insensitive).
     pub fn parse(s: &str) -> Option<Field> {
         Field::ALL
             .into_iter()
@@ -132,6 +137,8 @@ pub struct Document<'a> {
     pub content: &'a str,
     /// Each category is matched on its own.
     pub categories: &'a [String],
+    /// The linked page's main text (empty unless the feed is `full_text`).
+    pub article: &'a str,
 }
 
 /// A watch-list that matched an item.

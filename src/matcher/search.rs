@@ -109,6 +109,7 @@ fn run(
             Field::Title => ctx.scan(field, 0, doc.title),
             Field::Summary => ctx.scan(field, 0, doc.summary),
             Field::Content => ctx.scan(field, 0, doc.content),
+            Field::Article => ctx.scan(field, 0, doc.article),
             Field::Categories => {
                 for (i, category) in doc.categories.iter().enumerate() {
                     ctx.scan(field, u32::try_from(i).unwrap_or(u32::MAX), category);
@@ -475,6 +476,7 @@ fn field_text<'a>(doc: &Document<'a>, field: Field, cat: u32) -> Option<&'a str>
         Field::Summary => Some(doc.summary),
         Field::Content => Some(doc.content),
         Field::Categories => doc.categories.get(cat as usize).map(String::as_str),
+        Field::Article => Some(doc.article),
     }
 }
 

@@ -344,6 +344,7 @@ fn check_highlights(doc: &Document<'_>, m: &WatchlistMatch) -> Result<(), String
             Field::Title => doc.title,
             Field::Summary => doc.summary,
             Field::Content => doc.content,
+            Field::Article => doc.article,
             Field::Categories => doc
                 .categories
                 .iter()
@@ -390,6 +391,7 @@ fn table() {
             summary: case.doc.summary,
             content: case.doc.content,
             categories: &categories,
+            ..Document::default()
         };
         let got = matcher.match_item(&doc, &|_| true);
         let got_terms: Vec<&str> = got
@@ -606,6 +608,7 @@ fn highlights_follow_field_order() {
         summary: "Iran",
         content: "Iran",
         categories: &categories,
+        article: "Iran",
     };
     let fields: Vec<Field> = m.match_item(&doc, &all)[0]
         .highlights
@@ -1023,6 +1026,7 @@ fn random_text_never_panics_and_highlights_always_slice() {
             summary: "",
             content: &content,
             categories: &categories,
+            ..Document::default()
         };
         for wm in m.match_item(&doc, &all) {
             if let Err(e) = check_highlights(&doc, &wm) {
@@ -1065,4 +1069,28 @@ fn misses_name_what_vetoed_a_watch_list_whose_terms_hit() {
     assert_eq!(miss.terms, ["Iran"]);
     assert!(miss.highlights.is_empty(), "not asked for");
     assert_eq!(m.match_item(&doc, &all), examined.matches);
+}
+
+#[test]
+fn the_article_field_is_searched_by_default_and_can_be_chosen_alone() {
+    let m = compile(&[
+        terms(&["JCPOA"]),
+        terms(&["JCPOA"]).fields(&[Field::Article]),
+        terms(&["JCPOA"]).fields(&[Field::Title, Field::Summary]),
+    ]);
+    let doc = Document {
+        title: "Talks in Vienna",
+        summary: "Diplomats met on Monday.",
+        article: "Diplomats met on Monday. The fourth paragraph: the JCPOA is back on the table.",
+        ..Document::default()
+    };
+    let found = m.match_item(&doc, &all);
+    let lists: Vec<usize> = found.iter().map(|w| w.watchlist).collect();
+    assert_eq!(lists, [0, 1]);
+    let h = &found[0].highlights[0];
+    assert_eq!(
+        (h.field, &doc.article[h.start..h.end]),
+        (Field::Article, "JCPOA")
+    );
+    assert!(h.snippet.contains("JCPOA is back"), "{}", h.snippet);
 }

@@ -89,6 +89,9 @@ pub struct Item {
     pub categories: Vec<String>,
     /// Entry language, else the feed's; lower-cased, `_` written as `-`.
     pub language: Option<String>,
+    /// The main text of the linked page, for a `full_text` feed; filled after parsing
+    /// (empty from the parser).
+    pub article: String,
 }
 
 /// Why a document yielded no items.
@@ -296,6 +299,7 @@ fn normalize(feed: Feed, base: Option<&Url>) -> ParsedFeed {
             authors,
             categories,
             language,
+            article: String::new(),
         });
     }
     ParsedFeed {

@@ -47,6 +47,8 @@ pub struct ScannedItem {
     /// `""` for an item without content (the column is NULL).
     pub content: String,
     pub categories: Vec<String>,
+    /// The linked page's main text; `""` for none.
+    pub article: String,
 }
 
 /// A [`ScannedItem`] as read, its categories still the stored JSON array.
@@ -61,6 +63,7 @@ struct StoredText {
     summary: String,
     content: Option<String>,
     categories: String,
+    article: Option<String>,
 }
 
 impl StoredText {
@@ -75,6 +78,7 @@ impl StoredText {
             url: self.url,
             summary: self.summary,
             content: self.content.unwrap_or_default(),
+            article: self.article.unwrap_or_default(),
         })
     }
 }
@@ -121,7 +125,7 @@ impl Store {
             loop {
                 let rows: Vec<StoredText> = sqlx::query_as(
                     "SELECT id, feed_id, story_id, first_seen_at, title, url, summary, content,
-                        categories
+                        categories, article
                      FROM items
                      WHERE id > ?1 AND first_seen_at >= ?2
                      ORDER BY id
@@ -182,6 +186,7 @@ mod tests {
                             published_at: None,
                             summary: "",
                             content: if key.ends_with('c') { "body" } else { "" },
+                            article: "",
                             authors: &[],
                             categories: &categories,
                             language: None,
@@ -275,6 +280,7 @@ mod tests {
                             published_at: None,
                             summary: "",
                             content: "",
+                            article: "",
                             authors: &[],
                             categories: &[],
                             language: None,

@@ -32,6 +32,7 @@ pub struct StoredItem {
     pub url: Option<String>,
     pub summary: String,
     pub content: Option<String>,
+    pub article: Option<String>,
     /// JSON array.
     pub categories: String,
     pub first_seen_at: i64,
@@ -78,7 +79,7 @@ impl Store {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             let items: Vec<StoredItem> = sqlx::query_as(
                 "SELECT i.id, f.name AS feed, i.item_key, i.story_id, i.title, i.url, i.summary,
-                    i.content, i.categories, i.first_seen_at, i.watchlists
+                    i.content, i.article, i.categories, i.first_seen_at, i.watchlists
                  FROM items i JOIN feeds f ON f.id = i.feed_id
                  WHERE i.id = ?1 OR i.item_key = ?2 OR i.url = ?2 OR i.url = ?3
                  ORDER BY (i.id IS ?1 OR i.item_key = ?2 OR i.url = ?2) DESC, i.first_seen_at, i.id

@@ -46,6 +46,8 @@ pub struct NewItem<'a> {
     pub summary: &'a str,
     /// The content text as matched; `""` for none.
     pub content: &'a str,
+    /// The linked page's main text as matched; `""` for none.
+    pub article: &'a str,
     pub authors: &'a [String],
     pub categories: &'a [String],
     pub language: Option<&'a str>,
@@ -145,11 +147,11 @@ impl StoreTx {
             let sql = format!(
                 "INSERT INTO items (feed_id, item_key, story_id, title, url, published_at,
                                     summary, authors, categories, language, first_seen_at,
-                                    matched, bands, content, watchlists)
+                                    matched, bands, content, watchlists, article)
                  VALUES {}
                  ON CONFLICT (feed_id, item_key) DO NOTHING
                  RETURNING id, feed_id, item_key",
-                values(chunk.len(), 15)
+                values(chunk.len(), 16)
             );
             let mut insert = multi_row_as::<InsertedItem>(sql, chunk.len());
             for row in chunk {
@@ -169,7 +171,8 @@ impl StoreTx {
                     .bind(row.matched)
                     .bind(row.bands.as_deref())
                     .bind(Some(item.content).filter(|c| !c.is_empty()))
-                    .bind(row.watchlists.as_deref());
+                    .bind(row.watchlists.as_deref())
+                    .bind(Some(item.article).filter(|a| !a.is_empty()));
             }
             for item in insert.fetch_all(&mut *self.conn).await? {
                 ids.insert((item.feed_id, item.item_key), item.id);

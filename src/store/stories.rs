@@ -370,6 +370,7 @@ mod tests {
                             published_at: None,
                             summary: "",
                             content: "",
+                            article: "",
                             authors: &[],
                             categories: &[],
                             language: None,
