@@ -39,6 +39,11 @@ pub const LARGE_BODY_SLOTS: usize = 2;
 /// The longest a large body waits for its slot when `timeout` is shorter.
 pub const LARGE_BODY_WAIT: Duration = Duration::from_secs(60);
 
+/// What a feed fetch asks for.
+const FEED_ACCEPT: &str = "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5";
+/// What an article fetch asks for.
+const PAGE_ACCEPT: &str = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1";
+
 #[derive(Debug)]
 pub enum FetchOutcome {
     /// 304: the stored validators still hold. `fresh_for` as in [`FetchedBody`].
@@ -172,11 +177,27 @@ impl Fetcher {
         etag: Option<&str>,
         last_modified: Option<&str>,
     ) -> Result<FetchOutcome, FetchError> {
+        self.get(url, FEED_ACCEPT, etag, last_modified).await
+    }
+
+    /// GETs a web page (an item's article), under the same guard, redirect rules,
+    /// deadline and size cap as a feed.
+    pub async fn fetch_page(&self, url: &Url) -> Result<FetchOutcome, FetchError> {
+        self.get(url, PAGE_ACCEPT, None, None).await
+    }
+
+    async fn get(
+        &self,
+        url: &Url,
+        accept: &'static str,
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+    ) -> Result<FetchOutcome, FetchError> {
         // One deadline for everything, body included, so a trickling server is always
         // cut off; `None` while a large body waits for its slot.
         let (deadline, mut moved) =
             watch::channel(Some(tokio::time::Instant::now() + self.timeout));
-        let inner = self.fetch_inner(url, etag, last_modified, &deadline);
+        let inner = self.fetch_inner(url, accept, etag, last_modified, &deadline);
         tokio::pin!(inner);
         loop {
             let at = *moved.borrow_and_update();
@@ -194,6 +215,7 @@ impl Fetcher {
     async fn fetch_inner(
         &self,
         url: &Url,
+        accept: &'static str,
         etag: Option<&str>,
         last_modified: Option<&str>,
         deadline: &Deadline,
@@ -208,10 +230,10 @@ impl Fetcher {
         let mut permanent = true;
         let response = loop {
             let current = hops.last().unwrap_or(url);
-            let mut request = self.client.get(current.clone()).header(
-                header::ACCEPT,
-                "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5",
-            );
+            let mut request = self
+                .client
+                .get(current.clone())
+                .header(header::ACCEPT, accept);
             if let Some(etag) = etag {
                 request = request.header(header::IF_NONE_MATCH, etag);
             }

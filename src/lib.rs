@@ -19,6 +19,7 @@
 //! them. [`clock`] is the time of day as tokio's clock sees it, so tests pause and move it.
 //! [`backtest`] runs watch-lists over the stored items, sending and writing nothing.
 
+pub mod article;
 pub mod backtest;
 pub mod cli;
 pub mod clock;
@@ -29,9 +30,11 @@ pub mod dedup;
 pub mod demo;
 pub mod digest;
 pub mod due;
+pub mod extract;
 pub mod fetch;
 pub mod guard;
 pub mod http;
+pub mod language;
 pub mod matcher;
 pub mod metrics;
 pub mod notify;

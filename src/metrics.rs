@@ -112,6 +112,13 @@ pub fn digest(watchlist: &str, stories: usize) {
         .increment(stories as u64);
 }
 
+/// One article page of a `full_text` feed (SPEC §13): `ok`, `known_story` (its story was
+/// read already: not fetched), `timeout`, a fetch failure's class (`network`,
+/// `http_status`, `too_large`, `forbidden`) or `unreadable` (no main text to extract).
+pub fn article(outcome: &'static str) {
+    metrics::counter!("wirewatch_article_fetches_total", "outcome" => outcome).increment(1);
+}
+
 /// Items stored as sightings of a story that already existed, by what joined them: `link`
 /// (a canonical link the story carries) or `text` (a near-identical item in the window).
 pub fn story_sightings(by: &'static str, items: usize) {

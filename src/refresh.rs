@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::article::Articles;
 use crate::clock;
 use crate::commit::{Candidate, Committed, Committer, FeedResult, Fetched, Writer};
 use crate::config::Config;
@@ -69,6 +70,18 @@ pub struct Pipeline {
     pub committer: Committer,
     /// One per core: the parses that may run at once.
     pub parse_slots: Arc<tokio::sync::Semaphore>,
+    /// The article pages of `full_text` feeds.
+    pub articles: Articles,
+}
+
+/// An item's language (ISO 639-1): detected from its title and its article, summary or
+/// content, the first of them it has; the feed's declared one when detection is unsure.
+pub fn detect_language(item: &Item) -> Option<String> {
+    let body = [&item.article, &item.summary, &item.content]
+        .into_iter()
+        .find(|text| !text.is_empty())
+        .map_or("", String::as_str);
+    crate::language::detect(&item.title, body, item.language.as_deref())
 }
 
 /// The fields of a parsed item the matcher searches.
@@ -88,6 +101,7 @@ impl Pipeline {
     /// configuration's feeds (`Store::register`) before a refresh; a preview needs not.
     pub fn new(config: &Arc<Config>, store: &Store) -> Result<(Pipeline, Writer), reqwest::Error> {
         let fetcher = Fetcher::new(&config.poll)?;
+        let articles = Articles::new(&config.poll)?;
         let (committer, writer) = Committer::start(store.clone(), config.clone());
         let pipeline = Pipeline {
             config: config.clone(),
@@ -97,6 +111,7 @@ impl Pipeline {
             parse_slots: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, usize::from),
             )),
+            articles,
         };
         Ok((pipeline, writer))
     }
@@ -354,12 +369,26 @@ impl Pipeline {
         let keys: Vec<String> = items.iter().map(dedup::item_key).collect();
         let document_keys = retention::document_keys(keys.iter().map(String::as_str));
         let mut seen = self.store.known_items(feed_id, &keys).await?;
-        let mut candidates = Vec::new();
-        for (item, key) in items.into_iter().zip(keys) {
+        let (mut fresh, fresh_keys): (Vec<Item>, Vec<String>) = items
+            .into_iter()
+            .zip(keys)
             // Known already, or repeated within this document.
-            if !seen.insert(key.clone()) {
-                continue;
-            }
+            .filter(|(_, key)| seen.insert(key.clone()))
+            .unzip();
+        if self.config.feeds[index].full_text && !fresh.is_empty() {
+            let links: Vec<String> = fresh
+                .iter()
+                .filter_map(|item| item.link.as_ref().map(dedup::canonical_link))
+                .collect();
+            let known = self.store.linked(&links).await?;
+            self.articles.fill(&mut fresh, &known).await;
+        }
+        let mut candidates = Vec::with_capacity(fresh.len());
+        for (mut item, key) in fresh.into_iter().zip(fresh_keys) {
+            item.language = detect_language(&item);
+            let language = item.language.as_deref();
+            let wanted =
+                |w: usize| wanted(w) && watchlists.get(w).is_some_and(|l| l.reads(language));
             let examined = self
                 .config
                 .matcher

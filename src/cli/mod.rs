@@ -18,6 +18,7 @@
 //! - `backtest` in `backtest`;
 //! - `deliveries` and `redeliver` in `deliveries`;
 //! - `explain` in `explain`;
+//! - `extract` in `extract`;
 //! - `mute` and `unmute` in `mute`.
 //!
 //! `run` hands over to [`daemon::run`] and `demo` to [`crate::demo`].
@@ -26,6 +27,7 @@ mod backtest;
 mod check;
 mod deliveries;
 mod explain;
+mod extract;
 mod feeds;
 mod matches;
 mod mute;
@@ -51,6 +53,7 @@ use crate::telemetry;
 pub use backtest::BacktestArgs;
 pub use deliveries::{DeliveriesArgs, DeliveryStatus, RedeliverArgs};
 pub use explain::ExplainArgs;
+pub use extract::ExtractArgs;
 pub use feeds::{ExportArgs, FeedsArgs, OpmlCommand};
 pub use matches::MatchesArgs;
 pub use mute::{MuteArgs, UnmuteArgs};
@@ -101,6 +104,8 @@ pub enum Command {
     Redeliver(RedeliverArgs),
     /// Why a stored item did (or did not) alert each watch-list.
     Explain(ExplainArgs),
+    /// The main text (and language) of an article page, as a `full_text` feed matches it.
+    Extract(ExtractArgs),
     /// Mute a watch-list for a while (its matches wait for its digest, if any), or list
     /// the mutes in force.
     Mute(MuteArgs),
@@ -189,14 +194,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             runtime.block_on(poll::poll(config, &args))
         }
         Command::TestFeed(args) => {
-            let explicit = cli.config.is_some() || std::env::var_os("WIREWATCH_CONFIG").is_some();
-            let config = if explicit || path.exists() {
-                Config::load(&path)?
-            } else {
-                // Trying a feed before writing any config is a normal first step.
-                Config::from_source(Path::new("<none>"), "")?
-            };
-            telemetry::init(config.daemon.log_format);
+            let config = load_if_any(cli.config.is_some(), &path)?;
             runtime.block_on(test_feed::test_feed(&config, &args))
         }
         Command::Matches(args) => {
@@ -227,6 +225,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             let config = load(&path)?;
             runtime.block_on(deliveries::redeliver(&config, &args))
         }
+        Command::Extract(args) => {
+            let config = load_if_any(cli.config.is_some(), &path)?;
+            runtime.block_on(extract::extract(&config, &args))
+        }
         Command::Explain(args) => {
             let config = load(&path)?;
             runtime.block_on(explain::explain(&config, &args))
@@ -242,6 +244,20 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         // Needs no configuration: it writes its own.
         Command::Demo(args) => runtime.block_on(crate::demo::run(&args)),
     }
+}
+
+/// The configuration at `path` when one was named (`--config`, `$WIREWATCH_CONFIG`) or
+/// exists there, else the defaults: trying a feed or a page before writing any
+/// configuration is a normal first step.
+fn load_if_any(named: bool, path: &Path) -> Result<Config, CliError> {
+    let named = named || std::env::var_os("WIREWATCH_CONFIG").is_some();
+    let config = if named || path.exists() {
+        Config::load(path)?
+    } else {
+        Config::from_source(Path::new("<none>"), "")?
+    };
+    telemetry::init(config.daemon.log_format);
+    Ok(config)
 }
 
 fn load(path: &Path) -> Result<Arc<Config>, CliError> {

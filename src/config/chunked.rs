@@ -127,6 +127,7 @@ impl RawFeed {
                 .into_iter()
                 .map(|param| shift(param, by))
                 .collect(),
+            full_text: self.full_text,
         }
     }
 }

@@ -84,6 +84,7 @@ pub(super) fn build_feeds(
             url,
             schedule,
             cache_hints: feed.schedule.is_none(),
+            full_text: feed.full_text.unwrap_or(false),
             tags,
             redact_params,
         });

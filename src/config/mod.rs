@@ -192,6 +192,8 @@ pub struct Poll {
     pub backoff_max: Duration,
     pub allow_private_networks: bool,
     pub user_agent: String,
+    /// Article pages of `full_text` feeds fetched at once, all feeds together.
+    pub article_concurrency: usize,
 }
 
 /// Which items of a feed's first fetch may alert.
@@ -265,6 +267,9 @@ pub struct Feed {
     /// may stretch its interval: yes unless the feed has its own `schedule`, which the
     /// user chose deliberately.
     pub cache_hints: bool,
+    /// `full_text`: each new item's linked page is fetched and its main text matched as
+    /// the field `article` (SPEC §13).
+    pub full_text: bool,
     pub tags: Vec<String>,
     /// Query parameters of `url` whose values are credentials, beyond
     /// [`crate::redact::SENSITIVE_PARAMS`]; never shown outside the process.
@@ -291,6 +296,8 @@ pub struct Watchlist {
     pub max_alerts: Option<RateLimit>,
     /// The definition the matcher compiled, for `backtest`.
     pub spec: WatchlistSpec,
+    /// `languages`: only items in these languages (ISO 639-1) are matched; empty for all.
+    pub languages: Vec<String>,
 }
 
 /// `max_alerts = "20/h"`: at most `count` single alerts in any `period`.
@@ -318,6 +325,13 @@ pub const OVERFLOW_DIGEST: &str = "0 * * * *";
 impl Watchlist {
     pub fn watches(&self, feed: usize) -> bool {
         self.feeds.as_ref().is_none_or(|set| set.contains(&feed))
+    }
+
+    /// Whether an item in `language` (its detected ISO 639-1 code) is for this watch-list:
+    /// any is when it lists no `languages`; an item of unknown language is for none that
+    /// does.
+    pub fn reads(&self, language: Option<&str>) -> bool {
+        self.languages.is_empty() || language.is_some_and(|l| self.languages.iter().any(|w| w == l))
     }
 }
 

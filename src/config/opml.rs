@@ -200,6 +200,7 @@ pub(super) fn import(
                     .map(|tag| Spanned::new(at.clone(), tag))
                     .collect(),
                 redact_params: Vec::new(),
+                full_text: None,
             };
             let built = build_feeds(vec![raw_feed], poll, &mut local);
             for problem in local.list.drain(..) {

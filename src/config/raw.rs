@@ -76,6 +76,7 @@ pub(super) struct RawPoll {
     pub(super) backoff_max: Option<S<String>>,
     pub(super) allow_private_networks: Option<bool>,
     pub(super) user_agent: Option<S<String>>,
+    pub(super) article_concurrency: Option<S<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,6 +89,7 @@ pub(super) struct RawFeed {
     pub(super) tags: Vec<S<String>>,
     #[serde(default)]
     pub(super) redact_params: Vec<S<String>>,
+    pub(super) full_text: Option<bool>,
 }
 
 /// `[[opml]]`: feeds from an OPML subscription list.
@@ -117,6 +119,7 @@ pub(super) struct RawWatchlist {
     pub(super) escalate: Option<S<Vec<S<i64>>>>,
     pub(super) digest: Option<S<String>>,
     pub(super) max_alerts: Option<S<String>>,
+    pub(super) languages: Option<Vec<S<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

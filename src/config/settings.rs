@@ -34,6 +34,8 @@ const DEFAULT_SCHEDULE: &str = "*/5 * * * *";
 const DEFAULT_JITTER: Duration = Duration::ZERO;
 const DEFAULT_CONCURRENCY: usize = 64;
 const DEFAULT_PER_HOST: usize = 2;
+/// Article pages in flight at once (SPEC §13).
+const DEFAULT_ARTICLE_CONCURRENCY: usize = 8;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_MAX_BODY: u64 = 16 * 1024 * 1024;
 /// `[poll] backfill`: a feed's first fetch alerts on what was published in the last six
@@ -279,6 +281,12 @@ pub(super) fn build_poll(raw: RawPoll, p: &mut Problems<'_>) -> Option<Poll> {
         backoff_max,
         allow_private_networks: raw.allow_private_networks.unwrap_or(false),
         user_agent,
+        article_concurrency: positive(
+            raw.article_concurrency.as_ref(),
+            "article_concurrency",
+            DEFAULT_ARTICLE_CONCURRENCY,
+            p,
+        ),
     })
 }
 

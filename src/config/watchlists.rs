@@ -154,6 +154,7 @@ pub(super) fn build_watchlists(
             (None, Some(_)) => parse_schedule_text(OVERFLOW_DIGEST).ok(),
             (None, None) => None,
         };
+        let languages = languages(&list, &name, p);
         watchlists.push(Watchlist {
             name,
             feeds: selected,
@@ -163,6 +164,7 @@ pub(super) fn build_watchlists(
             digest,
             max_alerts,
             spec: spec.clone(),
+            languages,
         });
         specs.push(spec);
         spans.push(list);
@@ -225,6 +227,25 @@ fn escalate(list: &RawWatchlist, name: &str, p: &mut Problems<'_>) -> Vec<u32> {
         }
     }
     thresholds
+}
+
+/// `languages = ["en", "fa"]`: ISO 639-1 codes, two lower-case letters each.
+fn languages(list: &RawWatchlist, name: &str, p: &mut Problems<'_>) -> Vec<String> {
+    let mut codes = Vec::new();
+    for code in list.languages.iter().flatten() {
+        let text = code.get_ref().trim();
+        if text.len() == 2 && text.bytes().all(|b| b.is_ascii_lowercase()) {
+            codes.push(text.to_owned());
+        } else {
+            p.at(
+                code.span(),
+                format!(
+                    "watch-list `{name}`: language `{text}` is not an ISO 639-1 code like \"en\", \"fa\" or \"zh\""
+                ),
+            );
+        }
+    }
+    codes
 }
 
 /// `max_alerts = "N/PERIOD"`: a positive count of single alerts per period, the period a

@@ -74,6 +74,27 @@ struct Link {
     story_id: i64,
 }
 
+impl Store {
+    /// Which of these canonical links a stored story carries already.
+    pub async fn linked(&self, urls: &[String]) -> Result<HashSet<String>> {
+        if urls.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let urls = serde_json::to_string(urls)?;
+        self.pipeline_read(async |conn| {
+            let found: Vec<(String,)> = sqlx::query_as(
+                "SELECT canonical_url FROM story_links
+                 WHERE canonical_url IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(&urls)
+            .fetch_all(&mut *conn)
+            .await?;
+            Ok(found.into_iter().map(|(url,)| url).collect())
+        })
+        .await
+    }
+}
+
 impl StoreTx {
     /// The stories that already carry these canonical links.
     pub async fn linked_stories(&mut self, urls: &[&str]) -> Result<HashMap<String, i64>> {
