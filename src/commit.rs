@@ -130,7 +130,10 @@ impl Candidate {
         let text = if matches.is_empty() {
             None
         } else {
-            StoryText::of(&item.title, &item.summary)
+            StoryText::of(
+                &item.title,
+                &crate::stories::lede(&item.summary, &item.article),
+            )
         };
         Candidate {
             key,

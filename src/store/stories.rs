@@ -192,18 +192,25 @@ impl StoreTx {
         let mut unique = keys.to_vec();
         unique.sort_unstable();
         unique.dedup();
-        let rows: Vec<(i64, i64, i64, String, String)> = sqlx::query_as(
-            "SELECT b.band_key, i.id, i.story_id, i.title, i.summary
+        let rows: Vec<(i64, i64, i64, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT b.band_key, i.id, i.story_id, i.title, i.summary,
+                substr(i.article, 1, ?3)
              FROM story_bands b JOIN items i ON i.id = b.item_id
              WHERE b.band_key IN (SELECT value FROM json_each(?1)) AND i.first_seen_at >= ?2
              ORDER BY i.id",
         )
         .bind(serde_json::to_string(&unique)?)
         .bind(since)
+        .bind(i64::try_from(crate::stories::LEDE_CHARS).unwrap_or(i64::MAX))
         .fetch_all(&mut *self.conn)
         .await?;
         let mut neighbours: Vec<Neighbour> = Vec::new();
-        for (key, item_id, story_id, title, summary) in rows {
+        for (key, item_id, story_id, title, summary, article) in rows {
+            // Compared as it was indexed: its summary, or its teaser and lede.
+            let summary = match article {
+                Some(article) => crate::stories::lede(&summary, &article).into_owned(),
+                None => summary,
+            };
             match neighbours.last_mut() {
                 Some(last) if last.item_id == item_id => last.keys.push(key),
                 _ => neighbours.push(Neighbour {

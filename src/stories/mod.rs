@@ -22,6 +22,28 @@ pub fn same_story(a: &Fingerprint, b: &Fingerprint) -> bool {
     a.resemblance(b) >= THRESHOLD && conflict(a, b).is_none()
 }
 
+/// A summary shorter than this many words is a teaser: the article's opening is added to
+/// it ([`lede`]).
+const TEASER_WORDS: usize = 30;
+
+/// How much of the article a teaser is followed by, in characters: about a lede.
+pub const LEDE_CHARS: usize = 600;
+
+/// The text after the title that the story stage compares: the summary, and after a
+/// teaser (fewer than [`TEASER_WORDS`] words) the article's first [`LEDE_CHARS`]
+/// characters, when a `full_text` feed read it. Copies with a one-line teaser are then
+/// compared on their lede, as copies with a real summary are.
+pub fn lede<'a>(summary: &'a str, article: &str) -> std::borrow::Cow<'a, str> {
+    if article.is_empty() || summary.split_whitespace().nth(TEASER_WORDS - 1).is_some() {
+        return summary.into();
+    }
+    let opening = match article.char_indices().nth(LEDE_CHARS) {
+        Some((end, _)) => &article[..end],
+        None => article,
+    };
+    format!("{summary} {opening}").into()
+}
+
 /// An item's text as the story stage compares and indexes it.
 #[derive(Debug, Clone)]
 pub struct StoryText {

@@ -286,3 +286,27 @@ fn labelled_pairs_precision_and_recall() {
         met.recall()
     );
 }
+
+#[test]
+fn a_teaser_is_compared_with_the_articles_opening_and_a_summary_alone() {
+    let article = "Diplomats from several countries met in Vienna on Monday. ".repeat(30);
+    let teaser = super::lede("Read more.", &article);
+    assert!(teaser.starts_with("Read more. Diplomats from several countries"));
+    assert_eq!(
+        teaser.chars().count(),
+        "Read more. ".chars().count() + super::LEDE_CHARS
+    );
+    let summary = "word ".repeat(40);
+    assert_eq!(super::lede(&summary, &article), summary, "a real summary");
+    assert_eq!(super::lede("Read more.", ""), "Read more.", "no article");
+    // Two outlets' teasers differ; their articles open alike: one story.
+    let a = Fingerprint::of(
+        "Vienna talks end without a date",
+        &super::lede("Read more.", &article),
+    );
+    let b = Fingerprint::of(
+        "Vienna talks end without a date",
+        &super::lede("Click for the full story", &article),
+    );
+    assert!(super::same_story(&a, &b), "{}", a.resemblance(&b));
+}
