@@ -511,6 +511,37 @@ mod tests {
     }
 
     #[test]
+    fn full_text_and_languages_parse_and_refuse_nonsense() {
+        let config = load(
+            "[poll]\narticle_concurrency = 3\n\
+             [[feeds]]\nname = \"a\"\nurl = \"https://a.example.org/rss\"\nfull_text = true\n\
+             [[feeds]]\nname = \"b\"\nurl = \"https://b.example.org/rss\"\n\
+             [[watchlists]]\nname = \"w\"\nterms = [\"Iran\"]\nlanguages = [\"en\", \"fa\"]\n\
+             fields = [\"article\"]\n",
+        )
+        .unwrap();
+        assert_eq!(config.poll.article_concurrency, 3);
+        assert!(config.feeds[0].full_text && !config.feeds[1].full_text);
+        let w = &config.watchlists[0];
+        assert_eq!(w.languages, ["en", "fa"]);
+        assert!(w.reads(Some("fa")) && !w.reads(Some("zh")) && !w.reads(None));
+        assert_eq!(load("").unwrap().poll.article_concurrency, 8);
+        let problems = problem_messages(
+            "[poll]\narticle_concurrency = 0\n\
+             [[watchlists]]\nname = \"w\"\nterms = [\"Iran\"]\nlanguages = [\"English\"]\n",
+        );
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0].contains("article_concurrency must be a positive number"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].contains("language `English` is not an ISO 639-1 code"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
     fn relative_paths_resolve_against_the_config_directory() {
         let config = load("[daemon]\nstate_dir = \"data\"\n").unwrap();
         assert_eq!(
