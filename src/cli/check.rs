@@ -91,9 +91,10 @@ impl fmt::Display for Summary<'_> {
             } else {
                 format!(" [{}]", feed.tags.join(", "))
             };
+            let full_text = if feed.full_text { ", full text" } else { "" };
             writeln!(
                 out,
-                "  {} ({}) {}{tags}",
+                "  {} ({}{full_text}) {}{tags}",
                 feed.name,
                 feed.schedule,
                 redact::url(&feed.url, &feed.redact_params)
