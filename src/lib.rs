@@ -18,6 +18,7 @@
 //! [`daemon`] runs the scheduler, the outbox workers and [`upkeep`] until a signal stops
 //! them. [`clock`] is the time of day as tokio's clock sees it, so tests pause and move it.
 //! [`backtest`] runs watch-lists over the stored items, sending and writing nothing.
+//! [`language`] tells the language of an item from its text (SPEC §13).
 
 pub mod backtest;
 pub mod cli;
@@ -32,6 +33,7 @@ pub mod due;
 pub mod fetch;
 pub mod guard;
 pub mod http;
+pub mod language;
 pub mod matcher;
 pub mod metrics;
 pub mod notify;
