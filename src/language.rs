@@ -7,8 +7,8 @@
 //!
 //! The detector is `whatlang` (trigrams over 70 languages, pure Rust, no model files). It
 //! looks at the title plus at most [`BODY_CHARS`] characters of the body, so the cost stays
-//! small and flat however long the article: about 10–30 µs per item on one core (measured
-//! by `examples/language.rs`, BENCHMARKS.md "Language of titles"). It allocates one string
+//! small and flat however long the article: about 40 µs a title and 60–85 µs a title with
+//! its summary on one core (`examples/language`, BENCHMARKS.md "Language of titles"). It allocates one string
 //! of at most a few kilobytes, plus whatlang's own lower-cased copy and trigram table.
 //!
 //! The order of trust:
@@ -139,9 +139,9 @@ pub fn primary_subtag(tag: &str) -> Option<&'static str> {
 /// otherwise: `no` for Norwegian, whatlang's Bokmål being `nb`). The declared language is
 /// kept when detection is unsure, so these must survive [`primary_subtag`].
 const EXTRA_639_1: &[&str] = &[
-    "no", "nn", "ga", "gd", "eu", "gl", "is", "lb", "mt", "sq", "bs", "ms", "sw", "ps", "ku",
-    "kk", "ky", "tg", "mn", "bo", "ug", "so", "ha", "yo", "ig", "xh", "st", "mi", "sm", "fy",
-    "br", "co", "oc", "fo", "rm",
+    "no", "nn", "ga", "gd", "eu", "gl", "is", "lb", "mt", "sq", "bs", "ms", "sw", "ps", "ku", "kk",
+    "ky", "tg", "mn", "bo", "ug", "so", "ha", "yo", "ig", "xh", "st", "mi", "sm", "fy", "br", "co",
+    "oc", "fo", "rm",
 ];
 
 /// whatlang's language (ISO 639-3) as ISO 639-1. Every language whatlang 0.18 knows has
@@ -242,8 +242,20 @@ mod tests {
         };
     }
 
-    t!(english_title, "Oil prices jump 3% after attack on Saudi facility", "", None, Some("en"));
-    t!(russian_title, "Иран вызвал посла Швейцарии после заявлений США", "", None, Some("ru"));
+    t!(
+        english_title,
+        "Oil prices jump 3% after attack on Saudi facility",
+        "",
+        None,
+        Some("en")
+    );
+    t!(
+        russian_title,
+        "Иран вызвал посла Швейцарии после заявлений США",
+        "",
+        None,
+        Some("ru")
+    );
     t!(
         persian_title_with_zwnj_and_persian_letters,
         "گزارش‌ها از افزایش قیمت بنزین در پمپ‌بنزین‌های تهران حکایت دارد",
@@ -265,9 +277,27 @@ mod tests {
         None,
         Some("ar")
     );
-    t!(chinese_title, "伊朗议会投票恢复与国际原子能机构合作", "", None, Some("zh"));
-    t!(traditional_chinese_title, "颱風逼近台灣 東部停班停課", "", None, Some("zh"));
-    t!(japanese_title_with_kana, "東京株式市場、日経平均が大幅に値上がり", "", None, Some("ja"));
+    t!(
+        chinese_title,
+        "伊朗议会投票恢复与国际原子能机构合作",
+        "",
+        None,
+        Some("zh")
+    );
+    t!(
+        traditional_chinese_title,
+        "颱風逼近台灣 東部停班停課",
+        "",
+        None,
+        Some("zh")
+    );
+    t!(
+        japanese_title_with_kana,
+        "東京株式市場、日経平均が大幅に値上がり",
+        "",
+        None,
+        Some("ja")
+    );
     t!(korean_title, "이란, 스위스 대사 초치", "", None, Some("ko"));
     t!(
         han_only_title_from_a_japanese_feed_is_japanese,
@@ -283,8 +313,20 @@ mod tests {
         None,
         Some("zh")
     );
-    t!(short_ambiguous_title_falls_back_to_declared, "Brexit", "", Some("en-GB"), Some("en"));
-    t!(short_ambiguous_title_without_declared_is_unknown, "Brexit", "", None, None);
+    t!(
+        short_ambiguous_title_falls_back_to_declared,
+        "Brexit",
+        "",
+        Some("en-GB"),
+        Some("en")
+    );
+    t!(
+        short_ambiguous_title_without_declared_is_unknown,
+        "Brexit",
+        "",
+        None,
+        None
+    );
     t!(
         declared_language_is_not_used_when_detection_is_sure,
         "Iran summons Swiss ambassador over US remarks",
@@ -299,8 +341,20 @@ mod tests {
         None,
         Some("fr")
     );
-    t!(no_letters_and_no_declared_is_unknown, "2024 — 3:1", "", None, None);
-    t!(no_letters_falls_back_to_declared, "2024 — 3:1", "", Some("zh_CN"), Some("zh"));
+    t!(
+        no_letters_and_no_declared_is_unknown,
+        "2024 — 3:1",
+        "",
+        None,
+        None
+    );
+    t!(
+        no_letters_falls_back_to_declared,
+        "2024 — 3:1",
+        "",
+        Some("zh_CN"),
+        Some("zh")
+    );
     t!(empty_text_and_no_declared_is_unknown, "", "", None, None);
 
     #[test]
@@ -341,7 +395,11 @@ mod tests {
                 "{lang:?} -> {code:?}"
             );
             assert!(seen.insert(code), "{code} twice");
-            assert_eq!(primary_subtag(code), Some(code), "{code} must survive as declared");
+            assert_eq!(
+                primary_subtag(code),
+                Some(code),
+                "{code} must survive as declared"
+            );
         }
         assert_eq!(iso639_1(Lang::Pes), "fa");
         assert_eq!(iso639_1(Lang::Cmn), "zh");
@@ -370,8 +428,7 @@ mod tests {
             return;
         };
         // (language, floor pure, floor with the declared fallback)
-        let floors = FLOORS;
-        for (label, pure_floor, declared_floor) in floors {
+        for (label, pure_floor, declared_floor) in FLOORS {
             let set: Vec<_> = titles.iter().filter(|t| t.label == label).collect();
             assert!(!set.is_empty(), "no {label} titles");
             let pure = set
@@ -384,17 +441,25 @@ mod tests {
                 .filter(|t| detect(&t.title, "", Some(&t.declared)).as_deref() == Some(label))
                 .count() as f64
                 / set.len() as f64;
-            eprintln!("{label}: {} titles, pure {pure:.3}, with declared {with:.3}", set.len());
+            eprintln!(
+                "{label}: {} titles, pure {pure:.3}, with declared {with:.3}",
+                set.len()
+            );
             assert!(pure >= pure_floor, "{label}: pure {pure:.3} < {pure_floor}");
-            assert!(with >= declared_floor, "{label}: with declared {with:.3} < {declared_floor}");
+            assert!(
+                with >= declared_floor,
+                "{label}: with declared {with:.3} < {declared_floor}"
+            );
         }
     }
 
+    /// Measured on 2026-11-30: pure en 0.305, ru 0.65, fa 0.745, ar 0.933, zh 1.0; with
+    /// the declared fallback en 0.995, the others 1.0.
     const FLOORS: [(&str, f64, f64); 5] = [
-        ("en", 0.0, 0.0),
-        ("ru", 0.0, 0.0),
-        ("fa", 0.0, 0.0),
-        ("ar", 0.0, 0.0),
-        ("zh", 0.0, 0.0),
+        ("en", 0.25, 0.97),
+        ("ru", 0.55, 0.95),
+        ("fa", 0.65, 0.97),
+        ("ar", 0.85, 0.97),
+        ("zh", 0.95, 0.97),
     ];
 }

@@ -93,7 +93,11 @@ fn main() {
     for (label, row) in &rows {
         let mut wrong: Vec<_> = row.wrong.iter().collect();
         wrong.sort_by(|a, b| b.1.cmp(a.1));
-        let wrong: Vec<String> = wrong.iter().take(3).map(|(l, c)| format!("{l} {c}")).collect();
+        let wrong: Vec<String> = wrong
+            .iter()
+            .take(3)
+            .map(|(l, c)| format!("{l} {c}"))
+            .collect();
         println!(
             "| {label} | {} | {} | {} | {} | {} | {} |",
             row.n,
