@@ -29,6 +29,7 @@ pub mod dedup;
 pub mod demo;
 pub mod digest;
 pub mod due;
+pub mod extract;
 pub mod fetch;
 pub mod guard;
 pub mod http;
