@@ -126,14 +126,19 @@ pub fn extract(
         Err(_) => return Err(ExtractError::Malformed("the extractor panicked".into())),
     };
     let text = paragraphs(&result.content_text, MAX_ARTICLE_BYTES);
-    if text.is_empty() {
-        return Err(ExtractError::NoText);
-    }
     let title = result
         .metadata
         .title
         .map(|t| one_line(&t, MAX_TITLE_BYTES))
         .filter(|t| !t.is_empty());
+    // On a page without a body the crate's fallback returns the title, repeated: no text.
+    let beyond_title = match &title {
+        Some(title) => text.replace(title.as_str(), ""),
+        None => text.clone(),
+    };
+    if !beyond_title.chars().any(char::is_alphanumeric) {
+        return Err(ExtractError::NoText);
+    }
     Ok(Extracted { title, text })
 }
 
@@ -439,5 +444,246 @@ fn truncate(s: &mut String, cap: usize) {
             end -= 1;
         }
         s.truncate(end);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An article page: a title, navigation, and `paragraphs` of body text.
+    fn page(head: &str, paragraphs: &[&str]) -> String {
+        let body: String = paragraphs.iter().map(|p| format!("<p>{p}</p>\n")).collect();
+        format!(
+            "<!DOCTYPE html><html><head>{head}<title>Rain in the valley | Wire</title></head>\
+             <body><nav><a href='/'>Home</a> <a href='/world'>World</a></nav>\
+             <article><h1>Rain in the valley</h1>{body}</article>\
+             <footer>Copyright 2026 Wire</footer></body></html>"
+        )
+    }
+
+    const PARAGRAPHS: &[&str] = &[
+        "Heavy rain fell across the valley on Tuesday, flooding roads and closing two schools \
+         as rivers rose faster than forecasters had expected.",
+        "Emergency crews   worked through the night to move families from low-lying homes, \
+         and the regional council opened three shelters in community halls.",
+        "Officials said the water would begin to recede by Thursday if the weather held, but \
+         warned residents to stay away from riverbanks until then.",
+    ];
+
+    fn extract_ok(body: &[u8], content_type: Option<&str>) -> Extracted {
+        match extract(body, content_type, None) {
+            Ok(extracted) => extracted,
+            Err(err) => panic!("page should extract: {err}"),
+        }
+    }
+
+    /// Runs `f` on a thread with a 2 MiB stack, as tokio's blocking threads have.
+    fn on_blocking_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let thread = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(f)
+            .unwrap_or_else(|e| panic!("spawn: {e}"));
+        thread
+            .join()
+            .unwrap_or_else(|_| panic!("extraction thread panicked"))
+    }
+
+    #[test]
+    fn an_article_yields_its_paragraphs_and_title() {
+        let html = page("", PARAGRAPHS);
+        let extracted = extract_ok(html.as_bytes(), Some("text/html; charset=utf-8"));
+        assert_eq!(extracted.title.as_deref(), Some("Rain in the valley"));
+        assert!(extracted.text.contains("Heavy rain fell across the valley"));
+        assert!(
+            extracted
+                .text
+                .contains("Emergency crews worked through the night"),
+            "whitespace runs collapse: {:?}",
+            extracted.text
+        );
+        assert!(extracted.text.contains("\n\n"), "paragraphs stay apart");
+        assert!(
+            !extracted.text.contains("Copyright"),
+            "{:?}",
+            extracted.text
+        );
+    }
+
+    #[test]
+    fn what_is_not_an_html_page_is_refused_with_a_hint() {
+        let html = page("", PARAGRAPHS);
+        let cases: &[(&[u8], Option<&str>, &str)] = &[
+            (b"%PDF-1.7\n1 0 obj", None, "a pdf"),
+            (html.as_bytes(), Some("application/pdf"), "a pdf"),
+            (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", None, "an image"),
+            (b"\xff\xd8\xff\xe0\0\x10JFIF", Some("text/html"), "an image"),
+            (b"  {\"title\": \"x\"}", None, "json"),
+            (b"[1, 2]", Some("application/json; charset=utf-8"), "json"),
+            (
+                b"<?xml version='1.0'?><rss version='2.0'><channel></channel></rss>",
+                None,
+                "a feed",
+            ),
+            (
+                b"<feed xmlns='http://www.w3.org/2005/Atom'></feed>",
+                None,
+                "a feed",
+            ),
+            (html.as_bytes(), Some("application/atom+xml"), "a feed"),
+            (html.as_bytes(), Some("image/webp"), "an image"),
+            (
+                b"just some words, no markup at all",
+                None,
+                "plain text without markup",
+            ),
+        ];
+        for (body, content_type, hint) in cases {
+            match extract(body, *content_type, None) {
+                Err(ExtractError::NotHtml(got)) => assert_eq!(got, *hint, "{content_type:?}"),
+                other => panic!("{:?} with {content_type:?}: {other:?}", &body[..8]),
+            }
+        }
+    }
+
+    #[test]
+    fn a_page_without_main_text_is_no_text() {
+        let html = b"<html><head><title>t</title></head><body><div> </div></body></html>";
+        let outcome = extract(html, Some("text/html"), None);
+        assert!(matches!(outcome, Err(ExtractError::NoText)), "{outcome:?}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_quickly_on_a_small_stack() {
+        let deep = format!(
+            "<html><body>{}<p>{}</p>{}</body></html>",
+            "<div>".repeat(100_000),
+            PARAGRAPHS[0],
+            "</div>".repeat(100_000)
+        );
+        let outcome = on_blocking_stack(move || extract(deep.as_bytes(), None, None));
+        assert!(matches!(outcome, Err(ExtractError::TooDeep)), "{outcome:?}");
+        // Unclosed `<p>`, `<li>` and void elements do not count as nesting.
+        let flat = page(
+            "<meta charset='utf-8'>",
+            &[&"<li>item<br><img src=x>".repeat(2_000), PARAGRAPHS[1]],
+        );
+        assert!(nesting_depth(flat.as_bytes(), MAX_DEPTH) < 10);
+    }
+
+    #[test]
+    fn nesting_just_under_the_limit_extracts_on_a_small_stack() {
+        let depth = MAX_DEPTH - 10;
+        let html = format!(
+            "<html><body>{}<article>{}</article>{}</body></html>",
+            "<div>".repeat(depth),
+            PARAGRAPHS
+                .iter()
+                .map(|p| format!("<p>{p}</p>"))
+                .collect::<String>(),
+            "</div>".repeat(depth)
+        );
+        let outcome = on_blocking_stack(move || extract(html.as_bytes(), None, None));
+        assert!(outcome.is_ok(), "{outcome:?}");
+    }
+
+    #[test]
+    fn markup_in_scripts_and_comments_is_not_nesting() {
+        let html = format!(
+            "<html><body><script>{}</script><!-- {} --><div>x</div></body></html>",
+            "<div>".repeat(5_000),
+            "<div>".repeat(5_000)
+        );
+        assert_eq!(nesting_depth(html.as_bytes(), MAX_DEPTH), 1);
+    }
+
+    #[test]
+    fn the_text_is_capped_on_a_char_boundary() {
+        // Three-byte characters: the cap falls inside one unless cut with care.
+        let long = "漢字のニュース記事です。".repeat(400);
+        let paragraphs: Vec<&str> = std::iter::repeat_n(long.as_str(), 12).collect();
+        let html = page("<meta charset=\"utf-8\">", &paragraphs);
+        let extracted = extract_ok(html.as_bytes(), None);
+        assert!(extracted.text.len() <= MAX_ARTICLE_BYTES);
+        assert!(extracted.text.len() > MAX_ARTICLE_BYTES - 4 - 2);
+        assert!(extracted.text.ends_with(|c: char| !c.is_whitespace()));
+
+        let mut s = "ab€".to_string();
+        truncate(&mut s, 4);
+        assert_eq!(s, "ab");
+    }
+
+    #[test]
+    fn a_windows_1256_page_is_decoded_by_its_meta_charset() {
+        // "خبر عاجل من طهران" (urgent news from Tehran) in windows-1256.
+        let (arabic, _, _) = encoding_rs::WINDOWS_1256.encode("خبر عاجل من طهران");
+        let paragraph = [&b"<p>"[..], &arabic.repeat(12), b"</p>"].concat();
+        let html = [
+            &b"<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=windows-1256\">\
+               <title>t</title></head><body><article>"[..],
+            &paragraph.repeat(3),
+            b"</article></body></html>",
+        ]
+        .concat();
+        let extracted = extract_ok(&html, Some("text/html"));
+        assert!(
+            extracted.text.contains("خبر عاجل من طهران"),
+            "{:?}",
+            extracted.text
+        );
+    }
+
+    #[test]
+    fn a_gbk_page_is_decoded_by_its_content_type() {
+        let (chinese, _, _) =
+            encoding_rs::GBK.encode("上海合作组织峰会在北京举行，各国领导人出席会议。");
+        let paragraph = [&b"<p>"[..], &chinese.repeat(8), b"</p>"].concat();
+        let html = [
+            &b"<html><head><title>t</title></head><body><article>"[..],
+            &paragraph.repeat(3),
+            b"</article></body></html>",
+        ]
+        .concat();
+        let extracted = extract_ok(&html, Some("text/html; charset=gbk"));
+        assert!(
+            extracted.text.contains("上海合作组织峰会"),
+            "{:?}",
+            extracted.text
+        );
+        // The header wins over a meta charset that disagrees.
+        let lying = [&b"<meta charset=\"iso-8859-1\">"[..], &html].concat();
+        let extracted = extract_ok(&lying, Some("text/html; charset=gbk"));
+        assert!(extracted.text.contains("上海合作组织峰会"));
+    }
+
+    #[test]
+    fn meta_charset_is_read_in_its_forms() {
+        let cases: &[(&[u8], Option<&str>)] = &[
+            (b"<meta charset=\"windows-1256\">", Some("windows-1256")),
+            (b"<META CHARSET=gbk>", Some("gbk")),
+            (
+                b"<meta http-equiv='content-type' content='text/html; charset=koi8-r'>",
+                Some("koi8-r"),
+            ),
+            (b"<meta name=description content=charset>", None),
+            (b"<p>charset=gbk</p>", None),
+        ];
+        for (html, want) in cases {
+            assert_eq!(
+                meta_charset(html).as_deref(),
+                *want,
+                "{}",
+                String::from_utf8_lossy(html)
+            );
+        }
+    }
+
+    #[test]
+    fn paragraphs_are_collapsed_and_separated_by_blank_lines() {
+        let text = "  First\tline  of text \u{00AD}\n\n\n   \nSecond\u{200B} line\r\n";
+        assert_eq!(
+            paragraphs(text, MAX_ARTICLE_BYTES),
+            "First line of text\n\nSecond line"
+        );
     }
 }
