@@ -13,6 +13,10 @@
 //! raw candidates get the page as UTF-8 (every benchmark page is) and its URL. Each page is
 //! extracted `RUNS` times (default 3) and its time is the fastest run; the table gives the
 //! median and p95 of those per-page times. `VERBOSE=1` prints every page's scores.
+//! `-- hostile` instead times 16 MiB hostile pages (deep nesting, an attribute flood, a
+//! script-heavy page, 16 MiB of paragraphs, unclosed formatting tags).
+//! `-- hostile` instead times 16 MiB hostile pages (deep nesting, an attribute flood, a
+//! script-heavy page, 16 MiB of paragraphs, unclosed formatting tags).
 
 #[path = "../tests/articles/mod.rs"]
 mod articles;
@@ -66,6 +70,7 @@ fn with_readability(page: &Page) -> Result<String, String> {
 }
 
 fn extractors() -> Vec<(&'static str, Extractor)> {
+    #[allow(unused_mut)] // only pushed to with a bench-* feature
     let mut all: Vec<(&'static str, Extractor)> = vec![
         ("wirewatch", with_wirewatch),
         ("rs-trafilatura", with_trafilatura),
@@ -77,10 +82,66 @@ fn extractors() -> Vec<(&'static str, Extractor)> {
     all
 }
 
+/// 16 MiB hostile pages through `wirewatch::extract::extract`, each timed (peak memory: run
+/// under `/usr/bin/time -v`).
+fn hostile() {
+    const SIZE: usize = 16 * 1024 * 1024;
+    let fill = |head: &str, unit: &str, tail: &str| {
+        let mut page = String::with_capacity(SIZE + unit.len());
+        page.push_str(head);
+        while page.len() + tail.len() < SIZE {
+            page.push_str(unit);
+        }
+        page.push_str(tail);
+        page
+    };
+    let attrs: String = (0..200).map(|i| format!(" a{i}=\"x\"")).collect();
+    let cases = [
+        ("deep nesting", fill("<html><body>", "<div>", "")),
+        (
+            "attribute flood",
+            fill(
+                "<html><body>",
+                &format!("<span{attrs}>w</span>"),
+                "</body></html>",
+            ),
+        ),
+        (
+            "script-heavy",
+            fill(
+                "<html><body><p>Short story text here.</p>",
+                "<script>var a = '<div><div>';</script>",
+                "</body></html>",
+            ),
+        ),
+        (
+            "16 MiB of paragraphs",
+            fill(
+                "<html><body><article>",
+                "<p>Words of a very long article body, sentence after sentence.</p>",
+                "</article></body></html>",
+            ),
+        ),
+        ("unclosed formatting", fill("<html><body>", "<b><i>x", "")),
+    ];
+    for (name, page) in cases {
+        let start = Instant::now();
+        let outcome = wirewatch::extract::extract(page.as_bytes(), Some("text/html"), None);
+        let summary = match outcome {
+            Ok(e) => format!("ok, {} bytes of text", e.text.len()),
+            Err(err) => format!("error: {err}"),
+        };
+        println!("{name}: {:.2} s, {summary}", start.elapsed().as_secs_f64());
+    }
+}
+
 fn main() {
     let wanted = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "wirewatch".into());
+    if wanted == "hostile" {
+        return hostile();
+    }
     let runs: usize = std::env::var("RUNS")
         .ok()
         .and_then(|r| r.parse().ok())

@@ -18,6 +18,7 @@
 //! [`daemon`] runs the scheduler, the outbox workers and [`upkeep`] until a signal stops
 //! them. [`clock`] is the time of day as tokio's clock sees it, so tests pause and move it.
 //! [`backtest`] runs watch-lists over the stored items, sending and writing nothing.
+//! [`extract`] finds the main text of a fetched article page (SPEC §13), on a blocking thread.
 
 pub mod backtest;
 pub mod cli;
