@@ -51,6 +51,16 @@ else
     echo "python3 not found: matcher corpus gets only the regression inputs" >&2
 fi
 
+# Article pages for extract: the shared benchmark's pages, gunzipped (beside the feed corpus).
+articles="$(dirname "$shared")/articles/html"
+if [[ -d "$articles" ]]; then
+    mkdir -p "$fuzz_dir/corpus/extract"
+    for f in "$articles"/*.html.gz; do
+        [[ -e "$f" ]] || continue
+        tmp="$(mktemp)"; gunzip -c -- "$f" > "$tmp"; add extract "$tmp"; rm -f -- "$tmp"
+    done
+fi
+
 # Every saved regression input seeds its own target.
 for f in "$repo_dir"/tests/fuzz-regressions/*.bin; do
     [[ -e "$f" ]] || continue
@@ -58,6 +68,6 @@ for f in "$repo_dir"/tests/fuzz-regressions/*.bin; do
     add "${name%%-*}" "$f"
 done
 
-for t in parse_feed html_to_text matcher; do
+for t in parse_feed html_to_text matcher extract; do
     echo "$t: $(find "$fuzz_dir/corpus/$t" -type f 2>/dev/null | wc -l) seeds"
 done

@@ -19,6 +19,8 @@
 //! them. [`clock`] is the time of day as tokio's clock sees it, so tests pause and move it.
 //! [`backtest`] runs watch-lists over the stored items, sending and writing nothing.
 //! [`language`] tells the language of an item from its text (SPEC §13).
+//! [`article`] fetches the pages of `full_text` feeds' new items and [`extract`] finds
+//! their main text (SPEC §13), on a blocking thread.
 
 pub mod article;
 pub mod backtest;

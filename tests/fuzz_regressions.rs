@@ -32,6 +32,7 @@ fn check_for(name: &str) -> Option<fn(&[u8])> {
         "parse_feed" => Some(checks::check_parse_feed),
         "html_to_text" => Some(checks::check_html_to_text),
         "matcher" => Some(checks::check_matcher),
+        "extract" => Some(checks::check_extract),
         _ => None,
     }
 }
@@ -86,7 +87,7 @@ fn every_saved_fuzz_input_passes_its_targets_invariants() {
             .unwrap_or_default();
         let Some(check) = check_for(&name) else {
             failures.push(format!(
-                "{name}: no fuzz target named by its prefix (parse_feed-, html_to_text-, matcher-)"
+                "{name}: no fuzz target named by its prefix (parse_feed-, html_to_text-, matcher-, extract-)"
             ));
             continue;
         };

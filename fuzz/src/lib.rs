@@ -15,6 +15,7 @@ use std::sync::{Mutex, OnceLock, PoisonError, mpsc};
 
 use url::Url;
 use wirewatch::dedup::item_key;
+use wirewatch::extract::{ExtractError, MAX_ARTICLE_BYTES, extract};
 use wirewatch::matcher::{Document, Field, MAX_HIGHLIGHTS, Matcher, WatchlistMatch, WatchlistSpec};
 use wirewatch::parse::{
     MAX_GUID_BYTES, MAX_ITEMS, MAX_LINK_BYTES, MAX_NAME_BYTES, MAX_NAMES, MAX_TEXT_BYTES,
@@ -311,6 +312,46 @@ fn check_one_line(what: &str, text: &str) {
         "{what}: leading or trailing space"
     );
     assert!(!text.contains("  "), "{what}: double space");
+}
+
+// ---------------------------------------------------------------------------------------
+// extract
+// ---------------------------------------------------------------------------------------
+
+/// `extract` on arbitrary bytes (with and without an HTML `Content-Type`): never panics,
+/// deterministic; a result has non-empty text of at most `MAX_ARTICLE_BYTES` whose lines are
+/// trimmed and single-spaced, and a one-line title.
+pub fn check_extract(data: &[u8]) {
+    let base = Url::parse(BASE).expect("BASE is a valid URL");
+    for content_type in [Some("text/html"), None] {
+        let first = extract(data, content_type, Some(&base));
+        let second = extract(data, content_type, Some(&base));
+        match (&first, &second) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!(a, b, "extract is not deterministic");
+                assert!(!a.text.is_empty(), "extracted text is empty");
+                assert!(
+                    a.text.len() <= MAX_ARTICLE_BYTES,
+                    "text of {} bytes > MAX_ARTICLE_BYTES",
+                    a.text.len()
+                );
+                for line in a.text.split("\n\n") {
+                    check_one_line("extracted paragraph", line);
+                }
+                if let Some(title) = &a.title {
+                    check_one_line("extracted title", title);
+                }
+            }
+            (Err(a), Err(b)) => {
+                assert_eq!(a.to_string(), b.to_string(), "extract errors differ");
+                assert!(
+                    !matches!(a, ExtractError::Malformed(m) if m.contains("panicked")),
+                    "the extraction crate panicked (caught): {a}"
+                );
+            }
+            _ => panic!("extract succeeded once and failed once"),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ enum Charset {
 
 /// The document as UTF-8 (see the module docs for how the charset is chosen).
 /// `content_type` is the HTTP `Content-Type` header, when there was one.
-pub(super) fn to_utf8<'a>(body: &'a [u8], content_type: Option<&str>) -> Cow<'a, [u8]> {
+pub(crate) fn to_utf8<'a>(body: &'a [u8], content_type: Option<&str>) -> Cow<'a, [u8]> {
     let text: Cow<'a, [u8]> = match detect(body, content_type) {
         Charset::Utf8 => decode_utf8_or_cp1252(body),
         Charset::Wide {

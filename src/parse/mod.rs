@@ -188,6 +188,7 @@ pub fn html_to_text(html: &str) -> String {
 
 mod bounds;
 mod encoding;
+pub(crate) use encoding::to_utf8;
 mod html;
 mod repair;
 mod sniff;
