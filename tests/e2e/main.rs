@@ -8,6 +8,7 @@ mod crash;
 mod credentials;
 mod delivery;
 mod demo;
+mod fulltext;
 mod guard;
 mod helpers;
 mod hostile;
