@@ -86,12 +86,14 @@ impl Articles {
 
     /// Fetches and reads one page.
     pub async fn read(&self, url: &Url) -> Result<Extracted, ArticleError> {
-        let _slot = self.slots.acquire().await;
+        // The host's slot first: pages waiting for a busy host hold none of the slots
+        // that other hosts' pages could use.
         let host = url.host_str().unwrap_or_default().to_owned();
         let per_host = self.host_slots(&host);
-        let _host_slot = per_host.acquire().await;
+        let host_slot = per_host.acquire().await;
+        let slot = self.slots.acquire().await;
         let fetched = self.fetcher.fetch_page(url).await;
-        drop(_host_slot);
+        drop((slot, host_slot));
         drop(per_host);
         self.forget_idle(&host);
         let body = match fetched? {
@@ -174,5 +176,93 @@ impl Articles {
         if hosts.get(host).is_some_and(|s| Arc::strong_count(s) == 1) {
             hosts.remove(host);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::*;
+
+    /// A page server that holds every request until `release` has a permit for it, and
+    /// counts the requests in flight (now and at most).
+    async fn held_pages(
+        release: Arc<Semaphore>,
+        now: Arc<AtomicUsize>,
+        most: Arc<AtomicUsize>,
+    ) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let (release, now, most) = (release.clone(), now.clone(), most.clone());
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = socket.read(&mut request).await;
+                    let inflight = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(inflight, Ordering::SeqCst);
+                    let _ = release.acquire().await.map(|p| p.forget());
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    let body = "<html><head><title>Page</title></head><body><article>\
+                                <p>Diplomats met in Vienna on Monday for a new round of talks \
+                                about the nuclear agreement, officials said afterwards.</p>\
+                                </article></body></html>";
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = socket.write_all(head.as_bytes()).await;
+                    let _ = socket.write_all(body.as_bytes()).await;
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn one_host_gets_per_host_pages_at_once_and_every_item_is_read() {
+        let config = crate::config::Config::from_source(
+            std::path::Path::new("/tmp/t.toml"),
+            "[poll]\nallow_private_networks = true\nper_host = 2\narticle_concurrency = 8\ntimeout = \"30s\"",
+        )
+        .unwrap();
+        let articles = Articles::new(&config.poll).unwrap();
+        let release = Arc::new(Semaphore::new(0));
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let addr = held_pages(release.clone(), now.clone(), most.clone()).await;
+        let mut items: Vec<Item> = (0..6)
+            .map(|n| Item {
+                link: Some(Url::parse(&format!("http://{addr}/story/{n}")).unwrap()),
+                ..Item::default()
+            })
+            .collect();
+        let known = HashSet::from([format!("http://{addr}/story/5")]);
+        {
+            let fill = articles.fill(&mut items, &known);
+            tokio::pin!(fill);
+            // Let requests pile up until two are held; the limit keeps the others waiting.
+            loop {
+                tokio::select! {
+                    _ = &mut fill => panic!("finished before any page was released"),
+                    _ = tokio::task::yield_now() => {}
+                }
+                if now.load(Ordering::SeqCst) >= 2 {
+                    break;
+                }
+            }
+            // Released, the rest follow, never more than two at once.
+            release.add_permits(5);
+            fill.await;
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 2, "per_host");
+        let read: Vec<bool> = items.iter().map(|i| i.article.contains("Vienna")).collect();
+        assert_eq!(
+            read,
+            [true, true, true, true, true, false],
+            "a known story is not read"
+        );
     }
 }
