@@ -1183,17 +1183,9 @@ format = "slack"
         );
         // Its alert tells of all three outlets: they were stored in the same transaction,
         // before the body was rendered.
-        let pool = sqlx::SqlitePool::connect_with(
-            sqlx::sqlite::SqliteConnectOptions::new().filename(db._dir.path().join("wirewatch.db")),
-        )
-        .await
-        .unwrap();
-        let body: String = sqlx::query_scalar("SELECT body FROM outbox WHERE webhook = 'ops'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let bodies: Vec<String> =
+            column(&db, "SELECT body FROM outbox WHERE webhook = 'ops'").await;
+        let body: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
         let story = &body["data"]["story"];
         assert_eq!(
             (story["feeds"].as_u64(), story["items"].as_u64()),
@@ -1212,18 +1204,26 @@ format = "slack"
     /// The `stage` of every outbox row of webhook `ops`, sorted (0: an alert; N: a
     /// `watchlist.story_grew` at N feeds).
     async fn stages(db: &Db) -> Vec<i64> {
+        column(
+            db,
+            "SELECT stage FROM outbox WHERE webhook = 'ops' ORDER BY 1",
+        )
+        .await
+    }
+
+    /// One column of `sql` over the test database, read as another process would.
+    async fn column<T>(db: &Db, sql: &'static str) -> Vec<T>
+    where
+        T: Send + Unpin + for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+    {
         let pool = sqlx::SqlitePool::connect_with(
             sqlx::sqlite::SqliteConnectOptions::new().filename(db._dir.path().join("wirewatch.db")),
         )
         .await
         .unwrap();
-        let stages =
-            sqlx::query_scalar("SELECT stage FROM outbox WHERE webhook = 'ops' ORDER BY 1")
-                .fetch_all(&pool)
-                .await
-                .unwrap();
+        let rows = sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap();
         pool.close().await;
-        stages
+        rows
     }
 
     #[tokio::test]
@@ -1519,14 +1519,7 @@ format = "slack"
 
     /// Rows of `sql` (one text column) from the test database.
     async fn texts(db: &Db, sql: &'static str) -> Vec<String> {
-        let pool = sqlx::SqlitePool::connect_with(
-            sqlx::sqlite::SqliteConnectOptions::new().filename(db._dir.path().join("wirewatch.db")),
-        )
-        .await
-        .unwrap();
-        let rows = sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap();
-        pool.close().await;
-        rows
+        column(db, sql).await
     }
 
     const POLICY: &str = r#"
