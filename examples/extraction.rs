@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release --example extraction -- wirewatch
-//! cargo run --release --example extraction --features bench-dom-smoothie,bench-readability -- all
+//! cargo run --release --example extraction --features bench-readability -- all
 //! ```
 //!
 //! Extractors: `wirewatch` (`wirewatch::extract::extract`: charset, bounds, whitespace and
@@ -50,7 +50,6 @@ fn with_trafilatura(page: &Page) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-#[cfg(feature = "bench-dom-smoothie")]
 fn with_dom_smoothie(page: &Page) -> Result<String, String> {
     let html = String::from_utf8_lossy(&page.html);
     let mut readability = dom_smoothie::Readability::new(html.as_ref(), Some(&page.url), None)
@@ -74,9 +73,8 @@ fn extractors() -> Vec<(&'static str, Extractor)> {
     let mut all: Vec<(&'static str, Extractor)> = vec![
         ("wirewatch", with_wirewatch),
         ("rs-trafilatura", with_trafilatura),
+        ("dom_smoothie", with_dom_smoothie),
     ];
-    #[cfg(feature = "bench-dom-smoothie")]
-    all.push(("dom_smoothie", with_dom_smoothie));
     #[cfg(feature = "bench-readability")]
     all.push(("readability", with_readability));
     all

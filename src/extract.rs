@@ -6,14 +6,16 @@
 //! The charset is decoded as the parse stage decodes feeds (`parse::encoding`: BOM, then the
 //! declared charset, valid UTF-8 kept whatever the label says); a body that is plainly not
 //! an HTML page (a PDF, an image, JSON, a feed; told by the `Content-Type` or the first
-//! bytes) is refused before anything is parsed. The extraction itself is rs-trafilatura's
-//! (a port of trafilatura), chosen by measurement against dom_smoothie and readability on
-//! the shared article benchmark (BENCHMARKS.md, "Article extraction").
+//! bytes) is refused before anything is parsed. The page is read by two maintained crates,
+//! rs-trafilatura (a port of trafilatura) and dom_smoothie (a port of Readability.js), and
+//! [`choose`] keeps one reading: together they score higher on the shared article
+//! benchmark than either alone (BENCHMARKS.md, "Article extraction").
 //!
 //! Bounded: only the first [`MAX_HTML_BYTES`] of markup are read; a document nested deeper
-//! than [`MAX_DEPTH`] elements is refused before it is parsed (the crate walks the DOM
+//! than [`MAX_DEPTH`] elements is refused before it is parsed (the crates walk the DOM
 //! recursively, and 100,000 nested `<div>`s would overflow a 2 MiB blocking-thread stack);
-//! a panic inside the crate is caught and reported as [`ExtractError::Malformed`]; the text
+//! a panic inside either crate is caught (the other's reading stands; with neither, it is
+//! reported as [`ExtractError::Malformed`]); the text
 //! is cut to [`MAX_ARTICLE_BYTES`] and the title to [`MAX_TITLE_BYTES`], on char boundaries.
 //!
 //! The text is one paragraph a line-pair: paragraphs separated by a blank line, whitespace
@@ -29,8 +31,10 @@ use url::Url;
 
 use crate::parse::to_utf8;
 
-/// Cap on the extracted text, in bytes, cut on a char boundary.
-pub const MAX_ARTICLE_BYTES: usize = 64 * 1024;
+/// Cap on the extracted text, in bytes, cut on a char boundary. News articles run to a few
+/// KiB; the longest on the shared benchmark, a Russian interview series, is 94 KiB (two
+/// bytes a Cyrillic letter).
+pub const MAX_ARTICLE_BYTES: usize = 128 * 1024;
 /// Cap on the extracted title, in bytes, cut on a char boundary.
 pub const MAX_TITLE_BYTES: usize = crate::parse::MAX_TITLE_BYTES;
 /// Markup past this many bytes (of the decoded page) is not read: article pages are far
@@ -110,27 +114,32 @@ pub fn extract(
     if nesting_depth(html.as_bytes(), MAX_DEPTH) > MAX_DEPTH {
         return Err(ExtractError::TooDeep);
     }
-    let options = rs_trafilatura::Options {
-        url: url.map(|u| u.as_str().to_owned()),
-        // A full-text feed links to articles: skipping the page-type classifier halves the
-        // time per page and changes the benchmark's F1 by a page's worth of noise.
-        page_type: Some(rs_trafilatura::page_type::PageType::Article),
-        ..rs_trafilatura::Options::default()
+    // A panic in either crate is caught: one extractor's failure leaves the other's text.
+    let second = std::panic::catch_unwind(|| readability(&html, url))
+        .ok()
+        .flatten();
+    let (second, second_title) = match &second {
+        Some(article) => (article.text_content.as_ref(), article.title.as_str()),
+        None => ("", ""),
     };
-    let outcome =
-        std::panic::catch_unwind(|| rs_trafilatura::extract_with_options(&html, &options));
-    let result = match outcome {
-        Ok(Ok(result)) => result,
-        Ok(Err(rs_trafilatura::Error::NoContent)) => return Err(ExtractError::NoText),
-        Ok(Err(err)) => return Err(ExtractError::Malformed(err.to_string())),
-        Err(_) => return Err(ExtractError::Malformed("the extractor panicked".into())),
+    let main = match std::panic::catch_unwind(|| trafilatura(&html, url)) {
+        Ok(Ok(main)) => Ok(main),
+        Ok(Err(rs_trafilatura::Error::NoContent)) => Err(ExtractError::NoText),
+        Ok(Err(err)) => Err(ExtractError::Malformed(err.to_string())),
+        Err(_) => Err(ExtractError::Malformed("the extractor panicked".into())),
     };
-    let text = paragraphs(&result.content_text, MAX_ARTICLE_BYTES);
-    let title = result
-        .metadata
-        .title
-        .map(|t| one_line(&t, MAX_TITLE_BYTES))
-        .filter(|t| !t.is_empty());
+    let main = match main {
+        Ok(main) => Some(main),
+        Err(err) if second.is_empty() => return Err(err),
+        Err(_) => None,
+    };
+    let title = main
+        .as_ref()
+        .and_then(|m| m.metadata.title.as_deref())
+        .map(|t| one_line(t, MAX_TITLE_BYTES))
+        .filter(|t| !t.is_empty())
+        .or_else(|| Some(one_line(second_title, MAX_TITLE_BYTES)).filter(|t| !t.is_empty()));
+    let text = paragraphs(choose(main.as_ref(), second), MAX_ARTICLE_BYTES);
     // On a page without a body the crate's fallback returns the title, repeated: no text.
     let beyond_title = match &title {
         Some(title) => text.replace(title.as_str(), ""),
@@ -140,6 +149,55 @@ pub fn extract(
         return Err(ExtractError::NoText);
     }
     Ok(Extracted { title, text })
+}
+
+/// rs-trafilatura's reading of the page. A full-text feed links to articles: skipping the
+/// page-type classifier halves the time per page and changes the benchmark's F1 by a
+/// page's worth of noise.
+fn trafilatura(
+    html: &str,
+    url: Option<&Url>,
+) -> Result<rs_trafilatura::ExtractResult, rs_trafilatura::Error> {
+    let options = rs_trafilatura::Options {
+        url: url.map(|u| u.as_str().to_owned()),
+        page_type: Some(rs_trafilatura::page_type::PageType::Article),
+        ..rs_trafilatura::Options::default()
+    };
+    rs_trafilatura::extract_with_options(html, &options)
+}
+
+/// dom_smoothie's (Readability.js's algorithm) reading of the page, its text with paragraphs
+/// on their own lines; `None` when it finds none.
+fn readability(html: &str, url: Option<&Url>) -> Option<dom_smoothie::Article> {
+    let config = dom_smoothie::Config {
+        text_mode: dom_smoothie::TextMode::Formatted,
+        ..dom_smoothie::Config::default()
+    };
+    let mut reader =
+        dom_smoothie::Readability::new(html, url.map(Url::as_str), Some(config)).ok()?;
+    reader.parse().ok()
+}
+
+/// Which of the two readings is the main text. rs-trafilatura's, as a rule: it scores
+/// higher on the benchmark. Readability's where rs-trafilatura found no main content and
+/// fell back to the whole page's text (it then gives no `content_html`), or where its text
+/// has more than twice as many words as Readability's: on the benchmark pages that happens
+/// only when it swept in a sidebar, an archive list or a section repeated by nested markup
+/// (the mirror of trafilatura's own comparison, which takes the baseline's text when that
+/// is more than twice as long). Measured in BENCHMARKS.md, "Article extraction".
+fn choose<'a>(main: Option<&'a rs_trafilatura::ExtractResult>, second: &'a str) -> &'a str {
+    let words = |text: &str| text.split_whitespace().count();
+    let second_words = words(second);
+    match main {
+        None => second,
+        Some(main) if second_words == 0 => &main.content_text,
+        Some(main)
+            if main.content_html.is_none() || words(&main.content_text) > 2 * second_words =>
+        {
+            second
+        }
+        Some(main) => &main.content_text,
+    }
 }
 
 /// The charset a `<meta charset>` or `<meta http-equiv="Content-Type" content="...;
@@ -450,6 +508,32 @@ fn truncate(s: &mut String, cap: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// rs-trafilatura's reading: `text`, and whether it found main content (`content_html`).
+    fn reading(text: &str, found_main_content: bool) -> rs_trafilatura::ExtractResult {
+        rs_trafilatura::ExtractResult {
+            content_text: text.into(),
+            content_html: found_main_content.then(|| format!("<p>{text}</p>")),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn trafilatura_is_kept_unless_it_fell_back_or_read_twice_readabilitys_words() {
+        let article = "one two three four five";
+        let swept = "one two three four five six seven eight nine ten eleven";
+        let close = "one two three four five six seven eight nine ten";
+        // As a rule rs-trafilatura's text stands, also when it reads a little more.
+        assert_eq!(choose(Some(&reading(close, true)), article), close);
+        // More than twice the words: it swept in a sidebar or a repeated section.
+        assert_eq!(choose(Some(&reading(swept, true)), article), article);
+        // It found no main content and gave the whole page's text.
+        assert_eq!(choose(Some(&reading(close, false)), article), article);
+        // Readability found nothing: whatever rs-trafilatura read, or nothing at all.
+        assert_eq!(choose(Some(&reading(swept, false)), ""), swept);
+        assert_eq!(choose(None, article), article);
+        assert_eq!(choose(None, ""), "");
+    }
 
     /// An article page: a title, navigation, and `paragraphs` of body text.
     fn page(head: &str, paragraphs: &[&str]) -> String {
