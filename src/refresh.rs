@@ -389,23 +389,11 @@ impl Pipeline {
                 .config
                 .matcher
                 .examine(&document(&item), &wanted, false);
-            // Detection costs about as much as the rest of an item's way through the
-            // pipeline, so only items that hit a watch-list's terms (those an alert, a
-            // reason or a `languages` filter can concern) are detected; the rest keep the
-            // feed's declared language.
-            if examined.matches.is_empty() && examined.misses.is_empty() {
-                item.language = item
-                    .language
-                    .as_deref()
-                    .and_then(crate::language::primary_subtag)
-                    .map(str::to_owned);
-            } else {
-                item.language = detect_language(&item);
-                let language = item.language.as_deref();
-                let reads = |w: usize| watchlists.get(w).is_some_and(|l| l.reads(language));
-                examined.matches.retain(|m| reads(m.watchlist));
-                examined.misses.retain(|m| reads(m.watchlist));
-            }
+            item.language = detect_language(&item);
+            let language = item.language.as_deref();
+            let reads = |w: usize| watchlists.get(w).is_some_and(|l| l.reads(language));
+            examined.matches.retain(|m| reads(m.watchlist));
+            examined.misses.retain(|m| reads(m.watchlist));
             candidates.push(Candidate::new(key, item, examined));
         }
         Ok((candidates, document_keys))

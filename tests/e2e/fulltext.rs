@@ -1,6 +1,7 @@
 //! Full text (SPEC §13) with the real binary: a `full_text` feed whose teaser misses a
 //! term and whose article has it alerts, with an `article` highlight; an article that
-//! cannot be fetched leaves its item matched on the feed's text; a page is never fetched
+//! cannot be fetched leaves its item matched on the feed's text; every item, matched or
+//! not, gets the language of its text; a page is never fetched
 //! twice for one story, nor for a feed that is not `full_text`; a page on a private
 //! address is refused by the network guard; `extract --json` reads the shared article
 //! pages.
@@ -121,7 +122,16 @@ async fn a_full_text_feed_alerts_on_what_only_its_article_says() {
             },
         ]),
     );
-    feeds.set("plain", rss(&[Item::new("p", "Markets open", &other)]));
+    // An item that hits no watch-list still gets the language of its text (the feed
+    // declares none).
+    feeds.set(
+        "plain",
+        rss(&[Item {
+            description: "Die Börsen in Frankfurt und Paris eröffneten am Montag mit deutlichen \
+                          Gewinnen, nachdem die Zentralbank ihre Zinsen unverändert ließ.",
+            ..Item::new("p", "Die Märkte öffnen mit Gewinnen", &other)
+        }]),
+    );
     feeds.set("mirror", rss(&[]));
     let polled = dir.wirewatch(&["poll"]).await;
     assert!(polled.status.success(), "{}", stderr(&polled));
@@ -185,6 +195,17 @@ async fn a_full_text_feed_alerts_on_what_only_its_article_says() {
     assert!(
         feeds.hits("other").is_empty(),
         "a feed that is not full_text fetches no page"
+    );
+    let language: Option<String> = sqlx::query_scalar(
+        "SELECT language FROM items WHERE title = 'Die Märkte öffnen mit Gewinnen'",
+    )
+    .fetch_one(&mut dir.database().await)
+    .await
+    .unwrap();
+    assert_eq!(
+        language.as_deref(),
+        Some("de"),
+        "every item's language is detected"
     );
 
     // Another outlet carries the same story under the same link: its page is not read again.
