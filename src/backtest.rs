@@ -43,13 +43,17 @@ const PAGES_IN_FLIGHT: usize = 2;
 /// The most matching threads, whatever the machine.
 const MAX_THREADS: usize = 8;
 
-/// A watch-list definition to run: what it matches and which feeds it watches.
+/// A watch-list definition to run: what it matches, which feeds it watches and which
+/// languages it reads.
 #[derive(Debug, Clone)]
 pub struct Definition {
     pub spec: WatchlistSpec,
     /// Indices into [`Config::feeds`]; `None` watches every feed, those no longer
     /// configured included.
     pub feeds: Option<HashSet<usize>>,
+    /// ISO 639-1 codes of the items it reads (their stored detected language); empty for
+    /// all.
+    pub languages: Vec<String>,
 }
 
 impl Definition {
@@ -58,6 +62,7 @@ impl Definition {
         Definition {
             spec: watchlist.spec.clone(),
             feeds: watchlist.feeds.clone(),
+            languages: watchlist.languages.clone(),
         }
     }
 }
@@ -157,6 +162,8 @@ struct Scopes {
     by_feed: HashMap<i64, u8>,
     /// For an item whose feed row is not known: the definitions without a selector.
     unconfigured: u8,
+    /// Each definition's `languages`, by its index.
+    languages: [Vec<String>; 2],
 }
 
 impl Scopes {
@@ -180,10 +187,22 @@ impl Scopes {
                 (feed.id, scope)
             })
             .collect();
+        let languages = |d: Option<&Definition>| d.map(|d| d.languages.clone()).unwrap_or_default();
         Scopes {
             by_feed,
             unconfigured,
+            languages: [
+                languages(Some(&backtest.candidate)),
+                languages(backtest.current.as_ref()),
+            ],
         }
+    }
+
+    /// Whether definition `index` reads an item in `language`.
+    fn reads(&self, index: usize, language: Option<&str>) -> bool {
+        self.languages
+            .get(index)
+            .is_none_or(|codes| crate::config::reads_language(codes, language))
     }
 
     fn of(&self, feed_id: i64) -> u8 {
@@ -231,7 +250,9 @@ impl Found {
                 categories: &item.categories,
                 article: &item.article,
             };
-            let examined = matcher.examine(&doc, &|list| scope & 1 << list != 0, false);
+            let language = item.language.as_deref();
+            let wanted = |list: usize| scope & 1 << list != 0 && scopes.reads(list, language);
+            let examined = matcher.examine(&doc, &wanted, false);
             for miss in examined.misses {
                 if miss.watchlist == CANDIDATE {
                     for term in miss.excluded {
@@ -443,12 +464,14 @@ pub struct DefinitionText {
     pub exclude: Vec<String>,
     pub fields: Option<Vec<String>>,
     pub acronyms_exact: Option<bool>,
+    #[serde(default)]
+    pub languages: Vec<String>,
 }
 
 impl DefinitionText {
-    /// The definition as the matcher takes it; the problems of its name and fields (its
-    /// terms and query are checked when it is compiled, by [`run`]).
-    pub fn into_spec(self) -> Result<WatchlistSpec, Vec<String>> {
+    /// The definition, watching `feeds`; the problems of its name, fields and languages
+    /// (its terms and query are checked when it is compiled, by [`run`]).
+    pub fn into_definition(self, feeds: Option<HashSet<usize>>) -> Result<Definition, Vec<String>> {
         let mut problems = Vec::new();
         let name = self.name.trim().to_string();
         if name.is_empty() {
@@ -468,10 +491,17 @@ impl DefinitionText {
                 }
             }
         }
+        for code in &self.languages {
+            if !crate::language::is_iso639_1(code) {
+                problems.push(format!(
+                    "language `{code}` is not an ISO 639-1 code like \"en\", \"fa\" or \"zh\""
+                ));
+            }
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
-        Ok(WatchlistSpec {
+        let spec = WatchlistSpec {
             name,
             terms: self.terms,
             aliases: self.aliases.into_iter().collect(),
@@ -479,6 +509,11 @@ impl DefinitionText {
             exclude: self.exclude,
             fields,
             acronyms_exact: self.acronyms_exact.unwrap_or(true),
+        };
+        Ok(Definition {
+            spec,
+            feeds,
+            languages: self.languages,
         })
     }
 }
@@ -556,6 +591,18 @@ feeds = ["tag:asia"]
         /// Stores an item of `feed` first seen at `at`, as the commit stage writes one:
         /// in `story`, or a story of its own. Returns its story.
         async fn item(&self, feed: &str, story: Option<i64>, title: &str, at: i64) -> i64 {
+            self.item_in(feed, story, title, at, None).await
+        }
+
+        /// [`Db::item`], stored with a detected `language`.
+        async fn item_in(
+            &self,
+            feed: &str,
+            story: Option<i64>,
+            title: &str,
+            at: i64,
+            language: Option<&str>,
+        ) -> i64 {
             let feed_id = self.feed_id(feed).await;
             let key = format!("{feed}-{title}-{at}");
             let url = format!("https://{feed}.example/{at}");
@@ -585,7 +632,7 @@ feeds = ["tag:asia"]
                             article: "",
                             authors: &[],
                             categories: &[],
-                            language: None,
+                            language,
                         },
                     };
                     tx.insert_items(&[row], at).await?;
@@ -806,6 +853,30 @@ feeds = ["tag:asia"]
     }
 
     #[tokio::test]
+    async fn a_languages_filter_reads_only_items_stored_in_those_languages() {
+        let db = Db::new().await;
+        db.item_in("wire", None, "Iran talks resume", 100, Some("en"))
+            .await;
+        db.item_in("wire", None, "Iran in Persian copy", 200, Some("fa"))
+            .await;
+        db.item_in("wire", None, "Iran, language unknown", 300, None)
+            .await;
+        let mut persian = candidate(&db, &["Iran"], &[]);
+        persian.languages = vec!["fa".into()];
+        let report = db.run(persian, 0).await;
+        assert_eq!(titles(&report.would_alert), ["Iran in Persian copy"]);
+        assert_eq!(
+            report.items_scanned, 3,
+            "every item of the window is scanned"
+        );
+        assert_eq!(
+            titles(&report.diff.removed),
+            ["Iran talks resume", "Iran, language unknown"],
+            "the configured watch-list reads every language"
+        );
+    }
+
+    #[tokio::test]
     async fn the_report_is_the_json_document_of_the_spec() {
         let db = Db::new().await;
         let story = db
@@ -925,12 +996,15 @@ feeds = ["tag:asia"]
                 "query": "Iran OR SCO",
                 "exclude": ["football"],
                 "fields": ["title", "Summary"],
+                "languages": ["en", "fa"],
             },
             "since": "7d",
         }))
         .expect("a request");
         assert_eq!(text.since.as_deref(), Some("7d"));
-        let spec = text.watchlist.into_spec().expect("valid");
+        let definition = text.watchlist.into_definition(None).expect("valid");
+        assert_eq!(definition.languages, ["en", "fa"]);
+        let spec = definition.spec;
         assert_eq!(spec.name, "iran");
         assert_eq!(spec.fields, [Field::Title, Field::Summary]);
         assert_eq!(
@@ -943,14 +1017,15 @@ feeds = ["tag:asia"]
         assert!(spec.acronyms_exact);
 
         let bad: DefinitionText = serde_json::from_value(json!({
-            "name": "", "terms": ["Iran"], "fields": ["body"],
+            "name": "", "terms": ["Iran"], "fields": ["body"], "languages": ["English"],
         }))
         .expect("well formed");
         assert_eq!(
-            bad.into_spec().unwrap_err(),
+            bad.into_definition(None).unwrap_err(),
             [
                 "the watch-list's name is empty",
-                "field `body` is unknown: expected title, summary, content, categories or article"
+                "field `body` is unknown: expected title, summary, content, categories or article",
+                "language `English` is not an ISO 639-1 code like \"en\", \"fa\" or \"zh\"",
             ]
         );
         let unknown = serde_json::from_value::<DefinitionText>(json!({

@@ -103,6 +103,12 @@ fn script_guess(script: Script) -> Option<&'static str> {
     }
 }
 
+/// Whether `code` is written as an ISO 639-1 code: two lower-case ASCII letters (what a
+/// watch-list's `languages` lists, and what [`detect`] gives).
+pub fn is_iso639_1(code: &str) -> bool {
+    code.len() == 2 && code.bytes().all(|b| b.is_ascii_lowercase())
+}
+
 /// A declared language tag reduced to ISO 639-1: the primary subtag, lower-cased (`en-US`
 /// → `en`, `zh_CN` → `zh`); a three-letter ISO 639-2/3 code or an English language name
 /// (`eng`, `fas`, `English`) is mapped when whatlang knows the language. `und`, `mul` and

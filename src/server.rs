@@ -649,17 +649,17 @@ async fn run_backtest(State(app): State<App>, body: Bytes) -> Response {
             clock::unix() - back
         }
     };
-    let spec = match request.watchlist.into_spec() {
-        Ok(spec) => spec,
+    let config = app.config.borrow().clone();
+    let current = config.watchlist(request.watchlist.name.trim());
+    let candidate = match request
+        .watchlist
+        .into_definition(current.and_then(|w| w.feeds.clone()))
+    {
+        Ok(candidate) => candidate,
         Err(problems) => return not_a_watchlist(problems),
     };
-    let config = app.config.borrow().clone();
-    let current = config.watchlist(&spec.name);
     let run = Backtest {
-        candidate: Definition {
-            feeds: current.and_then(|w| w.feeds.clone()),
-            spec,
-        },
+        candidate,
         current: current.map(Definition::of),
         since,
     };

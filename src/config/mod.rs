@@ -331,8 +331,14 @@ impl Watchlist {
     /// any is when it lists no `languages`; an item of unknown language is for none that
     /// does.
     pub fn reads(&self, language: Option<&str>) -> bool {
-        self.languages.is_empty() || language.is_some_and(|l| self.languages.iter().any(|w| w == l))
+        reads_language(&self.languages, language)
     }
+}
+
+/// Whether a `languages` filter (ISO 639-1 codes, empty for all) admits an item in
+/// `language`: any language when it is empty; an item of unknown language never otherwise.
+pub fn reads_language(languages: &[String], language: Option<&str>) -> bool {
+    languages.is_empty() || language.is_some_and(|l| languages.iter().any(|w| w == l))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

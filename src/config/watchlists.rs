@@ -234,7 +234,7 @@ fn languages(list: &RawWatchlist, name: &str, p: &mut Problems<'_>) -> Vec<Strin
     let mut codes = Vec::new();
     for code in list.languages.iter().flatten() {
         let text = code.get_ref().trim();
-        if text.len() == 2 && text.bytes().all(|b| b.is_ascii_lowercase()) {
+        if crate::language::is_iso639_1(text) {
             codes.push(text.to_owned());
         } else {
             p.at(

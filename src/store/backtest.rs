@@ -49,6 +49,8 @@ pub struct ScannedItem {
     pub categories: Vec<String>,
     /// The linked page's main text; `""` for none.
     pub article: String,
+    /// Its detected language (ISO 639-1), when known.
+    pub language: Option<String>,
 }
 
 /// A [`ScannedItem`] as read, its categories still the stored JSON array.
@@ -64,6 +66,7 @@ struct StoredText {
     content: Option<String>,
     categories: String,
     article: Option<String>,
+    language: Option<String>,
 }
 
 impl StoredText {
@@ -79,6 +82,7 @@ impl StoredText {
             summary: self.summary,
             content: self.content.unwrap_or_default(),
             article: self.article.unwrap_or_default(),
+            language: self.language,
         })
     }
 }
@@ -125,7 +129,7 @@ impl Store {
             loop {
                 let rows: Vec<StoredText> = sqlx::query_as(
                     "SELECT id, feed_id, story_id, first_seen_at, title, url, summary, content,
-                        categories, article
+                        categories, article, language
                      FROM items
                      WHERE id > ?1 AND first_seen_at >= ?2
                      ORDER BY id
