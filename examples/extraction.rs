@@ -4,12 +4,13 @@
 //!
 //! ```text
 //! cargo run --release --example extraction -- wirewatch
-//! cargo run --release --example extraction --features bench-readability -- all
+//! cargo run --release --example extraction --features bench-readability,bench-trafilatura -- all
 //! ```
 //!
 //! Extractors: `wirewatch` (`wirewatch::extract::extract`: charset, bounds, whitespace and
 //! the cap around rs-trafilatura), `rs-trafilatura` (the crate alone, default options),
-//! `dom_smoothie` and `readability` (only with their `bench-*` features), or `all`. The
+//! `dom_smoothie`, `readability` and `trafilatura` (the go-trafilatura port; also
+//! `trafilatura+fallback`) with their `bench-*` features, or `all`. The
 //! raw candidates get the page as UTF-8 (every benchmark page is) and its URL. Each page is
 //! extracted `RUNS` times (default 3) and its time is the fastest run; the table gives the
 //! median and p95 of those per-page times. `VERBOSE=1` prints every page's scores.
@@ -68,6 +69,28 @@ fn with_readability(page: &Page) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+#[cfg(feature = "bench-trafilatura")]
+fn trafilatura_rs(page: &Page, fallback: bool) -> Result<String, String> {
+    let html = String::from_utf8_lossy(&page.html);
+    let mut options = trafilatura::Options::default().with_fallback(fallback);
+    if let Ok(url) = url::Url::parse(&page.url) {
+        options = options.with_url(url);
+    }
+    trafilatura::extract(&html, &options)
+        .map(|r| r.content_text)
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(feature = "bench-trafilatura")]
+fn with_trafilatura_rs(page: &Page) -> Result<String, String> {
+    trafilatura_rs(page, false)
+}
+
+#[cfg(feature = "bench-trafilatura")]
+fn with_trafilatura_rs_fallback(page: &Page) -> Result<String, String> {
+    trafilatura_rs(page, true)
+}
+
 fn extractors() -> Vec<(&'static str, Extractor)> {
     #[allow(unused_mut)] // only pushed to with a bench-* feature
     let mut all: Vec<(&'static str, Extractor)> = vec![
@@ -77,6 +100,10 @@ fn extractors() -> Vec<(&'static str, Extractor)> {
     ];
     #[cfg(feature = "bench-readability")]
     all.push(("readability", with_readability));
+    #[cfg(feature = "bench-trafilatura")]
+    all.push(("trafilatura", with_trafilatura_rs));
+    #[cfg(feature = "bench-trafilatura")]
+    all.push(("trafilatura+fallback", with_trafilatura_rs_fallback));
     all
 }
 
