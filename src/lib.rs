@@ -28,6 +28,7 @@ pub mod cli;
 pub mod clock;
 pub mod commit;
 pub mod config;
+pub mod console;
 pub mod daemon;
 pub mod dedup;
 pub mod demo;

@@ -111,10 +111,12 @@ const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(60);
 /// a load balancer, an orchestrator) carry no credentials, and say nothing sensitive.
 const OPEN_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 
+/// What every handler reads: the store, the configuration current at the request, and
+/// the metrics (the console's handlers in `console` too).
 #[derive(Clone)]
-struct App {
-    store: Store,
-    config: watch::Receiver<Arc<Config>>,
+pub(crate) struct App {
+    pub(crate) store: Store,
+    pub(crate) config: watch::Receiver<Arc<Config>>,
     metrics: PrometheusHandle,
 }
 
@@ -129,7 +131,7 @@ pub async fn serve(
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    tracing::info!(listen = %addr, "serving health, metrics and the API");
+    tracing::info!(listen = %addr, "serving health, metrics, the API and the console");
     let app = router(App {
         store,
         config,
@@ -151,6 +153,7 @@ fn router(app: App) -> Router {
             "/api/v1/backtest",
             post(run_backtest).layer(DefaultBodyLimit::max(MAX_BACKTEST_BODY)),
         )
+        .merge(crate::console::routes())
         // Applied to every route and the fallback: a route added later (the console) asks
         // for the token unless it is listed in `OPEN_PATHS`, and an unknown path answers
         // 401 rather than telling a stranger which paths exist.
@@ -424,12 +427,26 @@ fn authorize(
     required: Option<&ApiToken>,
     path: &str,
     authorization: Option<&HeaderValue>,
+    cookie: Option<&HeaderValue>,
 ) -> Result<(), Unauthorized> {
     let Some(token) = required else {
         return Ok(());
     };
-    if OPEN_PATHS.contains(&path) {
+    if OPEN_PATHS.contains(&path) || crate::console::OPEN_PATHS.contains(&path) {
         return Ok(());
+    }
+    // A browser signed in at the console's `/login` carries the session cookie instead.
+    let session = cookie
+        .and_then(|c| c.to_str().ok())
+        .and_then(crate::console::session_cookie);
+    if authorization.is_none()
+        && let Some(session) = session
+    {
+        return if token.verify_session(session) {
+            Ok(())
+        } else {
+            Err(Unauthorized::Invalid)
+        };
     }
     let value = authorization.ok_or(Unauthorized::Missing)?;
     let presented = value
@@ -467,9 +484,14 @@ async fn require_token(
         config.daemon.api_token.as_ref(),
         request.uri().path(),
         request.headers().get(header::AUTHORIZATION),
+        request.headers().get(header::COOKIE),
     );
     match checked {
         Ok(()) => next.run(request).await,
+        // A browser asking for a page gets the console's login form, still a 401.
+        Err(why) if wants_html(&request) => {
+            crate::console::login_required(matches!(why, Unauthorized::Invalid))
+        }
         Err(why) => {
             let (challenge, message) = match why {
                 Unauthorized::Missing => (
@@ -489,6 +511,16 @@ async fn require_token(
                 .into_response()
         }
     }
+}
+
+/// Whether a request is a browser's for a page (its `Accept` names HTML) rather than a
+/// program's for the API.
+fn wants_html(request: &Request) -> bool {
+    request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
 }
 
 /// A failure to answer, as JSON with the status it maps to.
@@ -597,6 +629,7 @@ async fn stories(
         watchlist: params.watchlist,
         since,
         limit: params.limit.unwrap_or(100).clamp(1, MAX_STORIES),
+        offset: 0,
     };
     let rows = app.store.stories(&query).await.map_err(unavailable)?;
     Ok(Json(StoryListing { stories: &rows }).into_response())
@@ -766,7 +799,7 @@ mod tests {
         let right = value("Bearer 0123456789abcdef0123");
 
         for path in ["/healthz", "/readyz"] {
-            assert_eq!(authorize(token, path, None), Ok(()), "{path}");
+            assert_eq!(authorize(token, path, None, None), Ok(()), "{path}");
         }
         for path in [
             "/metrics",
@@ -777,12 +810,43 @@ mod tests {
             "/healthz/",
         ] {
             assert_eq!(
-                authorize(token, path, None),
+                authorize(token, path, None, None),
                 Err(Unauthorized::Missing),
                 "{path}"
             );
-            assert_eq!(authorize(token, path, Some(&right)), Ok(()), "{path}");
+            assert_eq!(authorize(token, path, Some(&right), None), Ok(()), "{path}");
         }
+        // The console's login form and its stylesheet are open; its pages are not.
+        for path in ["/login", "/assets/console.css"] {
+            assert_eq!(authorize(token, path, None, None), Ok(()), "{path}");
+        }
+        for path in ["/feeds", "/playground", "/assets/console.js"] {
+            assert_eq!(
+                authorize(token, path, None, None),
+                Err(Unauthorized::Missing),
+                "{path}"
+            );
+        }
+        // A browser signed in at `/login` carries the session cookie: an HMAC of the token.
+        let session = token.unwrap().session();
+        assert!(!session.contains("0123456789abcdef0123"));
+        let cookie = value(&format!("theme=dark; wirewatch_session={session}"));
+        assert_eq!(authorize(token, "/", None, Some(&cookie)), Ok(()));
+        assert_eq!(
+            authorize(token, "/api/v1/backtest", None, Some(&cookie)),
+            Ok(())
+        );
+        let forged = value("wirewatch_session=0123456789abcdef0123");
+        assert_eq!(
+            authorize(token, "/", None, Some(&forged)),
+            Err(Unauthorized::Invalid)
+        );
+        let other = with_token(&dir, "another-token-456789");
+        assert_eq!(
+            authorize(other.daemon.api_token.as_ref(), "/", None, Some(&cookie)),
+            Err(Unauthorized::Invalid),
+            "a new token ends the sessions of the old one"
+        );
         for wrong in [
             "Bearer 0123456789abcdef012",
             "Bearer 0123456789abcdef01234",
@@ -792,14 +856,14 @@ mod tests {
             "Bearer",
         ] {
             assert_eq!(
-                authorize(token, "/metrics", Some(&value(wrong))),
+                authorize(token, "/metrics", Some(&value(wrong)), None),
                 Err(Unauthorized::Invalid),
                 "{wrong}"
             );
         }
         let not_text = HeaderValue::from_bytes(b"Bearer \xff").unwrap();
         assert_eq!(
-            authorize(token, "/metrics", Some(&not_text)),
+            authorize(token, "/metrics", Some(&not_text), None),
             Err(Unauthorized::Invalid)
         );
     }
@@ -811,7 +875,7 @@ mod tests {
         assert!(config.daemon.api_token.is_none());
         let stray = HeaderValue::from_static("Bearer whatever");
         for header in [None, Some(&stray)] {
-            assert_eq!(authorize(None, "/api/v1/feeds", header), Ok(()));
+            assert_eq!(authorize(None, "/api/v1/feeds", header, None), Ok(()));
         }
     }
 

@@ -139,6 +139,27 @@ impl ApiToken {
         let (expected, given) = (Sha256::digest(&self.0), Sha256::digest(presented));
         expected.as_slice().ct_eq(given.as_slice()).into()
     }
+
+    /// The console's session cookie value for this token: an HMAC of a fixed label keyed
+    /// by the token, so that the browser holds proof of the token, never the token, and a
+    /// new token ends every session.
+    pub fn session(&self) -> String {
+        use base64::Engine as _;
+        use hmac::Mac as _;
+        // HMAC takes a key of any length; `new_from_slice` cannot fail for it.
+        let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(self.0.as_bytes()) else {
+            return String::new();
+        };
+        mac.update(b"wirewatch console session v1");
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether `presented` is this token's [`ApiToken::session`], in constant time.
+    pub fn verify_session(&self, presented: &str) -> bool {
+        use subtle::ConstantTimeEq as _;
+        let expected = self.session();
+        !expected.is_empty() && expected.as_bytes().ct_eq(presented.as_bytes()).into()
+    }
 }
 
 impl fmt::Debug for ApiToken {

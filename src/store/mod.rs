@@ -59,11 +59,14 @@ pub use backtest::{SCAN_PAGE, ScanSink, ScannedItem, StoredFeed};
 pub use explain::{ExplainedItem, MAX_EXPLAINED, StoredItem, StoredMiss, StoryMatch};
 pub use feeds::{ErrorClass, FeedState, FeedStatus};
 pub use health::{Failing, Health};
-pub use outbox::{Delivery, DeliveryFilter, DeliveryRow, DisabledWebhook, OutboxStatus};
+pub use outbox::{
+    Delivery, DeliveryCounts, DeliveryFilter, DeliveryRow, DisabledWebhook, OutboxStatus,
+};
 pub use pipeline::{FeedFailure, FeedUpdate, ItemRow, NewItem, NewMatch, OutboxRow};
 pub use policy::{Held, HeldMatch, MissReason, Mute, NewDigest, NewMiss};
 pub use queries::{
     MAX_STORY_ITEMS, MatchQuery, MatchRow, StoryListing, StoryQuery, StoryRow, StorySighting,
+    WatchlistHit,
 };
 pub use stories::{Escalation, Neighbour, StorySummary};
 

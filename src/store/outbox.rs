@@ -114,6 +114,18 @@ pub struct DisabledWebhook {
     pub reason: String,
 }
 
+/// How many outbox rows of one webhook are in each state (the console's deliveries page).
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct DeliveryCounts {
+    pub webhook: String,
+    /// Pending, not tried yet.
+    pub pending: i64,
+    /// Pending after at least one failed attempt.
+    pub failed: i64,
+    pub dead: i64,
+    pub delivered: i64,
+}
+
 impl Store {
     /// Claims up to `limit` pending deliveries of one webhook due at `now`, leasing them
     /// until `lease_until`: a process that dies mid-send leaves the row to be retried once
@@ -272,6 +284,23 @@ impl Store {
             .execute(&mut *tx.conn)
             .await?;
             Ok(())
+        })
+        .await
+    }
+
+    /// The outbox rows of each webhook by state, webhooks by name.
+    pub async fn delivery_counts(&self) -> Result<Vec<DeliveryCounts>> {
+        self.look(async |conn| {
+            sqlx::query_as(
+                "SELECT webhook,
+                    SUM(status = 'pending' AND attempts = 0) AS pending,
+                    SUM(status = 'pending' AND attempts > 0) AS failed,
+                    SUM(status = 'dead') AS dead,
+                    SUM(status = 'delivered') AS delivered
+                 FROM outbox GROUP BY webhook ORDER BY webhook",
+            )
+            .fetch_all(&mut *conn)
+            .await
         })
         .await
     }

@@ -136,6 +136,26 @@ pub struct StoryQuery {
     /// Only stories active (an item joined them) at or after this time.
     pub since: Option<i64>,
     pub limit: i64,
+    /// Stories of the listing skipped before the first one returned (the console's pages).
+    pub offset: i64,
+}
+
+/// What a watch-list's match of a story shows in the console: the terms that hit and the
+/// first highlight.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WatchlistHit {
+    pub terms: Vec<String>,
+    /// The field of the first highlight (`title`, `summary`, `article`, …).
+    pub field: Option<String>,
+    /// The text around the first hit, as the alert carried it.
+    pub snippet: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct StoredWatchlistHit {
+    story_id: i64,
+    terms: String,
+    highlights: String,
 }
 
 /// The document of `wirewatch stories --json` and `GET /api/v1/stories`:
@@ -332,11 +352,12 @@ impl Store {
                    AND EXISTS (SELECT 1 FROM matches m
                                WHERE m.story_id = s.id AND (?1 IS NULL OR m.watchlist = ?1))
                  ORDER BY s.last_seen_at DESC, s.id DESC
-                 LIMIT ?3",
+                 LIMIT ?3 OFFSET ?4",
             )
             .bind(query.watchlist.as_deref())
             .bind(query.since.unwrap_or(i64::MIN))
             .bind(query.limit)
+            .bind(query.offset.max(0))
             .fetch_all(&mut *snapshot)
             .await?;
             let ids: Vec<i64> = page.iter().map(|story| story.id).collect();
@@ -384,6 +405,52 @@ impl Store {
                 .collect())
         })
         .await
+    }
+
+    /// The terms and first highlight of `watchlist`'s match of each of `stories` (a story
+    /// without one is left out).
+    pub async fn story_matches(
+        &self,
+        watchlist: &str,
+        stories: &[i64],
+    ) -> Result<HashMap<i64, WatchlistHit>> {
+        let rows = self
+            .look(async |conn| {
+                let mut rows: Vec<StoredWatchlistHit> = Vec::with_capacity(stories.len());
+                for chunk in stories.chunks(ROWS_PER_STATEMENT) {
+                    let sql = format!(
+                        "SELECT story_id, terms, highlights FROM matches
+                         WHERE story_id IN {} AND watchlist = ?",
+                        values(1, chunk.len())
+                    );
+                    let mut select = multi_row_as::<StoredWatchlistHit>(sql, chunk.len() + 1);
+                    for id in chunk {
+                        select = select.bind(*id);
+                    }
+                    select = select.bind(watchlist);
+                    rows.extend(select.fetch_all(&mut *conn).await?);
+                }
+                Ok(rows)
+            })
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                let highlights: Vec<serde_json::Value> = serde_json::from_str(&row.highlights)?;
+                let first = highlights.first();
+                let text = |key: &str| {
+                    first
+                        .and_then(|h| h.get(key))
+                        .and_then(serde_json::Value::as_str)
+                        .map(str::to_owned)
+                };
+                let found = WatchlistHit {
+                    terms: serde_json::from_str(&row.terms)?,
+                    field: text("field"),
+                    snippet: text("snippet"),
+                };
+                Ok((row.story_id, found))
+            })
+            .collect()
     }
 
     /// The items of one story, in the order they were seen, each with its feed's name, at
@@ -607,6 +674,7 @@ mod tests {
             watchlist: watchlist.map(str::to_string),
             since,
             limit,
+            offset: 0,
         };
 
         // Any of a story's watch-lists lists it, with all of its watch-lists.

@@ -649,7 +649,7 @@ impl<'a> Item<'a> {
 }
 
 /// A port nothing listens on right now, for a daemon's `listen`.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }

@@ -4,6 +4,7 @@
 mod backtest;
 mod batch;
 mod check;
+mod console;
 mod crash;
 mod credentials;
 mod delivery;
