@@ -629,7 +629,7 @@ async fn stories(
         watchlist: params.watchlist,
         since,
         limit: params.limit.unwrap_or(100).clamp(1, MAX_STORIES),
-        offset: 0,
+        before: None,
     };
     let rows = app.store.stories(&query).await.map_err(unavailable)?;
     Ok(Json(StoryListing { stories: &rows }).into_response())

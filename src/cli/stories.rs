@@ -42,7 +42,7 @@ pub(super) async fn stories(config: &Config, args: &StoriesArgs) -> Result<(), C
             watchlist: args.watchlist.clone(),
             since,
             limit: i64::from(args.limit),
-            offset: 0,
+            before: None,
         })
         .await
         .context("cannot read stories")?;

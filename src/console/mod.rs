@@ -120,7 +120,15 @@ async fn asset(body: &'static str, content_type: &'static str) -> Response {
 #[derive(Debug, Deserialize)]
 struct WatchlistParams {
     watchlist: Option<String>,
-    page: Option<i64>,
+    /// The page's cursor, `LAST_SEEN-ID` of the last story of the page before it: pages
+    /// stay put while new stories arrive on top.
+    before: Option<String>,
+}
+
+/// `LAST_SEEN-ID` as the store's cursor; `None` for anything else (the first page).
+fn cursor(text: &str) -> Option<(i64, i64)> {
+    let (at, id) = text.split_once('-')?;
+    Some((at.parse().ok()?, id.parse().ok()?))
 }
 
 /// `/`: the configured watch-lists, and the chosen one's stories (the first configured
@@ -132,7 +140,7 @@ async fn watchlists(State(app): State<App>, Query(params): Query<WatchlistParams
         .watchlist
         .filter(|name| names.contains(name))
         .or_else(|| names.first().cloned());
-    let page_number = params.page.unwrap_or(1).max(1);
+    let before = params.before.as_deref().and_then(cursor);
     let Some(chosen) = chosen else {
         return page(StatusCode::OK, pages::watchlists(&names, None));
     };
@@ -144,18 +152,22 @@ async fn watchlists(State(app): State<App>, Query(params): Query<WatchlistParams
                 watchlist: Some(chosen.clone()),
                 since: None,
                 limit: STORIES_PER_PAGE + 1,
-                offset: (page_number - 1).saturating_mul(STORIES_PER_PAGE),
+                before,
             })
             .await?;
-        let older = stories.len() > STORIES_PER_PAGE as usize;
+        let more = stories.len() > STORIES_PER_PAGE as usize;
         stories.truncate(STORIES_PER_PAGE as usize);
+        let older = stories
+            .last()
+            .filter(|_| more)
+            .map(|last| format!("{}-{}", last.last_seen_at, last.id));
         let ids: Vec<i64> = stories.iter().filter_map(|s| s.id.parse().ok()).collect();
         let hits = app.store.story_matches(&chosen, &ids).await?;
         Ok(pages::watchlists(
             &names,
             Some(pages::Listing {
                 watchlist: &chosen,
-                page: page_number,
+                first_page: before.is_none(),
                 older,
                 stories: &stories,
                 hits: &hits,
@@ -266,6 +278,14 @@ pub fn session_cookie(cookies: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_cursor_is_the_last_seen_time_and_id_of_the_story_before() {
+        assert_eq!(cursor("1764540000-42"), Some((1764540000, 42)));
+        for text in ["", "42", "x-1", "1-", "-1-2"] {
+            assert_eq!(cursor(text), None, "{text}");
+        }
+    }
 
     #[test]
     fn the_session_cookie_is_found_among_others() {

@@ -94,10 +94,10 @@ fn web_link(url: Option<&str>, text: &str) -> Markup {
 /// One watch-list's stories, a page of them.
 pub struct Listing<'a> {
     pub watchlist: &'a str,
-    /// From 1.
-    pub page: i64,
-    /// Whether an older page follows.
-    pub older: bool,
+    /// Whether this is the newest page.
+    pub first_page: bool,
+    /// The cursor of the next, older page, when there is one.
+    pub older: Option<String>,
     pub stories: &'a [StoryRow],
     /// The watch-list's match of each story, by story id.
     pub hits: &'a HashMap<i64, WatchlistHit>,
@@ -133,11 +133,11 @@ pub fn watchlists(names: &[String], listing: Option<Listing<'_>>) -> Markup {
 }
 
 fn stories(listing: &Listing<'_>) -> Markup {
-    let pager = |page: i64| format!("/?watchlist={}&page={page}", urlencode(listing.watchlist));
+    let newest = format!("/?watchlist={}", urlencode(listing.watchlist));
     html! {
         section aria-labelledby="stories-heading" {
             h2 #stories-heading { "Stories of " (listing.watchlist) }
-            p.note { "Newest activity first. Page " (listing.page) "." }
+            p.note { "Newest activity first." }
             @if listing.stories.is_empty() {
                 p.empty { "No story has matched this watch-list yet." }
             } @else {
@@ -162,11 +162,11 @@ fn stories(listing: &Listing<'_>) -> Markup {
                 }
             }
             nav.pager aria-label="Pages" {
-                @if listing.page > 1 {
-                    a href=(pager(listing.page - 1)) rel="prev" { "← Newer" }
+                @if !listing.first_page {
+                    a href=(newest) { "← Newest" }
                 }
-                @if listing.older {
-                    a href=(pager(listing.page + 1)) rel="next" { "Older →" }
+                @if let Some(cursor) = &listing.older {
+                    a href=(format!("{newest}&before={}", urlencode(cursor))) rel="next" { "Older →" }
                 }
             }
         }
@@ -565,8 +565,8 @@ mod tests {
             &["w".into()],
             Some(Listing {
                 watchlist: "w",
-                page: 1,
-                older: false,
+                first_page: true,
+                older: Some("5-7".into()),
                 stories: &[story],
                 hits: &hits,
             }),
@@ -576,5 +576,13 @@ mod tests {
         assert!(!page.contains("<img"), "{page}");
         assert!(!page.contains("javascript:"), "{page}");
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;&lt;img"));
+        assert!(
+            page.contains(r#"<a href="/?watchlist=w&amp;before=5-7" rel="next">"#),
+            "the older page's link: {page}"
+        );
+        assert!(
+            !page.contains("← Newest"),
+            "the first page links to no newer one"
+        );
     }
 }

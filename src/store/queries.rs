@@ -136,8 +136,9 @@ pub struct StoryQuery {
     /// Only stories active (an item joined them) at or after this time.
     pub since: Option<i64>,
     pub limit: i64,
-    /// Stories of the listing skipped before the first one returned (the console's pages).
-    pub offset: i64,
+    /// Only stories listed after this one, `(last_seen_at, id)` of the last story of the
+    /// page before (the console's pages): pages that stay put while new stories arrive.
+    pub before: Option<(i64, i64)>,
 }
 
 /// What a watch-list's match of a story shows in the console: the terms that hit and the
@@ -349,15 +350,17 @@ impl Store {
                 "SELECT s.id, s.first_seen_at, s.last_seen_at
                  FROM stories s
                  WHERE s.last_seen_at >= ?2
+                   AND (?4 IS NULL OR s.last_seen_at < ?4 OR (s.last_seen_at = ?4 AND s.id < ?5))
                    AND EXISTS (SELECT 1 FROM matches m
                                WHERE m.story_id = s.id AND (?1 IS NULL OR m.watchlist = ?1))
                  ORDER BY s.last_seen_at DESC, s.id DESC
-                 LIMIT ?3 OFFSET ?4",
+                 LIMIT ?3",
             )
             .bind(query.watchlist.as_deref())
             .bind(query.since.unwrap_or(i64::MIN))
             .bind(query.limit)
-            .bind(query.offset.max(0))
+            .bind(query.before.map(|(at, _)| at))
+            .bind(query.before.map(|(_, id)| id))
             .fetch_all(&mut *snapshot)
             .await?;
             let ids: Vec<i64> = page.iter().map(|story| story.id).collect();
@@ -674,7 +677,7 @@ mod tests {
             watchlist: watchlist.map(str::to_string),
             since,
             limit,
-            offset: 0,
+            before: None,
         };
 
         // Any of a story's watch-lists lists it, with all of its watch-lists.
@@ -710,6 +713,37 @@ mod tests {
         // The limit takes the newest.
         assert_eq!(listed(&store, query(None, None, 2)).await, [summit, pact]);
         assert_eq!(listed(&store, query(Some("energy"), None, 1)).await, [pact]);
+        // The console's pages: each starts after the last story of the page before.
+        let mut pages = Vec::new();
+        let mut before = None;
+        loop {
+            let page = store
+                .stories(&StoryQuery {
+                    before,
+                    ..query(None, None, 1)
+                })
+                .await
+                .expect("stories");
+            let Some(last) = page.last() else { break };
+            before = Some((last.last_seen_at, last.id.parse().expect("numeric")));
+            pages.push(last.id.parse::<i64>().expect("numeric"));
+        }
+        assert_eq!(pages, [summit, pact, pipeline]);
+
+        // The console's terms and highlight of each story, for one watch-list.
+        let hits = store
+            .story_matches("iran-china", &[summit, pact, pipeline])
+            .await
+            .expect("hits");
+        assert_eq!(
+            hits.len(),
+            2,
+            "the pipeline story is energy's only: {hits:?}"
+        );
+        assert!(
+            hits[&summit].terms.contains(&"Iran".to_string()),
+            "{hits:?}"
+        );
     }
 
     #[tokio::test]
