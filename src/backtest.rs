@@ -202,7 +202,7 @@ impl Scopes {
     fn reads(&self, index: usize, language: Option<&str>) -> bool {
         self.languages
             .get(index)
-            .is_none_or(|codes| crate::config::reads_language(codes, language))
+            .is_some_and(|codes| crate::config::reads_language(codes, language))
     }
 
     fn of(&self, feed_id: i64) -> u8 {
@@ -448,6 +448,8 @@ fn unix_rfc3339<S: serde::Serializer>(at: &i64, out: S) -> Result<S::Ok, S::Erro
 pub struct Request {
     pub watchlist: DefinitionText,
     pub since: Option<String>,
+    /// The configured watch-list to compare with; absent, the one of the definition's name.
+    pub compare: Option<String>,
 }
 
 /// A watch-list definition as JSON: the keys of `[[watchlists]]` that decide what
@@ -464,14 +466,19 @@ pub struct DefinitionText {
     pub exclude: Vec<String>,
     pub fields: Option<Vec<String>>,
     pub acronyms_exact: Option<bool>,
-    #[serde(default)]
-    pub languages: Vec<String>,
+    /// Absent: the configured watch-list's, like its feeds; `[]` for every language.
+    pub languages: Option<Vec<String>>,
 }
 
 impl DefinitionText {
-    /// The definition, watching `feeds`; the problems of its name, fields and languages
-    /// (its terms and query are checked when it is compiled, by [`run`]).
-    pub fn into_definition(self, feeds: Option<HashSet<usize>>) -> Result<Definition, Vec<String>> {
+    /// The definition, watching the feeds of `configured` (the configured watch-list of
+    /// its name, if any) and reading its languages unless it names its own; the problems
+    /// of its name, fields and languages (its terms and query are checked when it is
+    /// compiled, by [`run`]).
+    pub fn into_definition(
+        self,
+        configured: Option<&Watchlist>,
+    ) -> Result<Definition, Vec<String>> {
         let mut problems = Vec::new();
         let name = self.name.trim().to_string();
         if name.is_empty() {
@@ -491,7 +498,11 @@ impl DefinitionText {
                 }
             }
         }
-        for code in &self.languages {
+        let languages = match self.languages {
+            Some(codes) => codes,
+            None => configured.map(|w| w.languages.clone()).unwrap_or_default(),
+        };
+        for code in &languages {
             if !crate::language::is_iso639_1(code) {
                 problems.push(format!(
                     "language `{code}` is not an ISO 639-1 code like \"en\", \"fa\" or \"zh\""
@@ -512,8 +523,8 @@ impl DefinitionText {
         };
         Ok(Definition {
             spec,
-            feeds,
-            languages: self.languages,
+            feeds: configured.and_then(|w| w.feeds.clone()),
+            languages,
         })
     }
 }
@@ -873,6 +884,43 @@ feeds = ["tag:asia"]
             titles(&report.diff.removed),
             ["Iran talks resume", "Iran, language unknown"],
             "the configured watch-list reads every language"
+        );
+
+        // Configured with `languages`, the watch-list reads only those; a posted definition
+        // without `languages` reads what the configured one reads, and `[]` reads all.
+        let mut configured = db
+            .config
+            .watchlist("iran-china")
+            .expect("configured")
+            .clone();
+        configured.languages = vec!["en".into()];
+        let posted = |languages: serde_json::Value| -> Definition {
+            let mut text = json!({"name": "iran-china", "terms": ["Iran"]});
+            if !languages.is_null() {
+                text["languages"] = languages;
+            }
+            serde_json::from_value::<DefinitionText>(text)
+                .expect("well formed")
+                .into_definition(Some(&configured))
+                .expect("valid")
+        };
+        let run = async |candidate: Definition| {
+            let backtest = Backtest {
+                candidate,
+                current: Some(Definition::of(&configured)),
+                since: 0,
+            };
+            run(&db.store, &db.config, &backtest)
+                .await
+                .expect("backtest")
+        };
+        let inherited = run(posted(serde_json::Value::Null)).await;
+        assert_eq!(titles(&inherited.would_alert), ["Iran talks resume"]);
+        assert!(inherited.diff.added.is_empty() && inherited.diff.removed.is_empty());
+        let every = run(posted(json!([]))).await;
+        assert_eq!(
+            titles(&every.diff.added),
+            ["Iran in Persian copy", "Iran, language unknown"]
         );
     }
 

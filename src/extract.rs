@@ -44,6 +44,11 @@ pub const MAX_HTML_BYTES: usize = 4 * 1024 * 1024;
 /// crate recurses over the DOM, and this keeps it well inside a 2 MiB stack.
 pub const MAX_DEPTH: usize = 512;
 
+/// The fewest words of dom_smoothie's reading that [`choose`] prefers to rs-trafilatura's:
+/// a short news item's length (the shortest article [`choose`] takes it for on the
+/// benchmark has about 100).
+const MIN_READABLE_WORDS: usize = 50;
+
 /// How far into the body the not-HTML sniffing looks.
 const SNIFF_BYTES: usize = 1024;
 
@@ -115,9 +120,13 @@ pub fn extract(
         return Err(ExtractError::TooDeep);
     }
     // A panic in either crate is caught: one extractor's failure leaves the other's text.
-    let second = std::panic::catch_unwind(|| readability(&html, url))
-        .ok()
-        .flatten();
+    let second = std::panic::catch_unwind(|| readability(&html, url)).unwrap_or_else(|_| {
+        tracing::warn!(
+            extractor = "dom_smoothie",
+            "the extractor panicked on a page"
+        );
+        None
+    });
     let (second, second_title) = match &second {
         Some(article) => (article.text_content.as_ref(), article.title.as_str()),
         None => ("", ""),
@@ -126,11 +135,17 @@ pub fn extract(
         Ok(Ok(main)) => Ok(main),
         Ok(Err(rs_trafilatura::Error::NoContent)) => Err(ExtractError::NoText),
         Ok(Err(err)) => Err(ExtractError::Malformed(err.to_string())),
-        Err(_) => Err(ExtractError::Malformed("the extractor panicked".into())),
+        Err(_) => {
+            tracing::warn!(
+                extractor = "rs-trafilatura",
+                "the extractor panicked on a page"
+            );
+            Err(ExtractError::Malformed("the extractor panicked".into()))
+        }
     };
     let main = match main {
         Ok(main) => Some(main),
-        Err(err) if second.is_empty() => return Err(err),
+        Err(err) if second.split_whitespace().next().is_none() => return Err(err),
         Err(_) => None,
     };
     let title = main
@@ -184,13 +199,15 @@ fn readability(html: &str, url: Option<&Url>) -> Option<dom_smoothie::Article> {
 /// has more than twice as many words as Readability's: on the benchmark pages that happens
 /// only when it swept in a sidebar, an archive list or a section repeated by nested markup
 /// (the mirror of trafilatura's own comparison, which takes the baseline's text when that
-/// is more than twice as long). Measured in BENCHMARKS.md, "Article extraction".
+/// is more than twice as long). Readability's reading is only taken when it is an article's
+/// worth, [`MIN_READABLE_WORDS`] or more: a caption or a headline it settled on must not
+/// replace a text that holds the article. Measured in BENCHMARKS.md, "Article extraction".
 fn choose<'a>(main: Option<&'a rs_trafilatura::ExtractResult>, second: &'a str) -> &'a str {
     let words = |text: &str| text.split_whitespace().count();
     let second_words = words(second);
     match main {
         None => second,
-        Some(main) if second_words == 0 => &main.content_text,
+        Some(main) if second_words < MIN_READABLE_WORDS => &main.content_text,
         Some(main)
             if main.content_html.is_none() || words(&main.content_text) > 2 * second_words =>
         {
@@ -520,9 +537,14 @@ mod tests {
 
     #[test]
     fn trafilatura_is_kept_unless_it_fell_back_or_read_twice_readabilitys_words() {
-        let article = "one two three four five";
-        let swept = "one two three four five six seven eight nine ten eleven";
-        let close = "one two three four five six seven eight nine ten";
+        let words = |n: usize| {
+            (0..n)
+                .map(|i| format!("w{i}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let (article, swept, close) = (words(60), words(121), words(120));
+        let (article, swept, close) = (article.as_str(), swept.as_str(), close.as_str());
         // As a rule rs-trafilatura's text stands, also when it reads a little more.
         assert_eq!(choose(Some(&reading(close, true)), article), close);
         // More than twice the words: it swept in a sidebar or a repeated section.
@@ -533,6 +555,10 @@ mod tests {
         assert_eq!(choose(Some(&reading(swept, false)), ""), swept);
         assert_eq!(choose(None, article), article);
         assert_eq!(choose(None, ""), "");
+        // A caption or a headline is no article: rs-trafilatura's text stays.
+        let caption = words(MIN_READABLE_WORDS - 1);
+        assert_eq!(choose(Some(&reading(swept, true)), &caption), swept);
+        assert_eq!(choose(Some(&reading(swept, false)), &caption), swept);
     }
 
     /// An article page: a title, navigation, and `paragraphs` of body text.

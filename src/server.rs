@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use axum::body::{Bytes, HttpBody};
 use axum::extract::{DefaultBodyLimit, Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -421,19 +421,32 @@ enum Unauthorized {
     Invalid,
 }
 
-/// Whether a request to `path` with this `Authorization` header may go on, the token being
-/// `required` (none: everything is open).
+/// How a request was let through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// No token is set, or the path never asks for it.
+    Open,
+    /// `Authorization: Bearer` with the token.
+    Bearer,
+    /// The console's session cookie, which a browser sends by itself.
+    Session,
+}
+
+/// Whether a request to `path` with this `Authorization` header (or the console's session
+/// cookie among `cookie`) may go on at `now`, the token being `required` (none: everything
+/// is open).
 fn authorize(
     required: Option<&ApiToken>,
     path: &str,
     authorization: Option<&HeaderValue>,
     cookie: Option<&HeaderValue>,
-) -> Result<(), Unauthorized> {
+    now: i64,
+) -> Result<Access, Unauthorized> {
     let Some(token) = required else {
-        return Ok(());
+        return Ok(Access::Open);
     };
     if OPEN_PATHS.contains(&path) || crate::console::OPEN_PATHS.contains(&path) {
-        return Ok(());
+        return Ok(Access::Open);
     }
     // A browser signed in at the console's `/login` carries the session cookie instead.
     let session = cookie
@@ -442,8 +455,8 @@ fn authorize(
     if authorization.is_none()
         && let Some(session) = session
     {
-        return if token.verify_session(session) {
-            Ok(())
+        return if token.verify_session(session, now) {
+            Ok(Access::Session)
         } else {
             Err(Unauthorized::Invalid)
         };
@@ -455,9 +468,36 @@ fn authorize(
         .and_then(bearer)
         .ok_or(Unauthorized::Invalid)?;
     if token.verify(presented) {
-        Ok(())
+        Ok(Access::Bearer)
     } else {
         Err(Unauthorized::Invalid)
+    }
+}
+
+/// Whether a request let in by the session cookie may act: reading is always fine, but a
+/// `POST` (a backtest) must come from the console's own pages, told by `Sec-Fetch-Site` or,
+/// from older browsers, an `Origin` naming this `Host`. A page of another port or
+/// subdomain of the same site also gets a `SameSite=Strict` cookie, so the cookie alone is
+/// no proof.
+fn same_origin(request: &Request) -> bool {
+    if matches!(*request.method(), Method::GET | Method::HEAD) {
+        return true;
+    }
+    let text = |name: HeaderName| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    if let Some(site) = text(HeaderName::from_static("sec-fetch-site")) {
+        return site == "same-origin";
+    }
+    match (text(header::ORIGIN), text(header::HOST)) {
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_some_and(|(_, authority)| authority == host),
+        _ => false,
     }
 }
 
@@ -485,13 +525,17 @@ async fn require_token(
         request.uri().path(),
         request.headers().get(header::AUTHORIZATION),
         request.headers().get(header::COOKIE),
+        clock::unix(),
     );
     match checked {
-        Ok(()) => next.run(request).await,
-        // A browser asking for a page gets the console's login form, still a 401.
-        Err(why) if wants_html(&request) => {
-            crate::console::login_required(matches!(why, Unauthorized::Invalid))
-        }
+        Ok(Access::Session) if !same_origin(&request) => ApiError(
+            StatusCode::FORBIDDEN,
+            "a request signed in by the console's cookie must come from the console's pages".into(),
+        )
+        .into_response(),
+        Ok(_) => next.run(request).await,
+        // A browser asking for a page gets the console's sign-in form, still a 401.
+        Err(_) if wants_html(&request) => crate::console::login_required(false),
         Err(why) => {
             let (challenge, message) = match why {
                 Unauthorized::Missing => (
@@ -683,11 +727,18 @@ async fn run_backtest(State(app): State<App>, body: Bytes) -> Response {
         }
     };
     let config = app.config.borrow().clone();
-    let current = config.watchlist(request.watchlist.name.trim());
-    let candidate = match request
-        .watchlist
-        .into_definition(current.and_then(|w| w.feeds.clone()))
-    {
+    let current = match request.compare.as_deref().map(str::trim) {
+        Some(name) => match config.watchlist(name) {
+            Some(current) => Some(current),
+            None => {
+                return not_a_watchlist(vec![format!(
+                    "compare: no configured watch-list is named `{name}`"
+                )]);
+            }
+        },
+        None => config.watchlist(request.watchlist.name.trim()),
+    };
+    let candidate = match request.watchlist.into_definition(current) {
         Ok(candidate) => candidate,
         Err(problems) => return not_a_watchlist(problems),
     };
@@ -781,6 +832,9 @@ mod tests {
     }
 
     /// A configuration whose API token is `token`, read from a file as in production.
+    /// A time for the session checks: 2026-11-30.
+    const NOW: i64 = 1_764_460_800;
+
     fn with_token(dir: &tempfile::TempDir, token: &str) -> Config {
         std::fs::write(dir.path().join("api-token"), format!("{token}\n")).unwrap();
         Config::from_source(
@@ -799,7 +853,11 @@ mod tests {
         let right = value("Bearer 0123456789abcdef0123");
 
         for path in ["/healthz", "/readyz"] {
-            assert_eq!(authorize(token, path, None, None), Ok(()), "{path}");
+            assert_eq!(
+                authorize(token, path, None, None, NOW),
+                Ok(Access::Open),
+                "{path}"
+            );
         }
         for path in [
             "/metrics",
@@ -810,40 +868,74 @@ mod tests {
             "/healthz/",
         ] {
             assert_eq!(
-                authorize(token, path, None, None),
+                authorize(token, path, None, None, NOW),
                 Err(Unauthorized::Missing),
                 "{path}"
             );
-            assert_eq!(authorize(token, path, Some(&right), None), Ok(()), "{path}");
+            assert_eq!(
+                authorize(token, path, Some(&right), None, NOW),
+                Ok(Access::Bearer),
+                "{path}"
+            );
         }
         // The console's login form and its stylesheet are open; its pages are not.
         for path in ["/login", "/assets/console.css"] {
-            assert_eq!(authorize(token, path, None, None), Ok(()), "{path}");
+            assert_eq!(
+                authorize(token, path, None, None, NOW),
+                Ok(Access::Open),
+                "{path}"
+            );
         }
         for path in ["/feeds", "/playground", "/assets/console.js"] {
             assert_eq!(
-                authorize(token, path, None, None),
+                authorize(token, path, None, None, NOW),
                 Err(Unauthorized::Missing),
                 "{path}"
             );
         }
-        // A browser signed in at `/login` carries the session cookie: an HMAC of the token.
-        let session = token.unwrap().session();
+        // A browser signed in at `/login` carries the session cookie: an HMAC of the token
+        // and the session's end, good until then.
+        let session = token.unwrap().session(NOW + 60);
         assert!(!session.contains("0123456789abcdef0123"));
         let cookie = value(&format!("theme=dark; wirewatch_session={session}"));
-        assert_eq!(authorize(token, "/", None, Some(&cookie)), Ok(()));
         assert_eq!(
-            authorize(token, "/api/v1/backtest", None, Some(&cookie)),
-            Ok(())
+            authorize(token, "/", None, Some(&cookie), NOW),
+            Ok(Access::Session)
         );
-        let forged = value("wirewatch_session=0123456789abcdef0123");
         assert_eq!(
-            authorize(token, "/", None, Some(&forged)),
-            Err(Unauthorized::Invalid)
+            authorize(token, "/api/v1/backtest", None, Some(&cookie), NOW + 59),
+            Ok(Access::Session)
         );
+        assert_eq!(
+            authorize(token, "/", None, Some(&cookie), NOW + 60),
+            Err(Unauthorized::Invalid),
+            "a session ends by itself"
+        );
+        let (end, mac) = session.split_once('.').unwrap();
+        let extended = value(&format!(
+            "wirewatch_session={}.{mac}",
+            end.parse::<i64>().unwrap() + 3600
+        ));
+        for forged in [
+            extended,
+            value("wirewatch_session=0123456789abcdef0123"),
+            value(&format!("wirewatch_session={}", NOW + 60)),
+        ] {
+            assert_eq!(
+                authorize(token, "/", None, Some(&forged), NOW),
+                Err(Unauthorized::Invalid),
+                "{forged:?}"
+            );
+        }
         let other = with_token(&dir, "another-token-456789");
         assert_eq!(
-            authorize(other.daemon.api_token.as_ref(), "/", None, Some(&cookie)),
+            authorize(
+                other.daemon.api_token.as_ref(),
+                "/",
+                None,
+                Some(&cookie),
+                NOW
+            ),
             Err(Unauthorized::Invalid),
             "a new token ends the sessions of the old one"
         );
@@ -856,14 +948,14 @@ mod tests {
             "Bearer",
         ] {
             assert_eq!(
-                authorize(token, "/metrics", Some(&value(wrong)), None),
+                authorize(token, "/metrics", Some(&value(wrong)), None, NOW),
                 Err(Unauthorized::Invalid),
                 "{wrong}"
             );
         }
         let not_text = HeaderValue::from_bytes(b"Bearer \xff").unwrap();
         assert_eq!(
-            authorize(token, "/metrics", Some(&not_text), None),
+            authorize(token, "/metrics", Some(&not_text), None, NOW),
             Err(Unauthorized::Invalid)
         );
     }
@@ -875,7 +967,10 @@ mod tests {
         assert!(config.daemon.api_token.is_none());
         let stray = HeaderValue::from_static("Bearer whatever");
         for header in [None, Some(&stray)] {
-            assert_eq!(authorize(None, "/api/v1/feeds", header, None), Ok(()));
+            assert_eq!(
+                authorize(None, "/api/v1/feeds", header, None, NOW),
+                Ok(Access::Open)
+            );
         }
     }
 

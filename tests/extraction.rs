@@ -7,9 +7,10 @@ mod articles;
 
 use std::io::Write as _;
 
-/// Measured 0.962 (release, `examples/extraction.rs`); a little below, so that a crate
-/// update that costs a page or two fails here rather than silently.
-const F1_FLOOR: f64 = 0.955;
+/// Measured 0.962 (release, `examples/extraction.rs`); the floor is the target of SPEC
+/// §13's issue, 0.96, so that a crate update that costs a page or two fails here rather
+/// than silently.
+const F1_FLOOR: f64 = 0.96;
 
 #[test]
 fn main_text_of_the_shared_article_pages_scores_at_least_the_floor() {

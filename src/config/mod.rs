@@ -140,25 +140,39 @@ impl ApiToken {
         expected.as_slice().ct_eq(given.as_slice()).into()
     }
 
-    /// The console's session cookie value for this token: an HMAC of a fixed label keyed
-    /// by the token, so that the browser holds proof of the token, never the token, and a
-    /// new token ends every session.
-    pub fn session(&self) -> String {
+    /// The console's session cookie value for this token, good until `expires` (Unix
+    /// seconds): `EXPIRES.MAC`, an HMAC keyed by the token over the expiry, so that the
+    /// browser holds proof of the token, never the token; it lapses by itself, and a new
+    /// token ends every session at once.
+    pub fn session(&self, expires: i64) -> String {
+        format!("{expires}.{}", self.session_mac(expires))
+    }
+
+    /// Whether `presented` is a [`ApiToken::session`] of this token that has not expired at
+    /// `now`, its MAC compared in constant time.
+    pub fn verify_session(&self, presented: &str, now: i64) -> bool {
+        use subtle::ConstantTimeEq as _;
+        let Some((expires, mac)) = presented.split_once('.') else {
+            return false;
+        };
+        let Ok(expires) = expires.parse::<i64>() else {
+            return false;
+        };
+        let expected = self.session_mac(expires);
+        expires > now
+            && !expected.is_empty()
+            && bool::from(expected.as_bytes().ct_eq(mac.as_bytes()))
+    }
+
+    fn session_mac(&self, expires: i64) -> String {
         use base64::Engine as _;
         use hmac::Mac as _;
-        // HMAC takes a key of any length; `new_from_slice` cannot fail for it.
+        // HMAC takes a key of any length: `new_from_slice` cannot fail for it.
         let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(self.0.as_bytes()) else {
             return String::new();
         };
-        mac.update(b"wirewatch console session v1");
+        mac.update(format!("wirewatch console session v1\n{expires}").as_bytes());
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
-    }
-
-    /// Whether `presented` is this token's [`ApiToken::session`], in constant time.
-    pub fn verify_session(&self, presented: &str) -> bool {
-        use subtle::ConstantTimeEq as _;
-        let expected = self.session();
-        !expected.is_empty() && expected.as_bytes().ct_eq(presented.as_bytes()).into()
     }
 }
 

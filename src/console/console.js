@@ -48,12 +48,19 @@
     };
     if (query) def.query = query;
     if (fields.length) def.fields = fields;
-    if (languages.length) def.languages = languages;
+    // Always sent: `[]` reads every language, where leaving it out would inherit the
+    // configured watch-list's filter.
+    def.languages = languages;
+    def.acronyms_exact = $("acronyms_exact").checked;
     return def;
   }
 
-  // TOML strings: JSON's escapes are TOML's basic-string escapes.
-  const str = (s) => JSON.stringify(s);
+  // TOML basic strings: JSON's escapes, plus DEL, which TOML wants escaped; a lone
+  // surrogate (JSON's \udXXX) is no character in TOML, so it becomes U+FFFD.
+  const str = (s) =>
+    JSON.stringify(s)
+      .replace(/\u007f/g, "\\u007F")
+      .replace(/\\u(d[89a-f][0-9a-f]{2})/gi, "\\uFFFD");
   const list = (items) => "[" + items.map(str).join(", ") + "]";
 
   function toml(def) {
@@ -68,8 +75,15 @@
     if (def.query) out.push("query = " + str(def.query));
     if (def.exclude.length) out.push("exclude = " + list(def.exclude));
     if (def.fields) out.push("fields = " + list(def.fields));
-    if (def.languages) out.push("languages = " + list(def.languages));
-    out.push('webhooks = ["..."]');
+    if (def.languages.length) out.push("languages = " + list(def.languages));
+    if (!def.acronyms_exact) out.push("acronyms_exact = false");
+    const option = $("compare").selectedOptions[0];
+    const webhooks = option && option.value ? JSON.parse(option.dataset.webhooks || "[]") : [];
+    if (webhooks.length) {
+      out.push("webhooks = " + list(webhooks));
+    } else {
+      out.push('# webhooks = ["NAME"]  # the [[webhooks]] it alerts');
+    }
     return out.join("\n") + "\n";
   }
 
@@ -169,13 +183,15 @@
   async function run() {
     const def = definition();
     $("toml").value = toml(def);
+    const mine = ++latest;
     if (def.terms.length === 0) {
       $("output").replaceChildren();
       $("status").textContent = "Type a term to see what it would have alerted on.";
       return;
     }
-    const mine = ++latest;
     $("status").textContent = "Running…";
+    const request = { watchlist: def, since: $("since").value };
+    if ($("compare").value) request.compare = $("compare").value;
     let answer;
     let body;
     try {
@@ -183,9 +199,14 @@
         method: "POST",
         headers: { "content-type": "application/json" },
         credentials: "same-origin",
-        body: JSON.stringify({ watchlist: def, since: $("since").value }),
+        body: JSON.stringify(request),
       });
-      body = await answer.json();
+      const text = await answer.text();
+      try {
+        body = JSON.parse(text);
+      } catch (_) {
+        body = { error: text.slice(0, 300) };
+      }
     } catch (err) {
       if (mine === latest) $("status").textContent = "The daemon did not answer: " + err;
       return;
@@ -193,7 +214,13 @@
     if (mine !== latest) {
       return; // a newer run is on its way
     }
-    if (answer.ok) {
+    if (answer.status === 401) {
+      $("output").replaceChildren();
+      $("status").textContent = "The session has ended: ";
+      const again = el("a", "sign in again");
+      again.href = "/login";
+      $("status").appendChild(again);
+    } else if (answer.ok) {
       render(body, new Date());
     } else if (body && body.problems) {
       problems(body.problems);
@@ -234,6 +261,7 @@
       box.checked = fields.includes(box.value);
     });
     $("languages").value = data("languages", []).join(", ");
+    $("acronyms_exact").checked = option.dataset.acronymsExact !== "false";
     soon();
   });
   form.addEventListener("input", (event) => {
@@ -250,9 +278,15 @@
       await navigator.clipboard.writeText(text);
     } catch (_) {
       $("toml").select();
-      document.execCommand("copy");
+      if (!document.execCommand("copy")) {
+        $("copied").textContent = "Select the text and copy it.";
+        return;
+      }
     }
     $("copied").textContent = "Copied.";
+    setTimeout(() => {
+      $("copied").textContent = "";
+    }, 3000);
   });
   $("toml").value = toml(definition());
 })();

@@ -3,8 +3,8 @@
 //!
 //! Pages, linked from a header on each: `/` the watch-lists and their recent stories
 //! (paged), `/feeds` feed health (disabled and failing feeds first), `/deliveries` the
-//! outbox per webhook (pending, failed, dead; re-sending stays `wirewatch deliveries
-//! retry`), and `/playground`, a form whose definition runs as a §12 backtest
+//! outbox per webhook (pending, failed, dead; re-sending stays `wirewatch redeliver`),
+//! and `/playground`, a form whose definition runs as a §12 backtest
 //! (`POST /api/v1/backtest`) as the analyst types, with the TOML to copy. The console
 //! writes nothing: the configuration file stays the one source of truth.
 //!
@@ -18,7 +18,8 @@
 //! With `daemon.api_token_file` (or `api_token_env`) set, the pages ask for the token like
 //! the API does (`server::require_token`): a browser, which cannot send a bearer token by
 //! itself, gets a form at `/login` that sets a session cookie (`HttpOnly`,
-//! `SameSite=Strict`) holding an HMAC of the token, never the token itself.
+//! `SameSite=Strict`, [`SESSION_LIFETIME`]) holding an HMAC of the token and the session's
+//! end, never the token itself; `/logout` clears it.
 
 mod pages;
 
@@ -35,9 +36,15 @@ use crate::store::{DeliveryFilter, StoryQuery};
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "wirewatch_session";
 
-/// Paths anyone may load with a token set: the login form and the stylesheet it uses.
-/// The script is for the playground, which is behind the token like every other page.
-pub const OPEN_PATHS: [&str; 2] = ["/login", "/assets/console.css"];
+/// Paths anyone may load with a token set: the sign-in form, the stylesheet it uses, and
+/// signing out. The script is for the playground, behind the token like every other page.
+pub const OPEN_PATHS: [&str; 3] = ["/login", "/logout", "/assets/console.css"];
+
+/// How long a console session lasts: a working day.
+pub const SESSION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
+
+/// How long a wrong token waits for its answer: guessing by the form stays slow.
+const FAILED_LOGIN_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Stories on one page of a watch-list.
 const STORIES_PER_PAGE: i64 = 25;
@@ -56,6 +63,7 @@ pub(crate) fn routes() -> Router<App> {
         .route("/deliveries", get(deliveries))
         .route("/playground", get(playground))
         .route("/login", get(login_form).post(login))
+        .route("/logout", get(logout))
         .route(
             "/assets/console.css",
             get(|| asset(CSS, "text/css; charset=utf-8")),
@@ -66,8 +74,8 @@ pub(crate) fn routes() -> Router<App> {
         )
 }
 
-/// The login page, as the answer to a page request that lacks the token: 401, with the
-/// form to give it.
+/// The sign-in page, as the answer to a page request that lacks the token (or a valid
+/// session): 401, with the form to give it; `invalid` when a wrong token was just given.
 pub fn login_required(invalid: bool) -> Response {
     page(StatusCode::UNAUTHORIZED, pages::login(invalid))
 }
@@ -82,7 +90,7 @@ fn page(status: StatusCode, markup: maud::Markup) -> Response {
         (
             header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; \
-             img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+             img-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
         ),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "no-referrer"),
@@ -212,11 +220,10 @@ async fn deliveries(State(app): State<App>) -> Response {
             .store
             .deliveries(Some(DeliveryFilter::Dead), DELIVERIES_SHOWN)
             .await?;
-        let mut waiting = app
+        let waiting = app
             .store
-            .deliveries(Some(DeliveryFilter::Pending), DELIVERIES_SHOWN)
+            .deliveries(Some(DeliveryFilter::Waiting), DELIVERIES_SHOWN)
             .await?;
-        waiting.retain(|row| row.attempts == 0);
         let disabled = app.store.disabled_webhooks().await?;
         Ok(pages::deliveries(&pages::Deliveries {
             counts: &counts,
@@ -232,7 +239,7 @@ async fn deliveries(State(app): State<App>) -> Response {
 /// `/playground`: the form; the script runs the backtests.
 async fn playground(State(app): State<App>) -> Response {
     let config = app.config.borrow().clone();
-    page(StatusCode::OK, pages::playground(&config.watchlists))
+    page(StatusCode::OK, pages::playground(&config))
 }
 
 async fn login_form(State(app): State<App>) -> Response {
@@ -254,14 +261,27 @@ async fn login(State(app): State<App>, Form(form): Form<LoginForm>) -> Response 
         return Redirect::to("/").into_response();
     };
     if !token.verify(form.token.trim()) {
+        tokio::time::sleep(FAILED_LOGIN_DELAY).await;
         return login_required(true);
     }
+    let lifetime = SESSION_LIFETIME.as_secs();
+    let expires = crate::clock::unix().saturating_add_unsigned(lifetime);
     let cookie = format!(
-        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
-        token.session()
+        "{SESSION_COOKIE}={}; Path=/; Max-Age={lifetime}; HttpOnly; SameSite=Strict",
+        token.session(expires)
     );
     let mut response = Redirect::to("/").into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// Ends the browser's session: the cookie is cleared, and the sign-in form follows.
+async fn logout() -> Response {
+    let mut response = Redirect::to("/login").into_response();
+    let clear = format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
+    if let Ok(value) = HeaderValue::from_str(&clear) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     response

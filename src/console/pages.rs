@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, html};
 
-use crate::config::Watchlist;
+use crate::config::{Config, Watchlist};
 use crate::store::{
     DeliveryCounts, DeliveryRow, DisabledWebhook, FeedStatus, StoryRow, WatchlistHit,
 };
@@ -82,11 +82,11 @@ fn maybe_time(at: Option<i64>) -> Markup {
 /// A link from a feed, when it is a web address: anything else (`javascript:`, `data:`) is
 /// shown as text, not followed.
 fn web_link(url: Option<&str>, text: &str) -> Markup {
-    let safe = url.filter(|u| {
-        url::Url::parse(u).is_ok_and(|parsed| matches!(parsed.scheme(), "http" | "https"))
-    });
+    let safe = url
+        .and_then(|u| url::Url::parse(u).ok())
+        .filter(|parsed| matches!(parsed.scheme(), "http" | "https"));
     match safe {
-        Some(url) => html! { a href=(url) rel="noopener noreferrer nofollow" { (text) } },
+        Some(url) => html! { a href=(url.as_str()) rel="noopener noreferrer nofollow" { (text) } },
         None => html! { (text) },
     }
 }
@@ -116,7 +116,7 @@ pub fn watchlists(names: &[String], listing: Option<Listing<'_>>) -> Markup {
                         li {
                             @let href = format!("/?watchlist={}", urlencode(name));
                             @if Some(name.as_str()) == chosen {
-                                a href=(href) aria-current="page" { (name) }
+                                a href=(href) aria-current="true" { (name) }
                             } @else {
                                 a href=(href) { (name) }
                             }
@@ -238,17 +238,19 @@ pub fn feeds(feeds: &[FeedStatus]) -> Markup {
                             ("not polled yet", "")
                         };
                         tr.feed {
-                            td {
-                                strong { (feed.name) }
+                            th scope="row" {
+                                (feed.name)
                                 @if let Some(title) = &feed.title { br; span.sub { (title) } }
                                 br; span.sub.url { (feed.url) }
                             }
                             td data-label="Health" { span.badge.(class) { (health) } }
                             td.error data-label="Error" {
+                                @if feed.disabled_at.is_some() || feed.failure_count > 0 {
+                                    @if let Some(class) = &feed.last_error_class { span.where { (class) } " " }
+                                }
                                 @if let Some(reason) = &feed.disabled_reason {
                                     (reason)
                                 } @else if feed.failure_count > 0 {
-                                    @if let Some(class) = &feed.last_error_class { span.where { (class) } " " }
                                     @if let Some(error) = &feed.last_error { (error) }
                                 }
                             }
@@ -269,6 +271,7 @@ pub fn feeds(feeds: &[FeedStatus]) -> Markup {
 
 /// What the deliveries page shows.
 pub struct Deliveries<'a> {
+    /// Each webhook's rows by state; the lists below show the newest of them.
     pub counts: &'a [DeliveryCounts],
     /// Pending, not tried yet.
     pub waiting: &'a [DeliveryRow],
@@ -324,17 +327,22 @@ pub fn deliveries(d: &Deliveries<'_>) -> Markup {
                 }
             }
         }
-        (delivery_table("failed-heading", "Failed, to be retried", d.failed, true))
-        (delivery_table("dead-heading", "Dead letters", d.dead, false))
-        (delivery_table("waiting-heading", "Waiting for a first attempt", d.waiting, true))
+        @let total = |state: fn(&DeliveryCounts) -> i64| d.counts.iter().map(state).sum::<i64>();
+        (delivery_table("failed-heading", "Failed, to be retried", d.failed, total(|c| c.failed), true))
+        (delivery_table("dead-heading", "Dead letters", d.dead, total(|c| c.dead), false))
+        (delivery_table("waiting-heading", "Waiting for a first attempt", d.waiting, total(|c| c.pending), true))
     };
     layout("Deliveries", "/deliveries", false, main)
 }
 
-fn delivery_table(id: &str, heading: &str, rows: &[DeliveryRow], next: bool) -> Markup {
+/// A list of outbox rows under `heading`, `total` of them in all (`rows` are the newest).
+fn delivery_table(id: &str, heading: &str, rows: &[DeliveryRow], total: i64, next: bool) -> Markup {
     html! {
         section aria-labelledby=(id) {
-            h2 id=(id) { (heading) " (" (rows.len()) ")" }
+            h2 id=(id) { (heading) " (" (total) ")" }
+            @if (rows.len() as i64) < total {
+                p.note { "The newest " (rows.len()) " of " (total) "." }
+            }
             @if rows.is_empty() {
                 p.empty { "None." }
             } @else {
@@ -382,7 +390,8 @@ fn delivery_table(id: &str, heading: &str, rows: &[DeliveryRow], next: bool) -> 
 /// The playground: a form the script turns into backtests. Each configured watch-list is
 /// an option whose `data-*` attributes carry its definition, for the script to fill the
 /// form with.
-pub fn playground(configured: &[Watchlist]) -> Markup {
+pub fn playground(config: &Config) -> Markup {
+    let configured = &config.watchlists;
     let main = html! {
         h1 { "Watch-list playground" }
         p.note {
@@ -407,6 +416,8 @@ pub fn playground(configured: &[Watchlist]) -> Markup {
                             data-exclude=(json(&w.spec.exclude))
                             data-fields=(json(&w.spec.fields.iter().map(|f| f.as_str()).collect::<Vec<_>>()))
                             data-languages=(json(&w.languages))
+                            data-acronyms-exact=(w.spec.acronyms_exact)
+                            data-webhooks=(json(&webhook_names(config, w)))
                             { (w.name) }
                     }
                 }
@@ -442,6 +453,12 @@ pub fn playground(configured: &[Watchlist]) -> Markup {
                 }
             }
             div.field {
+                label.check {
+                    input #acronyms_exact name="acronyms_exact" type="checkbox" checked;
+                    " Acronyms match only in capitals (SCO is not “Sco”)"
+                }
+            }
+            div.field {
                 label for="languages" { "Languages (optional, ISO 639-1): " code { "en, fa, zh" } }
                 input #languages name="languages" type="text" autocomplete="off" spellcheck="false";
             }
@@ -456,9 +473,9 @@ pub fn playground(configured: &[Watchlist]) -> Markup {
             button type="submit" { "Run" }
         }
         div {
-        section #results aria-labelledby="results-heading" aria-live="polite" {
+        section #results aria-labelledby="results-heading" {
             h2 #results-heading { "Results" }
-            p #status.note { "Type a term to see what it would have alerted on." }
+            p #status.note role="status" { "Type a term to see what it would have alerted on." }
             div #output {}
         }
         section aria-labelledby="toml-heading" {
@@ -472,6 +489,15 @@ pub fn playground(configured: &[Watchlist]) -> Markup {
         }
     };
     layout("Playground", "/playground", true, main)
+}
+
+/// The names of a watch-list's webhooks.
+fn webhook_names(config: &Config, watchlist: &Watchlist) -> Vec<String> {
+    watchlist
+        .webhooks
+        .iter()
+        .filter_map(|&i| config.webhooks.get(i).map(|w| w.name.clone()))
+        .collect()
 }
 
 /// A value as JSON, for a `data-*` attribute (where `maud` escapes it).

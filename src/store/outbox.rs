@@ -47,6 +47,8 @@ impl std::fmt::Display for OutboxStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DeliveryFilter {
     Pending,
+    /// Pending, not tried yet.
+    Waiting,
     /// Pending after at least one failed attempt.
     Failed,
     Dead,
@@ -58,6 +60,7 @@ impl DeliveryFilter {
     pub const fn as_str(self) -> &'static str {
         match self {
             DeliveryFilter::Pending => "pending",
+            DeliveryFilter::Waiting => "waiting",
             DeliveryFilter::Failed => "failed",
             DeliveryFilter::Dead => "dead",
             DeliveryFilter::Delivered => "delivered",
@@ -318,8 +321,9 @@ impl Store {
         .await
     }
 
-    /// Outbox rows for `wirewatch deliveries`, newest first. [`DeliveryFilter::Failed`]
-    /// means pending after at least one failed attempt.
+    /// Outbox rows for `wirewatch deliveries` and the console, newest first.
+    /// [`DeliveryFilter::Failed`] means pending after at least one failed attempt,
+    /// [`DeliveryFilter::Waiting`] pending before any.
     pub async fn deliveries(
         &self,
         status: Option<DeliveryFilter>,
@@ -340,6 +344,7 @@ impl Store {
                  LEFT JOIN digests d ON d.id = o.digest_id
                  WHERE ?1 IS NULL
                     OR (?1 = 'failed' AND o.status = 'pending' AND o.attempts > 0)
+                    OR (?1 = 'waiting' AND o.status = 'pending' AND o.attempts = 0)
                     OR o.status = ?1
                  ORDER BY o.created_at DESC, o.id DESC
                  LIMIT ?2",
@@ -920,12 +925,25 @@ mod tests {
             listed(&store, Some(DeliveryFilter::Failed)).await,
             ["retrying"]
         );
+        assert_eq!(
+            listed(&store, Some(DeliveryFilter::Waiting)).await,
+            ["fresh"]
+        );
         assert_eq!(listed(&store, Some(DeliveryFilter::Dead)).await, ["dead"]);
         assert_eq!(
             listed(&store, Some(DeliveryFilter::Delivered)).await,
             ["delivered"]
         );
         assert_eq!(store.pending_deliveries().await.expect("count"), 2);
+        // The console's counts: each row in exactly one state.
+        let counts = store.delivery_counts().await.expect("counts");
+        assert_eq!(counts.len(), 1, "{counts:?}");
+        let c = &counts[0];
+        assert_eq!(
+            (c.pending, c.failed, c.dead, c.delivered),
+            (1, 1, 1, 1),
+            "{counts:?}"
+        );
 
         let json = serde_json::to_value(row(&store, "dead").await).expect("json");
         assert_eq!(json["status"], "dead");

@@ -142,6 +142,23 @@ impl Browser {
         }
     }
 
+    /// Waits (10 s at most) until the `value` of the element with `id` satisfies `done`.
+    async fn wait_value(&self, id: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let element = self.client.find(Locator::Id(id)).await.unwrap();
+            let value = element.prop("value").await.unwrap().unwrap_or_default();
+            if done(&value) {
+                return value;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "#{id}: still {value:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn close(mut self) {
         let _ = self.client.close().await;
         let _ = self.driver.kill().await;
@@ -310,15 +327,12 @@ async fn the_console_shows_stories_feeds_deliveries_and_runs_the_playground_in_c
         })
         .await;
     let toml = browser
-        .client
-        .find(Locator::Id("toml"))
-        .await
-        .unwrap()
-        .prop("value")
-        .await
-        .unwrap()
-        .unwrap_or_default();
-    assert!(toml.contains("terms = [\"Football\"]"), "{toml}");
+        .wait_value("toml", |t| t.contains("terms = [\"Football\"]"))
+        .await;
+    assert!(
+        toml.contains("# webhooks = [\"NAME\"]"),
+        "a new watch-list names none: {toml}"
+    );
     // Starting from the configured watch-list fills the form; its diff is then empty.
     browser
         .client
@@ -334,6 +348,36 @@ async fn the_console_shows_stories_feeds_deliveries_and_runs_the_playground_in_c
     let added = browser.wait_texts("#added h3", |t| !t.is_empty()).await;
     assert_eq!(added, ["Added against iran-china (0)"]);
     browser.screenshot("playground").await;
+    // Renamed, it still compares with the watch-list it started from, and its TOML is a
+    // watch-list the configuration accepts.
+    let name = browser.client.find(Locator::Id("name")).await.unwrap();
+    name.clear().await.unwrap();
+    name.send_keys("iran-china-copy").await.unwrap();
+    let toml = browser
+        .wait_value("toml", |t| t.contains("name = \"iran-china-copy\""))
+        .await;
+    assert!(toml.contains("webhooks = [\"desk\"]"), "{toml}");
+    assert!(
+        toml.contains("\"SCO\" = [\"Shanghai Cooperation Organisation\"]"),
+        "{toml}"
+    );
+    browser
+        .wait_texts("#removed h3", |t| t == ["Removed against iran-china (0)"])
+        .await;
+    let config = std::fs::read_to_string(dir.config_path()).unwrap();
+    let copy = dir.path().join("with-copy.toml");
+    std::fs::write(&copy, format!("{config}\n{toml}")).unwrap();
+    let checked = tokio::process::Command::new(env!("CARGO_BIN_EXE_wirewatch"))
+        .args(["check", "--config"])
+        .arg(&copy)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "the playground's TOML: {toml}\n{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
 
     // One layout for a phone too.
     browser.client.set_window_size(390, 844).await.unwrap();
@@ -449,5 +493,34 @@ async fn with_a_token_the_pages_refuse_requests_without_it_and_the_login_cookie_
     assert!(body.contains("Stories of iran-china"), "{body}");
     let (status, _) = get("/", &[("cookie", "wirewatch_session=forged")]).await;
     assert_eq!(status, 401);
+
+    // A backtest by the cookie must come from the console's own pages.
+    let backtest = async |headers: &[(&str, &str)]| {
+        let mut request = client
+            .post(format!("{base}/api/v1/backtest"))
+            .header("cookie", session)
+            .header("content-type", "application/json")
+            .body(r#"{"watchlist": {"name": "w", "terms": ["Iran"]}, "since": "1d"}"#);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap().status().as_u16()
+    };
+    assert_eq!(backtest(&[("sec-fetch-site", "same-origin")]).await, 200);
+    let origin = base.clone();
+    assert_eq!(backtest(&[("origin", &origin)]).await, 200);
+    assert_eq!(backtest(&[("sec-fetch-site", "same-site")]).await, 403);
+    assert_eq!(backtest(&[("origin", "http://127.0.0.1:1")]).await, 403);
+    assert_eq!(backtest(&[]).await, 403);
+
+    // Signing out clears the cookie.
+    let out = client.get(format!("{base}/logout")).send().await.unwrap();
+    assert_eq!(out.status().as_u16(), 303);
+    let cleared = out
+        .headers()
+        .get("set-cookie")
+        .and_then(|c| c.to_str().ok())
+        .unwrap();
+    assert!(cleared.starts_with("wirewatch_session=;") && cleared.contains("Max-Age=0"));
     daemon.kill().await;
 }
