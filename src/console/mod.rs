@@ -49,6 +49,9 @@ const FAILED_LOGIN_DELAY: std::time::Duration = std::time::Duration::from_secs(1
 /// Stories on one page of a watch-list.
 const STORIES_PER_PAGE: i64 = 25;
 
+/// Feeds on one page of `/feeds`.
+const FEEDS_PER_PAGE: usize = 200;
+
 /// Rows of each delivery list on the deliveries page.
 const DELIVERIES_SHOWN: i64 = 50;
 
@@ -185,10 +188,18 @@ async fn watchlists(State(app): State<App>, Query(params): Query<WatchlistParams
     page_or_unavailable(listing.await)
 }
 
-/// `/feeds`: every configured feed, disabled and failing ones first.
-async fn feeds(State(app): State<App>) -> Response {
+#[derive(Debug, Deserialize)]
+struct FeedParams {
+    /// From 1.
+    page: Option<usize>,
+}
+
+/// `/feeds`: every configured feed, disabled and failing ones first, [`FEEDS_PER_PAGE`] a
+/// page (a newsroom follows tens of thousands).
+async fn feeds(State(app): State<App>, Query(params): Query<FeedParams>) -> Response {
     let config = app.config.borrow().clone();
     let statuses = app.store.configured_feeds(&config).await;
+    let page_number = params.page.unwrap_or(1).max(1);
     page_or_unavailable(statuses.map(|mut feeds| {
         feeds.sort_by_key(|feed| {
             let rank = if feed.disabled_at.is_some() {
@@ -204,7 +215,7 @@ async fn feeds(State(app): State<App>) -> Response {
                 feed.name.clone(),
             )
         });
-        pages::feeds(&feeds)
+        pages::feeds(&feeds, page_number, FEEDS_PER_PAGE)
     }))
 }
 

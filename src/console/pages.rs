@@ -205,14 +205,23 @@ fn story_row(story: &StoryRow, hits: &HashMap<i64, WatchlistHit>) -> Markup {
     }
 }
 
-pub fn feeds(feeds: &[FeedStatus]) -> Markup {
+/// Page `page` (from 1) of `feeds`, sorted problems first, `per_page` a page.
+pub fn feeds(feeds: &[FeedStatus], page: usize, per_page: usize) -> Markup {
+    let disabled = feeds.iter().filter(|f| f.disabled_at.is_some()).count();
     let failing = feeds
         .iter()
-        .filter(|f| f.disabled_at.is_some() || f.failure_count > 0)
+        .filter(|f| f.disabled_at.is_none() && f.failure_count > 0)
         .count();
+    let pages = feeds.len().div_ceil(per_page).max(1);
+    let page = page.min(pages);
+    let shown = feeds.iter().skip((page - 1) * per_page).take(per_page);
     let main = html! {
         h1 { "Feeds" }
-        p.note { (feeds.len()) " feeds; " (failing) " disabled or failing, listed first." }
+        p.note {
+            (feeds.len()) " feeds: " (disabled) " disabled and " (failing)
+            " failing, listed first."
+            @if pages > 1 { " Page " (page) " of " (pages) "." }
+        }
         div.scroll {
             table.feeds {
                 thead {
@@ -227,7 +236,7 @@ pub fn feeds(feeds: &[FeedStatus]) -> Markup {
                     }
                 }
                 tbody {
-                    @for feed in feeds {
+                    @for feed in shown {
                         @let (health, class) = if feed.disabled_at.is_some() {
                             ("disabled", "bad")
                         } else if feed.failure_count > 0 {
@@ -264,6 +273,13 @@ pub fn feeds(feeds: &[FeedStatus]) -> Markup {
                     }
                 }
             }
+        }
+    };
+    let main = html! {
+        (main)
+        nav.pager aria-label="Pages" {
+            @if page > 1 { a href=(format!("/feeds?page={}", page - 1)) rel="prev" { "← Previous" } }
+            @if page < pages { a href=(format!("/feeds?page={}", page + 1)) rel="next" { "Next →" } }
         }
     };
     layout("Feeds", "/feeds", false, main)
@@ -559,6 +575,38 @@ fn urlencode(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::store::StorySighting;
+
+    fn feed(name: &str, failures: i64) -> FeedStatus {
+        FeedStatus {
+            name: name.into(),
+            url: format!("https://{name}.example/rss"),
+            title: None,
+            last_fetch_at: None,
+            last_success_at: Some(0),
+            next_due_at: None,
+            failure_count: failures,
+            last_error: None,
+            last_error_class: None,
+            last_error_at: None,
+            disabled_at: None,
+            disabled_reason: None,
+            moved_to: None,
+            items: 0,
+        }
+    }
+
+    #[test]
+    fn the_feeds_page_shows_one_page_of_rows_and_links_to_the_others() {
+        let all: Vec<FeedStatus> = (0..5).map(|i| feed(&format!("f{i}"), 0)).collect();
+        let rows = |page: &str| page.matches("<tr class=\"feed\">").count();
+        let first = feeds(&all, 1, 2).into_string();
+        assert_eq!(rows(&first), 2);
+        assert!(first.contains("Page 1 of 3") && first.contains("/feeds?page=2"));
+        assert!(!first.contains("← Previous"));
+        let last = feeds(&all, 9, 2).into_string();
+        assert_eq!(rows(&last), 1, "a page past the end shows the last");
+        assert!(last.contains("f4") && !last.contains("Next →"));
+    }
 
     #[test]
     fn feed_supplied_text_is_escaped_and_only_web_links_are_followed() {
