@@ -31,7 +31,7 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use crate::server::App;
-use crate::store::{DeliveryFilter, StoryQuery};
+use crate::store::{DeliveryFilter, FeedStatus, StoryQuery};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "wirewatch_session";
@@ -200,20 +200,16 @@ async fn feeds(State(app): State<App>, Query(params): Query<FeedParams>) -> Resp
     let config = app.config.borrow().clone();
     let statuses = app.store.configured_feeds(&config).await;
     let page_number = params.page.unwrap_or(1).max(1);
+    let rank = |feed: &FeedStatus| match (feed.disabled_at, feed.failure_count) {
+        (Some(_), _) => 0,
+        (None, 1..) => 1,
+        (None, _) => 2,
+    };
     page_or_unavailable(statuses.map(|mut feeds| {
-        feeds.sort_by_key(|feed| {
-            let rank = if feed.disabled_at.is_some() {
-                0
-            } else if feed.failure_count > 0 {
-                1
-            } else {
-                2
-            };
-            (
-                rank,
-                std::cmp::Reverse(feed.failure_count),
-                feed.name.clone(),
-            )
+        feeds.sort_by(|a, b| {
+            (rank(a), b.failure_count)
+                .cmp(&(rank(b), a.failure_count))
+                .then_with(|| a.name.cmp(&b.name))
         });
         pages::feeds(&feeds, page_number, FEEDS_PER_PAGE)
     }))

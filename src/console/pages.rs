@@ -19,9 +19,9 @@ const SECTIONS: [(&str, &str); 4] = [
     ("/playground", "Playground"),
 ];
 
-/// The page around `main`: the header with the sections (`current` marked), a skip link
-/// for keyboard users, the stylesheet; `script` adds the console's script.
-fn layout(title: &str, current: &str, script: bool, main: Markup) -> Markup {
+/// An HTML document: the head (title, viewport, stylesheet, and the console's script when
+/// `script`) and `body`.
+fn document(title: &str, script: bool, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -35,28 +35,38 @@ fn layout(title: &str, current: &str, script: bool, main: Markup) -> Markup {
                     script src="/assets/console.js" defer {}
                 }
             }
-            body {
-                a.skip href="#main" { "Skip to content" }
-                header {
-                    span.brand { "wirewatch" }
-                    nav aria-label="Console" {
-                        ul {
-                            @for (path, name) in SECTIONS {
-                                li {
-                                    @if path == current {
-                                        a href=(path) aria-current="page" { (name) }
-                                    } @else {
-                                        a href=(path) { (name) }
-                                    }
+            body { (body) }
+        }
+    }
+}
+
+/// A console page around `main`: the header with the sections (`current` marked) and a
+/// skip link for keyboard users.
+fn layout(title: &str, current: &str, script: bool, main: Markup) -> Markup {
+    document(
+        title,
+        script,
+        html! {
+            a.skip href="#main" { "Skip to content" }
+            header {
+                span.brand { "wirewatch" }
+                nav aria-label="Console" {
+                    ul {
+                        @for (path, name) in SECTIONS {
+                            li {
+                                @if path == current {
+                                    a href=(path) aria-current="page" { (name) }
+                                } @else {
+                                    a href=(path) { (name) }
                                 }
                             }
                         }
                     }
                 }
-                main #main { (main) }
             }
-        }
-    }
+            main #main { (main) }
+        },
+    )
 }
 
 /// `at` (Unix seconds) as a `<time>`: `2026-11-30 21:05 UTC`, the exact time in its
@@ -523,33 +533,26 @@ fn json<T: serde::Serialize>(value: &T) -> String {
 
 /// The login form, `invalid` when a wrong token was just given.
 pub fn login(invalid: bool) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "Sign in · wirewatch" }
-                link rel="stylesheet" href="/assets/console.css";
-            }
-            body {
-                main #main.narrow {
-                    h1 { "wirewatch console" }
-                    p { "This daemon asks for its API token (" code { "daemon.api_token_file" } " or " code { "api_token_env" } ")." }
-                    @if invalid {
-                        p.warn role="alert" { "That token is not valid." }
+    document(
+        "Sign in",
+        false,
+        html! {
+            main #main.narrow {
+                h1 { "wirewatch console" }
+                p { "This daemon asks for its API token (" code { "daemon.api_token_file" } " or " code { "api_token_env" } ")." }
+                @if invalid {
+                    p.warn role="alert" { "That token is not valid." }
+                }
+                form action="/login" method="post" {
+                    div.field {
+                        label for="token" { "API token" }
+                        input #token name="token" type="password" autocomplete="current-password" required autofocus;
                     }
-                    form action="/login" method="post" {
-                        div.field {
-                            label for="token" { "API token" }
-                            input #token name="token" type="password" autocomplete="current-password" required autofocus;
-                        }
-                        button type="submit" { "Sign in" }
-                    }
+                    button type="submit" { "Sign in" }
                 }
             }
-        }
-    }
+        },
+    )
 }
 
 /// The page for a store that cannot be read right now.
