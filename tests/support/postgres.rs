@@ -1,0 +1,176 @@
+//! A throwaway PostgreSQL cluster for tests (SPEC §17): `initdb` into a temporary
+//! directory, the server started on a free port of 127.0.0.1 (its socket in that directory
+//! too), and stopped, with its files removed, when the value is dropped. Nothing is shared
+//! with a PostgreSQL the machine may run.
+//!
+//! The binaries are Debian's `postgresql` package (`/usr/lib/postgresql/<version>/bin`, the
+//! newest there), or the directory `WIREWATCH_PG_BIN` names; `scripts/test` installs the
+//! package when it is missing. PostgreSQL refuses to run as root, so as root (CI and the
+//! developers' machines) every command runs as the `postgres` user, through `runuser`, in a
+//! directory handed to that user.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+pub struct Postgres {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    port: u16,
+    /// `Some(user)` when the commands run as that user (the tests run as root).
+    run_as: Option<&'static str>,
+}
+
+impl Postgres {
+    /// A new cluster, running. Panics, saying what to install, when PostgreSQL is missing.
+    pub fn start() -> Postgres {
+        let bin = binaries().unwrap_or_else(|| {
+            panic!(
+                "these tests need PostgreSQL's initdb and pg_ctl: none in /usr/lib/postgresql/*/bin \
+                 nor in $WIREWATCH_PG_BIN. scripts/test installs Debian's postgresql package \
+                 (apt-get install -y postgresql)"
+            )
+        });
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let run_as = is_root().then_some("postgres");
+        if let Some(user) = run_as {
+            let (uid, gid) = (id(user, "-u"), id(user, "-g"));
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))
+                .expect("the cluster's directory handed to the postgres user");
+        }
+        let port = free_port();
+        let cluster = Postgres {
+            dir,
+            bin,
+            port,
+            run_as,
+        };
+        let data = cluster.data();
+        cluster.run(
+            "initdb",
+            &[
+                "-D",
+                &data,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-sync",
+            ],
+        );
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off",
+            cluster.dir.path().display()
+        );
+        let log = cluster.dir.path().join("server.log");
+        cluster.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &data,
+                "-o",
+                &options,
+                "-l",
+                &log.to_string_lossy(),
+                "-w",
+                "start",
+            ],
+        );
+        cluster
+    }
+
+    /// The URL of `database` on this cluster, as the `postgres` superuser.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").to_string_lossy().into_owned()
+    }
+
+    /// Runs one of the cluster's binaries; panics with its output when it fails.
+    fn run(&self, program: &str, args: &[&str]) -> Output {
+        let path = self.bin.join(program);
+        let mut command = match self.run_as {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(&path);
+                c
+            }
+            None => Command::new(&path),
+        };
+        let output = command
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
+        assert!(
+            output.status.success(),
+            "{program} {args:?} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let data = self.data();
+        let path = self.bin.join("pg_ctl");
+        let mut command = match self.run_as {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(&path);
+                c
+            }
+            None => Command::new(&path),
+        };
+        let _ = command
+            .args(["-D", &data, "-m", "immediate", "-w", "stop"])
+            .current_dir(self.dir.path())
+            .output();
+    }
+}
+
+/// The directory of `initdb` and `pg_ctl`: `WIREWATCH_PG_BIN`, else the newest
+/// `/usr/lib/postgresql/<version>/bin` that has them.
+fn binaries() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("WIREWATCH_PG_BIN") {
+        return Some(PathBuf::from(dir));
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let version = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = entry.path().join("bin");
+            (bin.join("initdb").is_file() && bin.join("pg_ctl").is_file()).then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// The uid (`-u`) or gid (`-g`) of `user`.
+fn id(user: &str, which: &str) -> u32 {
+    let output = Command::new("id")
+        .args([which, user])
+        .output()
+        .expect("id runs");
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("no user {user}: the postgresql package creates it"))
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address").port()
+}
