@@ -23,6 +23,12 @@ const DAY: u64 = 24 * HOUR;
 
 /// `[daemon] state_dir` when systemd gives no `$STATE_DIRECTORY`.
 const DEFAULT_STATE_DIR: &str = "wirewatch-data";
+/// Whether `database` names a PostgreSQL server rather than a SQLite file.
+fn is_postgres_url(database: &str) -> bool {
+    let lower = database.trim().to_ascii_lowercase();
+    lower.starts_with("postgres://") || lower.starts_with("postgresql://")
+}
+
 /// `[daemon] database`: this file in the state directory.
 const DEFAULT_DATABASE_FILE: &str = "wirewatch.db";
 /// `[daemon] listen`: health, metrics and the API, on loopback only.
@@ -97,6 +103,16 @@ pub(super) fn build_daemon(base: &Path, raw: RawDaemon, p: &mut Problems<'_>) ->
     };
     let database = match &raw.database {
         None => state_dir.join(DEFAULT_DATABASE_FILE),
+        Some(db) if is_postgres_url(db.get_ref()) => {
+            // The URL is not repeated: it may hold a password.
+            p.at(
+                db.span(),
+                "database: a PostgreSQL URL, which this build cannot use yet (PostgreSQL support is \
+                 planned); name a SQLite file, e.g. sqlite:///var/lib/wirewatch/wirewatch.db"
+                    .to_string(),
+            );
+            state_dir.join(DEFAULT_DATABASE_FILE)
+        }
         Some(db) => {
             let text = db.get_ref().trim();
             let file = text
@@ -508,6 +524,19 @@ mod tests {
             problems[2].contains("max_alerts `many` is not a rate"),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn a_postgresql_url_is_refused_clearly_without_repeating_its_password() {
+        for url in [
+            "postgres://wire:s3cret-pw@db.example/wirewatch",
+            "PostgreSQL://wire:s3cret-pw@db.example/wirewatch",
+        ] {
+            let problems = problem_messages(&format!("[daemon]\ndatabase = \"{url}\"\n"));
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert!(problems[0].contains("a PostgreSQL URL"), "{problems:?}");
+            assert!(!problems[0].contains("s3cret"), "{problems:?}");
+        }
     }
 
     #[test]
