@@ -117,13 +117,23 @@ impl Browser {
         eprintln!("console: screenshot {}", path.display());
     }
 
-    /// The text of every element matching `css`.
+    /// The rendered text of every element matching `css`, whitespace runs (a table row's
+    /// tabs, line breaks) as single spaces. Read in one script run, so that the playground
+    /// re-rendering its results between two reads cannot leave a stale element.
     async fn texts(&self, css: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        for element in self.client.find_all(Locator::Css(css)).await.unwrap() {
-            out.push(element.text().await.unwrap());
-        }
-        out
+        let texts = self
+            .client
+            .execute(
+                "return Array.from(document.querySelectorAll(arguments[0]), e => e.innerText);",
+                vec![json!(css)],
+            )
+            .await
+            .unwrap();
+        let texts: Vec<String> = serde_json::from_value(texts).unwrap();
+        texts
+            .iter()
+            .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
     }
 
     /// Waits (10 s at most) until the texts of `css` satisfy `done`; returns them.
