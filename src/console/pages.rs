@@ -1,7 +1,7 @@
 //! The console's pages as `maud` markup: every value interpolated here is escaped by
 //! `maud`, so a feed's title or an error message is text on the page, never markup.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, html};
@@ -156,7 +156,7 @@ fn stories(listing: &Listing<'_>) -> Markup {
                         thead {
                             tr {
                                 th scope="col" { "Story" }
-                                th scope="col" { "Feeds" }
+                                th scope="col" { "Seen in" }
                                 th scope="col" { "First seen" }
                                 th scope="col" { "Last seen" }
                                 th scope="col" { "Terms" }
@@ -183,17 +183,28 @@ fn stories(listing: &Listing<'_>) -> Markup {
     }
 }
 
+/// Sightings listed a story, each its feed's name linking to the item: a story carried by
+/// a hundred feeds stays one row.
+const SIGHTINGS_SHOWN: usize = 8;
+
 fn story_row(story: &StoryRow, hits: &HashMap<i64, WatchlistHit>) -> Markup {
     let first = story.items.first();
-    let feeds: BTreeSet<&str> = story.items.iter().map(|i| i.feed.as_str()).collect();
     let hit = story.id.parse::<i64>().ok().and_then(|id| hits.get(&id));
+    let shown = story.items.len().min(SIGHTINGS_SHOWN);
+    let more = (story.item_count as usize).saturating_sub(shown);
     html! {
         tr.story {
             td.title { (web_link(first.and_then(|i| i.url.as_deref()), &story.title)) }
-            td.feeds data-label="Feeds" {
-                (feeds.iter().copied().collect::<Vec<_>>().join(", "))
-                @if story.feeds as usize > feeds.len() {
-                    " and " (story.feeds as usize - feeds.len()) " more"
+            td.feeds data-label="Seen in" {
+                @for (n, sighting) in story.items.iter().take(shown).enumerate() {
+                    @if n > 0 { ", " }
+                    span.sighting { (web_link(sighting.url.as_deref(), &sighting.feed)) }
+                }
+                @if more > 0 {
+                    " and " (more) " more"
+                }
+                @if story.feeds > 1 {
+                    br; span.sub { (story.feeds) " feeds" }
                 }
             }
             td data-label="First seen" { (time(story.first_seen_at)) }
@@ -652,6 +663,10 @@ mod tests {
         assert!(!page.contains("<script>alert"), "{page}");
         assert!(!page.contains("<img"), "{page}");
         assert!(!page.contains("javascript:"), "{page}");
+        assert!(
+            page.contains(r#"<span class="sighting">wire</span>"#),
+            "a sighting without a web link is its feed's name: {page}"
+        );
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;&lt;img"));
         assert!(
             page.contains(r#"<a href="/?watchlist=w&amp;before=5-7" rel="next">"#),

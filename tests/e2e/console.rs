@@ -274,6 +274,20 @@ async fn the_console_shows_stories_feeds_deliveries_and_runs_the_playground_in_c
             .any(|s| s.contains("title") && s.contains("Iran and China")),
         "{snippets:?}"
     );
+    // Each sighting links to its item.
+    let sightings = browser
+        .client
+        .execute(
+            "return Array.from(document.querySelectorAll('td.feeds .sighting a'), a => a.href);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        sightings,
+        json!([pact]),
+        "the pact's sighting; the hostile link is text"
+    );
     let heading = browser.texts("h2#stories-heading").await;
     assert_eq!(heading, ["Stories of iran-china"]);
     browser.screenshot("watchlists").await;
