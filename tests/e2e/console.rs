@@ -329,6 +329,19 @@ async fn the_console_shows_stories_feeds_deliveries_and_runs_the_playground_in_c
 
     // Playground: typing a term runs a backtest; another term changes the results.
     browser.client.goto(&page("/playground")).await.unwrap();
+    // Every field has a label a screen reader reads out, and the page one main heading.
+    let unlabelled = browser
+        .client
+        .execute(
+            "return Array.from(document.querySelectorAll('input, select, textarea'))
+                 .filter(f => f.labels.length === 0 && !f.getAttribute('aria-label'))
+                 .map(f => f.id || f.name);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(unlabelled, json!([]), "fields without a label");
+    assert_eq!(browser.texts("h1").await, ["Watch-list playground"]);
     let terms = browser.client.find(Locator::Id("terms")).await.unwrap();
     terms.send_keys("Beijing").await.unwrap();
     browser
