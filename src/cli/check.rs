@@ -47,7 +47,11 @@ impl fmt::Display for Summary<'_> {
         let Summary { path, config } = *self;
         let terms = config.matcher.pattern_count();
         writeln!(out, "{}: ok", path.display())?;
-        writeln!(out, "database: {}", config.daemon.database.display())?;
+        writeln!(
+            out,
+            "database: SQLite, {}",
+            config.daemon.database.display()
+        )?;
         let retention = &config.retention;
         writeln!(
             out,

@@ -37,6 +37,10 @@ async fn a_valid_config_prints_a_summary_and_exits_0() {
     let out = dir.wirewatch(&["check"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
+    assert!(
+        text.contains("database: SQLite, "),
+        "the backend in use: {text}"
+    );
     assert!(text.contains("feeds: 1"), "{text}");
     assert!(
         text.contains("retention: items 30d, matches 365d, deliveries 30d"),
