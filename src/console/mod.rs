@@ -106,13 +106,23 @@ fn page(status: StatusCode, markup: maud::Markup) -> Response {
 
 /// A page of the console from a store read that may fail: the failure is a 503 page
 /// saying why (a locked or full database), never a panic.
-fn page_or_unavailable(result: Result<maud::Markup, crate::store::StoreError>) -> Response {
+fn page_or_unavailable(
+    chrome: pages::Chrome,
+    result: Result<maud::Markup, crate::store::StoreError>,
+) -> Response {
     match result {
         Ok(markup) => page(StatusCode::OK, markup),
         Err(err) => page(
             StatusCode::SERVICE_UNAVAILABLE,
-            pages::unavailable(&crate::telemetry::error_chain(&err)),
+            pages::unavailable(chrome, &crate::telemetry::error_chain(&err)),
         ),
+    }
+}
+
+/// The header's extras for `config`.
+fn chrome(config: &crate::config::Config) -> pages::Chrome {
+    pages::Chrome {
+        sign_out: config.daemon.api_token.is_some(),
     }
 }
 
@@ -153,7 +163,10 @@ async fn watchlists(State(app): State<App>, Query(params): Query<WatchlistParams
         .or_else(|| names.first().cloned());
     let before = params.before.as_deref().and_then(cursor);
     let Some(chosen) = chosen else {
-        return page(StatusCode::OK, pages::watchlists(&names, None));
+        return page(
+            StatusCode::OK,
+            pages::watchlists(chrome(&config), &names, None),
+        );
     };
     let listing = async {
         // One more than a page: whether there is an older page.
@@ -175,6 +188,7 @@ async fn watchlists(State(app): State<App>, Query(params): Query<WatchlistParams
         let ids: Vec<i64> = stories.iter().filter_map(|s| s.id.parse().ok()).collect();
         let hits = app.store.story_matches(&chosen, &ids).await?;
         Ok(pages::watchlists(
+            chrome(&config),
             &names,
             Some(pages::Listing {
                 watchlist: &chosen,
@@ -185,7 +199,7 @@ async fn watchlists(State(app): State<App>, Query(params): Query<WatchlistParams
             }),
         ))
     };
-    page_or_unavailable(listing.await)
+    page_or_unavailable(chrome(&config), listing.await)
 }
 
 #[derive(Debug, Deserialize)]
@@ -205,18 +219,22 @@ async fn feeds(State(app): State<App>, Query(params): Query<FeedParams>) -> Resp
         (None, 1..) => 1,
         (None, _) => 2,
     };
-    page_or_unavailable(statuses.map(|mut feeds| {
-        feeds.sort_by(|a, b| {
-            (rank(a), b.failure_count)
-                .cmp(&(rank(b), a.failure_count))
-                .then_with(|| a.name.cmp(&b.name))
-        });
-        pages::feeds(&feeds, page_number, FEEDS_PER_PAGE)
-    }))
+    page_or_unavailable(
+        chrome(&config),
+        statuses.map(|mut feeds| {
+            feeds.sort_by(|a, b| {
+                (rank(a), b.failure_count)
+                    .cmp(&(rank(b), a.failure_count))
+                    .then_with(|| a.name.cmp(&b.name))
+            });
+            pages::feeds(chrome(&config), &feeds, page_number, FEEDS_PER_PAGE)
+        }),
+    )
 }
 
 /// `/deliveries`: each webhook's outbox by state, and the rows that need a look.
 async fn deliveries(State(app): State<App>) -> Response {
+    let chrome = chrome(&app.config.borrow());
     let read = async {
         let counts = app.store.delivery_counts().await?;
         let failed = app
@@ -232,21 +250,24 @@ async fn deliveries(State(app): State<App>) -> Response {
             .deliveries(Some(DeliveryFilter::Waiting), DELIVERIES_SHOWN)
             .await?;
         let disabled = app.store.disabled_webhooks().await?;
-        Ok(pages::deliveries(&pages::Deliveries {
-            counts: &counts,
-            waiting: &waiting,
-            failed: &failed,
-            dead: &dead,
-            disabled: &disabled,
-        }))
+        Ok(pages::deliveries(
+            chrome,
+            &pages::Deliveries {
+                counts: &counts,
+                waiting: &waiting,
+                failed: &failed,
+                dead: &dead,
+                disabled: &disabled,
+            },
+        ))
     };
-    page_or_unavailable(read.await)
+    page_or_unavailable(chrome, read.await)
 }
 
 /// `/playground`: the form; the script runs the backtests.
 async fn playground(State(app): State<App>) -> Response {
     let config = app.config.borrow().clone();
-    page(StatusCode::OK, pages::playground(&config))
+    page(StatusCode::OK, pages::playground(chrome(&config), &config))
 }
 
 async fn login_form(State(app): State<App>) -> Response {

@@ -40,9 +40,16 @@ fn document(title: &str, script: bool, body: Markup) -> Markup {
     }
 }
 
-/// A console page around `main`: the header with the sections (`current` marked) and a
-/// skip link for keyboard users.
-fn layout(title: &str, current: &str, script: bool, main: Markup) -> Markup {
+/// What the header shows beside the sections.
+#[derive(Debug, Clone, Copy)]
+pub struct Chrome {
+    /// A token is set: the header offers to sign out.
+    pub sign_out: bool,
+}
+
+/// A console page around `main`: the header with the sections (`current` marked), a sign
+/// out link when a token is set, and a skip link for keyboard users.
+fn layout(chrome: Chrome, title: &str, current: &str, script: bool, main: Markup) -> Markup {
     document(
         title,
         script,
@@ -62,6 +69,9 @@ fn layout(title: &str, current: &str, script: bool, main: Markup) -> Markup {
                             }
                         }
                     }
+                }
+                @if chrome.sign_out {
+                    a.signout href="/logout" { "Sign out" }
                 }
             }
             main #main { (main) }
@@ -113,7 +123,7 @@ pub struct Listing<'a> {
     pub hits: &'a HashMap<i64, WatchlistHit>,
 }
 
-pub fn watchlists(names: &[String], listing: Option<Listing<'_>>) -> Markup {
+pub fn watchlists(chrome: Chrome, names: &[String], listing: Option<Listing<'_>>) -> Markup {
     let chosen = listing.as_ref().map(|l| l.watchlist);
     let main = html! {
         h1 { "Watch-lists" }
@@ -139,7 +149,7 @@ pub fn watchlists(names: &[String], listing: Option<Listing<'_>>) -> Markup {
             (stories(&listing))
         }
     };
-    layout("Watch-lists", "/", false, main)
+    layout(chrome, "Watch-lists", "/", false, main)
 }
 
 fn stories(listing: &Listing<'_>) -> Markup {
@@ -227,7 +237,7 @@ fn story_row(story: &StoryRow, hits: &HashMap<i64, WatchlistHit>) -> Markup {
 }
 
 /// Page `page` (from 1) of `feeds`, sorted problems first, `per_page` a page.
-pub fn feeds(feeds: &[FeedStatus], page: usize, per_page: usize) -> Markup {
+pub fn feeds(chrome: Chrome, feeds: &[FeedStatus], page: usize, per_page: usize) -> Markup {
     let disabled = feeds.iter().filter(|f| f.disabled_at.is_some()).count();
     let failing = feeds
         .iter()
@@ -303,7 +313,7 @@ pub fn feeds(feeds: &[FeedStatus], page: usize, per_page: usize) -> Markup {
             @if page < pages { a href=(format!("/feeds?page={}", page + 1)) rel="next" { "Next →" } }
         }
     };
-    layout("Feeds", "/feeds", false, main)
+    layout(chrome, "Feeds", "/feeds", false, main)
 }
 
 /// What the deliveries page shows.
@@ -318,7 +328,7 @@ pub struct Deliveries<'a> {
     pub disabled: &'a [DisabledWebhook],
 }
 
-pub fn deliveries(d: &Deliveries<'_>) -> Markup {
+pub fn deliveries(chrome: Chrome, d: &Deliveries<'_>) -> Markup {
     let main = html! {
         h1 { "Deliveries" }
         p.note {
@@ -369,7 +379,7 @@ pub fn deliveries(d: &Deliveries<'_>) -> Markup {
         (delivery_table("dead-heading", "Dead letters", d.dead, total(|c| c.dead), false))
         (delivery_table("waiting-heading", "Waiting for a first attempt", d.waiting, total(|c| c.pending), true))
     };
-    layout("Deliveries", "/deliveries", false, main)
+    layout(chrome, "Deliveries", "/deliveries", false, main)
 }
 
 /// A list of outbox rows under `heading`, `total` of them in all (`rows` are the newest).
@@ -427,7 +437,7 @@ fn delivery_table(id: &str, heading: &str, rows: &[DeliveryRow], total: i64, nex
 /// The playground: a form the script turns into backtests. Each configured watch-list is
 /// an option whose `data-*` attributes carry its definition, for the script to fill the
 /// form with.
-pub fn playground(config: &Config) -> Markup {
+pub fn playground(chrome: Chrome, config: &Config) -> Markup {
     let configured = &config.watchlists;
     let main = html! {
         h1 { "Watch-list playground" }
@@ -525,7 +535,7 @@ pub fn playground(config: &Config) -> Markup {
         }
         }
     };
-    layout("Playground", "/playground", true, main)
+    layout(chrome, "Playground", "/playground", true, main)
 }
 
 /// The names of a watch-list's webhooks.
@@ -567,8 +577,9 @@ pub fn login(invalid: bool) -> Markup {
 }
 
 /// The page for a store that cannot be read right now.
-pub fn unavailable(why: &str) -> Markup {
+pub fn unavailable(chrome: Chrome, why: &str) -> Markup {
     layout(
+        chrome,
         "Unavailable",
         "",
         false,
@@ -613,11 +624,16 @@ mod tests {
     fn the_feeds_page_shows_one_page_of_rows_and_links_to_the_others() {
         let all: Vec<FeedStatus> = (0..5).map(|i| feed(&format!("f{i}"), 0)).collect();
         let rows = |page: &str| page.matches("<tr class=\"feed\">").count();
-        let first = feeds(&all, 1, 2).into_string();
+        let chrome = Chrome { sign_out: true };
+        let first = feeds(chrome, &all, 1, 2).into_string();
+        assert!(
+            first.contains(r#"href="/logout""#),
+            "a token is set: sign out"
+        );
         assert_eq!(rows(&first), 2);
         assert!(first.contains("Page 1 of 3") && first.contains("/feeds?page=2"));
         assert!(!first.contains("← Previous"));
-        let last = feeds(&all, 9, 2).into_string();
+        let last = feeds(chrome, &all, 9, 2).into_string();
         assert_eq!(rows(&last), 1, "a page past the end shows the last");
         assert!(last.contains("f4") && !last.contains("Next →"));
     }
@@ -650,6 +666,7 @@ mod tests {
             },
         );
         let page = watchlists(
+            Chrome { sign_out: false },
             &["w".into()],
             Some(Listing {
                 watchlist: "w",

@@ -528,6 +528,10 @@ async fn with_a_token_the_pages_refuse_requests_without_it_and_the_login_cookie_
     let (status, body) = get("/", &[("cookie", session)]).await;
     assert_eq!(status, 200);
     assert!(body.contains("Stories of iran-china"), "{body}");
+    assert!(
+        body.contains(r#"href="/logout""#),
+        "a way to sign out: {body}"
+    );
     let (status, _) = get("/", &[("cookie", "wirewatch_session=forged")]).await;
     assert_eq!(status, 401);
 
