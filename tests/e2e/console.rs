@@ -19,9 +19,12 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
 use crate::helpers::{
-    FeedServer, Hook, Item, Receiver, Reply, TestDir, eventually, free_port, http_get, rss,
+    FeedServer, Hook, Item, Receiver, Reply, TestDir, eventually, free_port, http_get, poll, rss,
     wait_for_rows,
 };
+
+/// How long the browser has to show what a step expects.
+const WAIT: Duration = Duration::from_secs(10);
 
 /// A title that would run script or break out of an attribute if it were markup.
 const HOSTILE: &str =
@@ -136,36 +139,37 @@ impl Browser {
             .collect()
     }
 
-    /// Waits (10 s at most) until the texts of `css` satisfy `done`; returns them.
+    /// Waits (10 s at most, through the suite's [`poll`]) until the texts of `css` satisfy
+    /// `done`; returns them.
     async fn wait_texts(&self, css: &str, done: impl Fn(&[String]) -> bool) -> Vec<String> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
+        let found = poll(WAIT, || async {
             let texts = self.texts(css).await;
-            if done(&texts) {
-                return texts;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{css}: still {texts:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            done(&texts).then_some(texts)
+        })
+        .await;
+        match found {
+            Some(texts) => texts,
+            None => panic!("{css}: still {:?} after {WAIT:?}", self.texts(css).await),
         }
     }
 
-    /// Waits (10 s at most) until the `value` of the element with `id` satisfies `done`.
+    /// The `value` of the element with `id` (a form field).
+    async fn value(&self, id: &str) -> String {
+        let element = self.client.find(Locator::Id(id)).await.unwrap();
+        element.prop("value").await.unwrap().unwrap_or_default()
+    }
+
+    /// Waits (10 s at most, through [`poll`]) until the `value` of the element with `id`
+    /// satisfies `done`.
     async fn wait_value(&self, id: &str, done: impl Fn(&str) -> bool) -> String {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let element = self.client.find(Locator::Id(id)).await.unwrap();
-            let value = element.prop("value").await.unwrap().unwrap_or_default();
-            if done(&value) {
-                return value;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "#{id}: still {value:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let found = poll(WAIT, || async {
+            let value = self.value(id).await;
+            done(&value).then_some(value)
+        })
+        .await;
+        match found {
+            Some(value) => value,
+            None => panic!("#{id}: still {:?} after {WAIT:?}", self.value(id).await),
         }
     }
 
