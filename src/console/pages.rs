@@ -163,16 +163,7 @@ fn stories(listing: &Listing<'_>) -> Markup {
             } @else {
                 div.scroll {
                     table.stories {
-                        thead {
-                            tr {
-                                th scope="col" { "Story" }
-                                th scope="col" { "Seen in" }
-                                th scope="col" { "First seen" }
-                                th scope="col" { "Last seen" }
-                                th scope="col" { "Terms" }
-                                th scope="col" { "Highlight" }
-                            }
-                        }
+                        (head(&["Story", "Seen in", "First seen", "Last seen", "Terms", "Highlight"]))
                         tbody {
                             @for story in listing.stories {
                                 (story_row(story, listing.hits))
@@ -255,17 +246,7 @@ pub fn feeds(chrome: Chrome, feeds: &[FeedStatus], page: usize, per_page: usize)
         }
         div.scroll {
             table.feeds {
-                thead {
-                    tr {
-                        th scope="col" { "Feed" }
-                        th scope="col" { "Health" }
-                        th scope="col" { "Error" }
-                        th scope="col" { "Last success" }
-                        th scope="col" { "Failures" }
-                        th scope="col" { "Items" }
-                        th scope="col" { "Next poll" }
-                    }
-                }
+                (head(&["Feed", "Health", "Error", "Last success", "Failures", "Items", "Next poll"]))
                 tbody {
                     @for feed in shown {
                         @let (health, class) = if feed.disabled_at.is_some() {
@@ -342,15 +323,7 @@ pub fn deliveries(chrome: Chrome, d: &Deliveries<'_>) -> Markup {
             } @else {
                 div.scroll {
                     table.webhooks {
-                        thead {
-                            tr {
-                                th scope="col" { "Webhook" }
-                                th scope="col" { "Pending" }
-                                th scope="col" { "Failed, retrying" }
-                                th scope="col" { "Dead" }
-                                th scope="col" { "Delivered" }
-                            }
-                        }
+                        (head(&["Webhook", "Pending", "Failed, retrying", "Dead", "Delivered"]))
                         tbody {
                             @for c in d.counts {
                                 tr.webhook {
@@ -395,18 +368,11 @@ fn delivery_table(id: &str, heading: &str, rows: &[DeliveryRow], total: i64, nex
             } @else {
                 div.scroll {
                     table.deliveries {
-                        thead {
-                            tr {
-                                th scope="col" { "Alert" }
-                                th scope="col" { "Webhook" }
-                                th scope="col" { "Watch-list" }
-                                th scope="col" { "Attempts" }
-                                th scope="col" { "Last answer" }
-                                th scope="col" { "Queued" }
-                                @if next { th scope="col" { "Next attempt" } }
-                                th scope="col" { "ID" }
-                            }
-                        }
+                        @let columns: Vec<&str> = ["Alert", "Webhook", "Watch-list", "Attempts", "Last answer", "Queued", "Next attempt", "ID"]
+                            .into_iter()
+                            .filter(|c| next || *c != "Next attempt")
+                            .collect();
+                        (head(&columns))
                         tbody {
                             @for row in rows {
                                 tr.delivery {
@@ -545,6 +511,17 @@ fn webhook_names(config: &Config, watchlist: &Watchlist) -> Vec<String> {
         .iter()
         .filter_map(|&i| config.webhooks.get(i).map(|w| w.name.clone()))
         .collect()
+}
+
+/// A table's head: one row of column headers.
+fn head(columns: &[&str]) -> Markup {
+    html! {
+        thead {
+            tr {
+                @for column in columns { th scope="col" { (column) } }
+            }
+        }
+    }
 }
 
 /// A value as JSON, for a `data-*` attribute (where `maud` escapes it).
