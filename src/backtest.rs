@@ -630,21 +630,15 @@ feeds = ["tag:asia"]
                     let row = ItemRow {
                         feed_id,
                         story_id: story,
-                        matched: false,
-                        watchlists: None,
-                        bands: None,
                         item: NewItem {
                             item_key: &key,
                             title,
                             url: Some(&url),
-                            published_at: None,
                             summary: "Wire copy.",
-                            content: "",
-                            article: "",
-                            authors: &[],
-                            categories: &[],
                             language,
+                            ..NewItem::default()
                         },
+                        ..ItemRow::default()
                     };
                     tx.insert_items(&[row], at).await?;
                     Ok(story)
@@ -991,21 +985,12 @@ feeds = ["tag:asia"]
                         let row = ItemRow {
                             feed_id: wire,
                             story_id: story,
-                            matched: false,
-                            watchlists: None,
-                            bands: None,
                             item: NewItem {
                                 item_key: "late",
                                 title: "Iran votes",
-                                url: None,
-                                published_at: None,
-                                summary: "",
-                                content: "",
-                                article: "",
-                                authors: &[],
-                                categories: &[],
-                                language: None,
+                                ..NewItem::default()
                             },
+                            ..ItemRow::default()
                         };
                         tx.insert_items(&[row], 200).await?;
                         let _ = started.send(());

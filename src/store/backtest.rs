@@ -181,20 +181,14 @@ mod tests {
                         feed_id: feed,
                         story_id: story,
                         matched: key.starts_with('m'),
-                        watchlists: None,
-                        bands: None,
                         item: NewItem {
                             item_key: key,
                             title: key,
-                            url: None,
-                            published_at: None,
-                            summary: "",
                             content: if key.ends_with('c') { "body" } else { "" },
-                            article: "",
-                            authors: &[],
                             categories: &categories,
-                            language: None,
+                            ..NewItem::default()
                         },
+                        ..ItemRow::default()
                     };
                     tx.insert_items(&[row], *at).await?;
                     Ok(())
@@ -274,21 +268,12 @@ mod tests {
                     .map(|(key, story)| ItemRow {
                         feed_id: wire,
                         story_id: *story,
-                        matched: false,
-                        watchlists: None,
-                        bands: None,
                         item: NewItem {
                             item_key: key,
                             title: key,
-                            url: None,
-                            published_at: None,
-                            summary: "",
-                            content: "",
-                            article: "",
-                            authors: &[],
-                            categories: &[],
-                            language: None,
+                            ..NewItem::default()
                         },
+                        ..ItemRow::default()
                     })
                     .collect();
                 tx.insert_items(&rows, 1000).await?;

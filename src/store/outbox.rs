@@ -429,20 +429,13 @@ mod tests {
                         feed_id: feed,
                         story_id: story,
                         matched: true,
-                        watchlists: None,
-                        bands: None,
                         item: NewItem {
                             item_key: id,
                             title: id,
                             url: Some(&url),
-                            published_at: None,
-                            summary: "",
-                            content: "",
-                            article: "",
-                            authors: &[],
-                            categories: &[],
-                            language: None,
+                            ..NewItem::default()
                         },
+                        ..ItemRow::default()
                     };
                     let items = tx.insert_items(&[item], at).await?;
                     let match_id = format!("match-{id}");

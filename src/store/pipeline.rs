@@ -36,8 +36,9 @@ pub struct FeedUpdate {
     pub document_keys: Option<Vec<u8>>,
 }
 
-/// An item's fields as stored (see [`ItemRow`]).
-#[derive(Debug, Clone)]
+/// An item's fields as stored (see [`ItemRow`]). The default is an item with only empty
+/// fields, for tests to fill in.
+#[derive(Debug, Clone, Default)]
 pub struct NewItem<'a> {
     pub item_key: &'a str,
     pub title: &'a str,
@@ -72,7 +73,7 @@ pub struct NewMatch<'a> {
 }
 
 /// An item to insert: its feed, its story and its fields.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ItemRow<'a> {
     pub feed_id: i64,
     pub story_id: i64,

@@ -421,20 +421,13 @@ mod tests {
                         feed_id: feed,
                         story_id: story,
                         matched: item.matched,
-                        watchlists: None,
-                        bands: None,
                         item: NewItem {
                             item_key: item.key,
                             title: item.key,
                             url: Some(&url),
-                            published_at: None,
-                            summary: "",
-                            content: "",
-                            article: "",
-                            authors: &[],
-                            categories: &[],
-                            language: None,
+                            ..NewItem::default()
                         },
+                        ..ItemRow::default()
                     };
                     let ids = tx.insert_items(&[row], at).await?;
                     let Some(status) = item.alert else { continue };
@@ -793,21 +786,13 @@ mod tests {
                     .map(|key| ItemRow {
                         feed_id: wire,
                         story_id: story,
-                        matched: false,
-                        watchlists: None,
-                        bands: None,
                         item: NewItem {
                             item_key: key,
                             title: key,
-                            url: None,
-                            published_at: None,
                             summary: &summary,
-                            content: "",
-                            article: "",
-                            authors: &[],
-                            categories: &[],
-                            language: None,
+                            ..NewItem::default()
                         },
+                        ..ItemRow::default()
                     })
                     .collect();
                 tx.insert_items(&rows, T0).await?;

@@ -389,20 +389,13 @@ mod tests {
                         feed_id: feed,
                         story_id: story,
                         matched: true,
-                        watchlists: None,
                         bands: Some(text.bands_blob()),
                         item: NewItem {
                             item_key: &key,
                             title,
-                            url: None,
-                            published_at: None,
-                            summary: "",
-                            content: "",
-                            article: "",
-                            authors: &[],
-                            categories: &[],
-                            language: None,
+                            ..NewItem::default()
                         },
+                        ..ItemRow::default()
                     };
                     let ids = tx.insert_items(&[row], at).await?;
                     let id = ids[&(feed, key.clone())];
