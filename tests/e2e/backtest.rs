@@ -108,6 +108,22 @@ async fn json_of(dir: &TestDir, args: &[&str]) -> Value {
     serde_json::from_str(&stdout(&out)).unwrap_or_else(|err| panic!("{args:?}: {err}"))
 }
 
+/// `backtest --json` of `iran-china` against the candidate in the file `with`, over 7 days.
+async fn candidate_report(dir: &TestDir, with: &std::path::Path) -> Value {
+    let with = with.to_str().unwrap();
+    let args = [
+        "backtest",
+        "--watchlist",
+        "iran-china",
+        "--with",
+        with,
+        "--since",
+        "7d",
+        "--json",
+    ];
+    json_of(dir, &args).await
+}
+
 /// `(title, terms)` of each entry of a list of alerts.
 fn alerts(list: &Value) -> Vec<(String, Vec<String>)> {
     list.as_array()
@@ -234,20 +250,7 @@ async fn a_candidate_from_a_file_shows_the_stories_it_adds_and_removes() {
     let alone = dir.path().join("just-the-watchlist.toml");
     std::fs::write(&alone, CANDIDATE).unwrap();
 
-    let report = json_of(
-        &dir,
-        &[
-            "backtest",
-            "--watchlist",
-            "iran-china",
-            "--with",
-            copy.to_str().unwrap(),
-            "--since",
-            "7d",
-            "--json",
-        ],
-    )
-    .await;
+    let report = candidate_report(&dir, &copy).await;
 
     assert_eq!(
         alerts(&report["would_alert"]),
@@ -275,20 +278,7 @@ async fn a_candidate_from_a_file_shows_the_stories_it_adds_and_removes() {
     assert_eq!(report["excluded"], json!({"football": 1}));
     assert_eq!(report["items_scanned"], 6);
 
-    let same = json_of(
-        &dir,
-        &[
-            "backtest",
-            "--watchlist",
-            "iran-china",
-            "--with",
-            alone.to_str().unwrap(),
-            "--since",
-            "7d",
-            "--json",
-        ],
-    )
-    .await;
+    let same = candidate_report(&dir, &alone).await;
     assert_eq!(same["diff"], report["diff"]);
     assert_eq!(same["would_alert"], report["would_alert"]);
 
@@ -401,20 +391,7 @@ async fn the_api_answers_a_backtest_as_the_command_does() {
     stored(&dir, &feeds).await;
     let copy = dir.path().join("candidate.toml");
     std::fs::write(&copy, CANDIDATE).unwrap();
-    let command = json_of(
-        &dir,
-        &[
-            "backtest",
-            "--watchlist",
-            "iran-china",
-            "--with",
-            copy.to_str().unwrap(),
-            "--since",
-            "7d",
-            "--json",
-        ],
-    )
-    .await;
+    let command = candidate_report(&dir, &copy).await;
     let port = dir.listen_on_free_port();
     let daemon = dir.spawn_daemon();
     let base = format!("http://127.0.0.1:{port}");
