@@ -2,11 +2,9 @@
 //! then `wirewatch backtest` runs the configured watch-list and a candidate from a file
 //! over them, and a running daemon answers `POST /api/v1/backtest` with the same document.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
-use crate::helpers::{FeedServer, Item, TestDir, eventually, http_get, rss, stderr, stdout};
+use crate::helpers::{FeedServer, Item, TestDir, rss, stderr, stdout};
 
 /// The configured watch-list: Iran or China, on both feeds, and no webhooks (a backtest
 /// sends nothing anyway). The schedule is yearly, so a daemon started later does not poll.
@@ -392,14 +390,7 @@ async fn the_api_answers_a_backtest_as_the_command_does() {
     let copy = dir.path().join("candidate.toml");
     std::fs::write(&copy, CANDIDATE).unwrap();
     let command = candidate_report(&dir, &copy).await;
-    let port = dir.listen_on_free_port();
-    let daemon = dir.spawn_daemon();
-    let base = format!("http://127.0.0.1:{port}");
-    let health = format!("{base}/healthz");
-    eventually("the daemon to listen", Duration::from_secs(30), || {
-        http_get(&health)
-    })
-    .await;
+    let (daemon, base) = dir.spawn_listening_daemon().await;
     let url = format!("{base}/api/v1/backtest");
 
     let (status, answer) = post(

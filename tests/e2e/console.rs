@@ -216,14 +216,7 @@ async fn the_console_shows_stories_feeds_deliveries_and_runs_the_playground_in_c
         &[Hook::new("desk", &desk.url()).retry(&["1h", "1h"])],
         "*/5 * * * *",
     );
-    let port = dir.listen_on_free_port();
-    let daemon = dir.spawn_daemon();
-    let base = format!("http://127.0.0.1:{port}");
-    let health = format!("{base}/healthz");
-    eventually("the daemon to listen", Duration::from_secs(30), || {
-        http_get(&health)
-    })
-    .await;
+    let (daemon, base) = dir.spawn_listening_daemon().await;
     let failed_deliveries = wait_for_rows(
         &dir,
         "SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND attempts > 0",
@@ -451,14 +444,7 @@ async fn with_a_token_the_pages_refuse_requests_without_it_and_the_login_cookie_
             1,
         )
     });
-    let port = dir.listen_on_free_port();
-    let daemon = dir.spawn_daemon();
-    let base = format!("http://127.0.0.1:{port}");
-    let health = format!("{base}/healthz");
-    eventually("the daemon to listen", Duration::from_secs(30), || {
-        http_get(&health)
-    })
-    .await;
+    let (daemon, base) = dir.spawn_listening_daemon().await;
     wirewatch::http::init_tls();
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -517,6 +517,20 @@ retry_schedule = [{}]
         output
     }
 
+    /// Starts `wirewatch run` listening on a free port of 127.0.0.1 and waits until it
+    /// answers `/healthz`: the daemon and the listener's base URL.
+    pub async fn spawn_listening_daemon(&self) -> (Daemon, String) {
+        let port = self.listen_on_free_port();
+        let daemon = self.spawn_daemon();
+        let base = format!("http://127.0.0.1:{port}");
+        let health = format!("{base}/healthz");
+        eventually("the daemon to listen", Duration::from_secs(30), || {
+            http_get(&health)
+        })
+        .await;
+        (daemon, base)
+    }
+
     /// Starts `wirewatch run` in the background.
     pub fn spawn_daemon(&self) -> Daemon {
         let stderr = if std::env::var_os("TEST_LOG").is_some() {
