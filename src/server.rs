@@ -606,7 +606,9 @@ async fn ready(State(app): State<App>) -> impl IntoResponse {
 async fn render_metrics(State(app): State<App>) -> Result<impl IntoResponse, ApiError> {
     // Gauges are read from the store at scrape time, so they are never stale.
     let config = app.config.borrow().clone();
-    metrics::gauge!("wirewatch_database_bytes").set(app.store.disk_bytes() as f64);
+    if let Some(bytes) = app.store.disk_bytes() {
+        metrics::gauge!("wirewatch_database_bytes").set(bytes as f64);
+    }
     metrics::gauge!("wirewatch_database_writable").set(if app.store.health().writable() {
         1.0
     } else {

@@ -21,6 +21,7 @@
 use sqlx::Connection as _;
 
 use super::{Result, Store};
+use super::{query_as, query_scalar};
 
 /// Items per page of [`Store::scan_items`]: large enough that a page's round trip to
 /// sqlx's SQLite thread is a small part of reading it, small enough that the pages in
@@ -103,18 +104,18 @@ impl Store {
     pub async fn scan_items(&self, since: i64, sink: &mut impl ScanSink) -> Result<u64> {
         self.look(async |conn| {
             let mut snapshot = conn.begin().await?;
-            let stored: Vec<StoredFeed> = sqlx::query_as("SELECT id, name FROM feeds")
+            let stored: Vec<StoredFeed> = query_as("SELECT id, name FROM feeds")
                 .fetch_all(&mut *snapshot)
                 .await?;
             sink.feeds(stored);
             // The first item of the window: every item is in exactly one of the two
             // retention indexes (`matched` is 0 or 1), each ordered by (first_seen_at, id),
             // so this reads index entries of the window only, never the items.
-            let first: Option<i64> = sqlx::query_scalar(
+            let first: Option<i64> = query_scalar(
                 "SELECT MIN(id) FROM (
-                    SELECT MIN(id) AS id FROM items WHERE matched = 0 AND first_seen_at >= ?1
+                    SELECT MIN(id) AS id FROM items WHERE matched = 0 AND first_seen_at >= $1
                     UNION ALL
-                    SELECT MIN(id) FROM items WHERE matched = 1 AND first_seen_at >= ?1)",
+                    SELECT MIN(id) FROM items WHERE matched = 1 AND first_seen_at >= $1)",
             )
             .bind(since)
             .fetch_one(&mut *snapshot)
@@ -127,13 +128,13 @@ impl Store {
             let mut after = first - 1;
             let limit = i64::try_from(SCAN_PAGE).unwrap_or(i64::MAX);
             loop {
-                let rows: Vec<StoredText> = sqlx::query_as(
+                let rows: Vec<StoredText> = query_as(
                     "SELECT id, feed_id, story_id, first_seen_at, title, url, summary, content,
                         categories, article, language
                      FROM items
-                     WHERE id > ?1 AND first_seen_at >= ?2
+                     WHERE id > $1 AND first_seen_at >= $2
                      ORDER BY id
-                     LIMIT ?3",
+                     LIMIT $3",
                 )
                 .bind(after)
                 .bind(since)

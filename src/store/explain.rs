@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use super::queries::story_counts;
+use super::query_as;
 use super::{Held, MissReason, Result, Store};
 
 /// A stored item found by `explain`, with what was stored about it.
@@ -48,9 +49,11 @@ pub struct StoryMatch {
     /// The item that made it.
     pub item_id: i64,
     pub reason: Option<Held>,
+    #[sqlx(try_from = "super::Flag")]
     pub awaiting_digest: bool,
     pub digest_id: Option<String>,
     /// Whether outbox rows were queued for it (it alerted on its own).
+    #[sqlx(try_from = "super::Flag")]
     pub sent: bool,
     pub terms: String,
     pub highlights: String,
@@ -77,13 +80,13 @@ impl Store {
         self.look(async |conn| {
             // One snapshot: rolled back when dropped, whatever fails.
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            let items: Vec<StoredItem> = sqlx::query_as(
+            let items: Vec<StoredItem> = query_as(
                 "SELECT i.id, f.name AS feed, i.item_key, i.story_id, i.title, i.url, i.summary,
                     i.content, i.article, i.categories, i.first_seen_at, i.watchlists
                  FROM items i JOIN feeds f ON f.id = i.feed_id
-                 WHERE i.id = ?1 OR i.item_key = ?2 OR i.url = ?2 OR i.url = ?3
-                 ORDER BY (i.id IS ?1 OR i.item_key = ?2 OR i.url = ?2) DESC, i.first_seen_at, i.id
-                 LIMIT ?4",
+                 WHERE i.id = $1 OR i.item_key = $2 OR i.url = $2 OR i.url = $3
+                 ORDER BY (i.id IS $1 OR i.item_key = $2 OR i.url = $2) DESC, i.first_seen_at, i.id
+                 LIMIT $4",
             )
             .bind(id)
             .bind(needle)
@@ -95,18 +98,19 @@ impl Store {
             let counts = story_counts(&mut tx, &stories).await?;
             let mut explained = Vec::with_capacity(items.len());
             for item in items {
-                let story_matches: Vec<StoryMatch> = sqlx::query_as(
+                let story_matches: Vec<StoryMatch> = query_as(
                     "SELECT m.id, m.watchlist, m.item_id, m.reason, m.awaiting_digest,
                         m.digest_id, m.terms, m.highlights,
-                        EXISTS (SELECT 1 FROM outbox o WHERE o.match_id = m.id AND o.stage = 0)
-                            AS sent
-                     FROM matches m WHERE m.story_id = ?1",
+                        CASE WHEN EXISTS (
+                            SELECT 1 FROM outbox o WHERE o.match_id = m.id AND o.stage = 0
+                        ) THEN 1 ELSE 0 END AS sent
+                     FROM matches m WHERE m.story_id = $1",
                 )
                 .bind(item.story_id)
                 .fetch_all(&mut *tx)
                 .await?;
-                let misses: Vec<StoredMiss> = sqlx::query_as(
-                    "SELECT watchlist, reason, term, terms FROM misses WHERE item_id = ?1",
+                let misses: Vec<StoredMiss> = query_as(
+                    "SELECT watchlist, reason, term, terms FROM misses WHERE item_id = $1",
                 )
                 .bind(item.id)
                 .fetch_all(&mut *tx)

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 
+use super::query_as;
 use super::{ROWS_PER_STATEMENT, Result, Store, multi_row, values};
 use crate::config::Config;
 use crate::redact;
@@ -16,9 +17,8 @@ use crate::redact;
 /// Why a feed's last refresh failed, as stored in `feeds.last_error_class` and counted in
 /// metrics: the class, not the message, so failures can be counted and filtered without
 /// parsing text. Written (and serialized) as the snake_case names of migration 0003.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-#[sqlx(rename_all = "snake_case")]
 pub enum ErrorClass {
     /// The connection failed (DNS, refused, reset, TLS).
     Network,
@@ -35,6 +35,16 @@ pub enum ErrorClass {
     /// The body is a feed that cannot be read.
     Malformed,
 }
+
+super::text_column!(ErrorClass {
+    Network,
+    Timeout,
+    HttpStatus,
+    TooLarge,
+    Forbidden,
+    NotAFeed,
+    Malformed,
+});
 
 impl ErrorClass {
     /// The stable name: what the feed's row, the JSON output and metrics carry.
@@ -148,10 +158,10 @@ impl Store {
 
     pub async fn feed_state(&self, name: &str) -> Result<Option<FeedState>> {
         self.pipeline_read(async |conn| {
-            sqlx::query_as(
+            query_as(
                 "SELECT id, name, url, etag, last_modified, next_due_at, last_success_at,
                     failure_count, disabled_reason, moved_to
-                 FROM feeds WHERE name = ?1",
+                 FROM feeds WHERE name = $1",
             )
             .bind(name)
             .fetch_optional(&mut *conn)
@@ -165,7 +175,7 @@ impl Store {
     pub async fn feed_schedules(&self) -> Result<HashMap<String, (Option<i64>, Option<String>)>> {
         let rows: Vec<(String, Option<i64>, Option<String>)> = self
             .pipeline_read(async |conn| {
-                sqlx::query_as("SELECT name, next_due_at, disabled_reason FROM feeds")
+                query_as("SELECT name, next_due_at, disabled_reason FROM feeds")
                     .fetch_all(&mut *conn)
                     .await
             })
@@ -180,11 +190,9 @@ impl Store {
     /// `/metrics`: one cheap query, unlike [`Store::feed_statuses`].
     pub async fn last_successes(&self) -> Result<Vec<(String, i64)>> {
         self.look(async |conn| {
-            sqlx::query_as(
-                "SELECT name, last_success_at FROM feeds WHERE last_success_at IS NOT NULL",
-            )
-            .fetch_all(&mut *conn)
-            .await
+            query_as("SELECT name, last_success_at FROM feeds WHERE last_success_at IS NOT NULL")
+                .fetch_all(&mut *conn)
+                .await
         })
         .await
     }
@@ -193,10 +201,10 @@ impl Store {
     /// query, unlike [`Store::feed_statuses`], which counts every feed's items.
     pub async fn recent_feed_errors(&self, limit: i64) -> Result<Vec<(String, String)>> {
         self.look(async |conn| {
-            sqlx::query_as(
+            query_as(
                 "SELECT name, last_error FROM feeds
                  WHERE failure_count > 0 AND last_error IS NOT NULL
-                 ORDER BY last_error_at DESC LIMIT ?1",
+                 ORDER BY last_error_at DESC LIMIT $1",
             )
             .bind(limit)
             .fetch_all(&mut *conn)
@@ -231,7 +239,7 @@ impl Store {
     /// Every feed's health, configured or not (see [`Store::configured_feeds`]).
     pub async fn feed_statuses(&self) -> Result<Vec<FeedStatus>> {
         self.look(async |conn| {
-            sqlx::query_as(
+            query_as(
                 "SELECT name, url, title, last_fetch_at, last_success_at, next_due_at,
                     failure_count, last_error, last_error_class, last_error_at,
                     disabled_at, disabled_reason, moved_to,
@@ -250,12 +258,13 @@ mod tests {
     use super::*;
     use crate::store::tests::temp_store;
     use crate::store::{FeedFailure, FeedUpdate};
+    use crate::store::{query, query_scalar};
 
     /// A webhook's `(disabled_at, disabled_reason)`.
     async fn webhook_disabled(store: &Store, name: &str) -> (Option<i64>, Option<String>) {
         store
             .look(async |conn| {
-                sqlx::query_as("SELECT disabled_at, disabled_reason FROM webhooks WHERE name = ?1")
+                query_as("SELECT disabled_at, disabled_reason FROM webhooks WHERE name = $1")
                     .bind(name)
                     .fetch_one(&mut *conn)
                     .await
@@ -565,7 +574,7 @@ mod tests {
         assert_eq!(json["last_error_class"], "not_a_feed");
         let stored: String = store
             .look(async |conn| {
-                sqlx::query_scalar("SELECT last_error_class FROM feeds")
+                query_scalar("SELECT last_error_class FROM feeds")
                     .fetch_one(&mut *conn)
                     .await
             })
@@ -576,7 +585,7 @@ mod tests {
         // A class this version does not know (a newer one wrote it) is listed as stored.
         store
             .transaction(async |tx| {
-                sqlx::query("UPDATE feeds SET last_error_class = 'extraction'")
+                query("UPDATE feeds SET last_error_class = 'extraction'")
                     .execute(&mut *tx.conn)
                     .await
                     .map(drop)
@@ -606,7 +615,7 @@ mod tests {
             assert_eq!(serde_json::to_value(class).expect("json"), name);
             let (stored, read): (String, ErrorClass) = store
                 .look(async |conn| {
-                    sqlx::query_as("SELECT ?1, ?2")
+                    query_as("SELECT $1, $2")
                         .bind(class)
                         .bind(name)
                         .fetch_one(&mut *conn)

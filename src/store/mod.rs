@@ -1,6 +1,8 @@
-//! The SQLite store: opening it (WAL, busy timeout, embedded migrations, owner-only
-//! files), its connections and transactions, and every SQL statement wirewatch runs,
-//! one file per concern.
+//! The store, on SQLite (the embedded default) or PostgreSQL (several daemons sharing one
+//! database): opening it (on SQLite: WAL, busy timeout, owner-only files; on both: the
+//! embedded migrations of its dialect), its connections and transactions, and every SQL
+//! statement wirewatch runs, one file per concern. Statements are written once for both
+//! dialects and run through sqlx's `Any` driver; what differs is in `dialect.rs`.
 //!
 //! Input: the pipeline's facts (feed poll state, new items, matches, outbox rows).
 //! Output: the rows that decide what is new. The unique constraints of `migrations/` do
@@ -32,6 +34,7 @@
 //! never with `Row::get`, which panics on a value it cannot decode.
 
 mod backtest;
+mod dialect;
 mod explain;
 mod feeds;
 pub mod health;
@@ -48,12 +51,11 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::Sqlite;
+use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{
-    SqliteAutoVacuum, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
-    SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::{Any, AnyConnection, AnyPool, ConnectOptions as _};
+
+pub use dialect::Dialect;
 
 pub use backtest::{SCAN_PAGE, ScanSink, ScannedItem, StoredFeed};
 pub use explain::{ExplainedItem, MAX_EXPLAINED, StoredItem, StoredMiss, StoryMatch};
@@ -90,8 +92,16 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot open the database {path}: {source}")]
-    Open { path: PathBuf, source: sqlx::Error },
+    #[error("cannot open the database {database}: {source}")]
+    Open {
+        database: Database,
+        source: sqlx::Error,
+    },
+    #[error("this process already uses a {settled} database and cannot also open {database}")]
+    OtherDialect {
+        database: Database,
+        settled: &'static str,
+    },
     #[error("cannot make the database file {path} readable by its owner only: {source}")]
     Permissions {
         path: PathBuf,
@@ -102,9 +112,9 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot migrate the database {path}: {source}")]
+    #[error("cannot migrate the database {database}: {source}")]
     Migrate {
-        path: PathBuf,
+        database: Database,
         source: sqlx::migrate::MigrateError,
     },
     #[error("database: {0}")]
@@ -126,9 +136,7 @@ impl StoreError {
         match self {
             StoreError::Json(_) => true,
             StoreError::Sql(sqlx::Error::Database(db)) => {
-                // SQLITE_TOOBIG, CONSTRAINT (a trigger's RAISE included), MISMATCH, RANGE:
-                // this row. Every other code is the database's.
-                matches!(primary_code(db.as_ref()), Some(18 | 19 | 20 | 25))
+                Dialect::current().about_the_data(db.as_ref())
             }
             StoreError::Sql(
                 sqlx::Error::Encode(_) | sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. },
@@ -140,12 +148,10 @@ impl StoreError {
 }
 
 impl StoreError {
-    /// Whether the disk was full (SQLITE_FULL).
+    /// Whether the disk was full.
     pub fn is_disk_full(&self) -> bool {
         match self {
-            StoreError::Sql(sqlx::Error::Database(db)) => {
-                primary_code(db.as_ref()) == Some(SQLITE_FULL)
-            }
+            StoreError::Sql(sqlx::Error::Database(db)) => Dialect::current().disk_full(db.as_ref()),
             StoreError::Shared(err) => err.is_disk_full(),
             _ => false,
         }
@@ -154,39 +160,85 @@ impl StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Where the store lives: a SQLite file, or a PostgreSQL server (whose URL may hold a
+/// password, so it is never shown whole).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Database {
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Database::Sqlite(_) => Dialect::Sqlite,
+            Database::Postgres(_) => Dialect::Postgres,
+        }
+    }
+}
+
+/// `SQLite, PATH` or `PostgreSQL, postgres://user@host:port/db`, without the password
+/// or any query parameter (which may hold one).
+impl std::fmt::Display for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(path) => write!(f, "SQLite, {}", path.display()),
+            Database::Postgres(url) => match url::Url::parse(url) {
+                Ok(mut shown) => {
+                    let _ = shown.set_password(None);
+                    shown.set_query(None);
+                    write!(f, "PostgreSQL, {shown}")
+                }
+                Err(_) => write!(f, "PostgreSQL, (an unreadable URL)"),
+            },
+        }
+    }
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+impl From<&Database> for Database {
+    fn from(database: &Database) -> Database {
+        database.clone()
+    }
+}
+
+impl From<&Path> for Database {
+    fn from(path: &Path) -> Database {
+        Database::Sqlite(path.to_path_buf())
+    }
+}
+
+impl From<&PathBuf> for Database {
+    fn from(path: &PathBuf) -> Database {
+        Database::Sqlite(path.clone())
+    }
+}
+
 /// A handle on the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
     /// The pipeline's connections: refresh reads and every write.
-    pool: SqlitePool,
+    pool: AnyPool,
     /// Read-only connections for the API, `/metrics` and the CLI's listings.
-    readers: SqlitePool,
+    readers: AnyPool,
     /// Write transactions of this process queue here rather than in SQLite's busy
     /// handler, which sleeps in growing steps and would leave the database idle while
     /// dozens of refreshes wait for the one write lock.
     writer: Arc<tokio::sync::Mutex<()>>,
     health: Arc<Health>,
-    path: Arc<PathBuf>,
+    database: Arc<Database>,
 }
-
-/// SQLite's primary result code of a database error (its extended code's low byte).
-fn primary_code(db: &dyn sqlx::error::DatabaseError) -> Option<i32> {
-    db.code()
-        .and_then(|code| code.parse::<i32>().ok())
-        .map(|code| code & 0xff)
-}
-
-/// SQLITE_FULL: the disk (or the database's size limit) is full.
-const SQLITE_FULL: i32 = 13;
 
 /// Whether a failed statement may have left its connection unfit for reuse: an I/O
 /// error, no memory, no space, a corrupt or vanished file, or a connection that broke.
 fn poisons(err: &sqlx::Error) -> bool {
     match err {
-        // SQLITE_NOMEM, IOERR, CORRUPT, FULL, CANTOPEN, NOTADB.
-        sqlx::Error::Database(db) => {
-            matches!(primary_code(db.as_ref()), Some(7 | 10 | 11 | 13 | 14 | 26))
-        }
+        sqlx::Error::Database(db) => Dialect::current().poisons(db.as_ref()),
         sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
         _ => false,
     }
@@ -267,8 +319,30 @@ fn owner_only(path: &Path) -> Result<()> {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database file and brings its schema up to date.
-    pub async fn open(path: &Path) -> Result<Store> {
+    /// Opens the database (creating a SQLite file if needed) and brings its schema up to
+    /// date.
+    pub async fn open(database: impl Into<Database>) -> Result<Store> {
+        let database = database.into();
+        sqlx::any::install_default_drivers();
+        Dialect::settle(database.dialect()).map_err(|settled| StoreError::OtherDialect {
+            database: database.clone(),
+            settled: settled.name(),
+        })?;
+        let (pool, readers) = match &database {
+            Database::Sqlite(path) => Store::open_sqlite(path, &database).await?,
+            Database::Postgres(url) => Store::open_postgres(url, &database).await?,
+        };
+        Ok(Store {
+            pool,
+            readers,
+            writer: Arc::new(tokio::sync::Mutex::new(())),
+            health: Arc::new(Health::default()),
+            database: Arc::new(database),
+        })
+    }
+
+    /// The SQLite file's pools, after its migrations.
+    async fn open_sqlite(path: &Path, database: &Database) -> Result<(AnyPool, AnyPool)> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             // A new state directory is the owner's alone; an existing one is left as is.
             std::fs::DirBuilder::new()
@@ -282,25 +356,17 @@ impl Store {
         }
         owner_only(path)?;
         let opening = |source| StoreError::Open {
-            path: path.to_path_buf(),
+            database: database.clone(),
             source,
         };
-        let base = SqliteConnectOptions::from_str("sqlite:")
+        let base = sqlx::sqlite::SqliteConnectOptions::from_str("sqlite:")
             .map_err(opening)?
-            .filename(path)
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
-        let options = base
-            .clone()
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // WAL with NORMAL is durable across process crashes (what the outbox promises);
-            // only an OS crash can lose the last transactions.
-            .synchronous(SqliteSynchronous::Normal)
-            // Lets retention give freed pages back to the file system. Takes effect on a
-            // new database only (an older one would need a VACUUM); either way SQLite
-            // reuses freed pages before it grows the file.
-            .auto_vacuum(SqliteAutoVacuum::Incremental);
+            .filename(path);
+        let writable =
+            AnyConnectOptions::from_url(&base.clone().create_if_missing(true).to_url_lossy())
+                .map_err(opening)?;
+        let read_only =
+            AnyConnectOptions::from_url(&base.read_only(true).to_url_lossy()).map_err(opening)?;
         // Two processes opening a database at once (the daemon, and `wirewatch poll` or
         // another daemon) would otherwise race: on a new file, switching it to WAL wants
         // an exclusive lock and fails at once with "database is locked" rather than wait;
@@ -309,29 +375,85 @@ impl Store {
         // file (apart from SQLite's own POSIX locks) makes them take turns: one opens and
         // migrates while the other waits, then finds nothing left to do.
         let opening_alone = lock_file(path).await?;
-        let pool = SqlitePoolOptions::new()
+        let pool = AnyPoolOptions::new()
             .max_connections(PIPELINE_CONNECTIONS)
-            .connect_with(options)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL with NORMAL is durable across process crashes (what the outbox
+                    // promises); only an OS crash can lose the last transactions.
+                    sqlx::raw_sql("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+                        .execute(&mut *conn)
+                        .await?;
+                    set_busy_timeout(conn, BUSY_TIMEOUT).await
+                })
+            })
+            .connect_with(writable)
+            .await
+            .map_err(opening)?;
+        // Once per file, not per connection (a connection opened on a full disk must not
+        // fail on them). Incremental auto-vacuum lets retention give freed pages back to
+        // the file system; it takes effect on a new database only (an older one would
+        // need a VACUUM), and SQLite reuses freed pages either way.
+        sqlx::raw_sql("PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL;")
+            .execute(&pool)
             .await
             .map_err(opening)?;
         let migrated = sqlx::migrate!("./migrations").run(&pool).await;
         drop(opening_alone);
         migrated.map_err(|source| StoreError::Migrate {
-            path: path.to_path_buf(),
+            database: database.clone(),
             source,
         })?;
-        let readers = SqlitePoolOptions::new()
+        let readers = AnyPoolOptions::new()
             .max_connections(READER_CONNECTIONS)
-            .connect_with(base.read_only(true))
+            .after_connect(|conn, _| Box::pin(set_busy_timeout(conn, BUSY_TIMEOUT)))
+            .connect_with(read_only)
             .await
             .map_err(opening)?;
-        Ok(Store {
-            pool,
-            readers,
-            writer: Arc::new(tokio::sync::Mutex::new(())),
-            health: Arc::new(Health::default()),
-            path: Arc::new(path.to_path_buf()),
-        })
+        Ok((pool, readers))
+    }
+
+    /// A PostgreSQL database's pools, after its migrations (which sqlx runs under an
+    /// advisory lock, so daemons starting together take turns).
+    async fn open_postgres(url: &str, database: &Database) -> Result<(AnyPool, AnyPool)> {
+        let opening = |source| StoreError::Open {
+            database: database.clone(),
+            source,
+        };
+        let options = AnyConnectOptions::from_str(url).map_err(opening)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(PIPELINE_CONNECTIONS)
+            .acquire_timeout(BUSY_TIMEOUT)
+            .connect_with(options.clone())
+            .await
+            .map_err(opening)?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                database: database.clone(),
+                source,
+            })?;
+        let readers = AnyPoolOptions::new()
+            .max_connections(READER_CONNECTIONS)
+            .acquire_timeout(BUSY_TIMEOUT)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::raw_sql("SET default_transaction_read_only = on")
+                        .execute(&mut *conn)
+                        .await
+                        .map(drop)
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(opening)?;
+        Ok((pool, readers))
+    }
+
+    /// Where the store is.
+    pub fn database(&self) -> &Database {
+        &self.database
     }
 
     /// Whether the database takes writes, as the last write found.
@@ -382,33 +504,35 @@ impl Store {
     async fn begin(&self, busy: Duration) -> Result<StoreTx> {
         let writer = self.writer.clone().lock_owned().await;
         let conn = self.pool.acquire().await?;
+        let dialect = self.database.dialect();
         let mut tx = StoreTx {
             conn,
             open: true,
-            busy_changed: busy != BUSY_TIMEOUT,
+            busy_changed: dialect == Dialect::Sqlite && busy != BUSY_TIMEOUT,
             _writer: writer,
         };
         if tx.busy_changed {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "PRAGMA busy_timeout = {}",
-                busy.as_millis()
-            )))
-            .execute(&mut *tx.conn)
-            .await?;
+            set_busy_timeout(&mut tx.conn, busy).await?;
         }
         // Issued as a plain statement: sqlx's own transaction bookkeeping is what a failed
         // rollback used to leave wrong. Should it fail, the drop closes the connection.
-        sqlx::query("BEGIN IMMEDIATE")
+        sqlx::query(dialect.begin_write())
             .execute(&mut *tx.conn)
             .await?;
+        if dialect == Dialect::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(dialect::WRITE_LOCK)
+                .execute(&mut *tx.conn)
+                .await?;
+        }
         Ok(tx)
     }
 
     /// Runs a read on one of `pool`'s connections, closing it afterwards if the read
     /// failed in a way that may have left it unfit (see [`poisons`]).
     async fn read<T>(
-        pool: &SqlitePool,
-        work: impl AsyncFnOnce(&mut SqliteConnection) -> sqlx::Result<T>,
+        pool: &AnyPool,
+        work: impl AsyncFnOnce(&mut AnyConnection) -> sqlx::Result<T>,
     ) -> Result<T> {
         let mut conn = pool.acquire().await?;
         let result = work(&mut conn).await;
@@ -423,7 +547,7 @@ impl Store {
     /// A read of the pipeline (refreshes, the scheduler, the outbox workers).
     async fn pipeline_read<T>(
         &self,
-        work: impl AsyncFnOnce(&mut SqliteConnection) -> sqlx::Result<T>,
+        work: impl AsyncFnOnce(&mut AnyConnection) -> sqlx::Result<T>,
     ) -> Result<T> {
         Store::read(&self.pool, work).await
     }
@@ -433,7 +557,7 @@ impl Store {
     /// for it.
     async fn look<T>(
         &self,
-        work: impl AsyncFnOnce(&mut SqliteConnection) -> sqlx::Result<T>,
+        work: impl AsyncFnOnce(&mut AnyConnection) -> sqlx::Result<T>,
     ) -> Result<T> {
         Store::read(&self.readers, work).await
     }
@@ -451,10 +575,13 @@ impl Store {
             PROBE_BUSY_TIMEOUT
         };
         self.transaction_waiting(busy, async |tx| {
-            sqlx::query("INSERT OR REPLACE INTO health_probe (id, at) VALUES (1, ?1)")
-                .bind(now)
-                .execute(&mut *tx.conn)
-                .await?;
+            query(
+                "INSERT INTO health_probe (id, at) VALUES (1, $1)
+                   ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+            )
+            .bind(now)
+            .execute(&mut *tx.conn)
+            .await?;
             Ok(())
         })
         .await
@@ -467,7 +594,11 @@ impl Store {
     /// the free space cannot be read.
     pub fn room_to_write(&self) -> bool {
         const ENOUGH: u64 = 64 << 20;
-        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty());
+        // PostgreSQL's disk is the server's: its own errors say when it is full.
+        let Database::Sqlite(path) = self.database.as_ref() else {
+            return true;
+        };
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
         match rustix::fs::statvfs(dir.unwrap_or(Path::new("."))) {
             Ok(fs) => {
                 let free = fs.f_bavail.saturating_mul(fs.f_frsize);
@@ -478,15 +609,20 @@ impl Store {
         }
     }
 
-    /// The size of the database on disk: its file and its write-ahead log.
-    pub fn disk_bytes(&self) -> u64 {
-        let mut wal = self.path.as_os_str().to_owned();
+    /// The size of a SQLite database on disk: its file and its write-ahead log. `None` on
+    /// PostgreSQL, whose files are the server's.
+    pub fn disk_bytes(&self) -> Option<u64> {
+        let Database::Sqlite(path) = self.database.as_ref() else {
+            return None;
+        };
+        let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
-        [self.path.as_ref().clone(), PathBuf::from(wal)]
+        let bytes = [path.clone(), PathBuf::from(wal)]
             .iter()
             .filter_map(|file| std::fs::metadata(file).ok())
             .map(|metadata| metadata.len())
-            .sum()
+            .sum();
+        Some(bytes)
     }
 
     /// Whether the store answers at all: a trivial statement, queued behind this
@@ -511,7 +647,7 @@ impl Store {
 /// not SQLite's own work, are what a refresh waits for while the one write lock is held
 /// (each costs two hand-offs to sqlx's SQLite thread, see BENCHMARKS.md).
 pub struct StoreTx {
-    conn: PoolConnection<Sqlite>,
+    conn: PoolConnection<Any>,
     /// Until `COMMIT` succeeds. A transaction dropped while open (it failed, or its task
     /// was cancelled) closes its connection, which rolls it back, instead of returning it
     /// to the pool in a state nobody knows.
@@ -530,11 +666,32 @@ impl Drop for StoreTx {
     }
 }
 
-/// `rows` groups of `columns` placeholders, `(?, ?), (?, ?)`, for a multi-row statement.
-/// Only placeholders are ever spliced into SQL; every value is bound.
+/// `rows` groups of `columns` numbered placeholders, `($1, $2), ($3, $4)`, for a
+/// multi-row statement whose values are its first parameters. Only placeholders are ever
+/// spliced into SQL; every value is bound. Numbered placeholders read the same in both
+/// dialects, SQLite's and PostgreSQL's.
 fn values(rows: usize, columns: usize) -> String {
-    let row = format!("({})", vec!["?"; columns].join(", "));
-    vec![row; rows].join(", ")
+    values_from(1, rows, columns)
+}
+
+/// [`values`] numbered from `first`, for a statement with parameters before them.
+fn values_from(first: usize, rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(rows * (columns * 5 + 4));
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(first + row * columns + column).to_string());
+        }
+        sql.push(')');
+    }
+    sql
 }
 
 /// A statement whose text depends on how many rows or keys it carries. Only the small
@@ -542,11 +699,9 @@ fn values(rows: usize, columns: usize) -> String {
 /// daemon writes one feed at a time) and cheap to keep. Large ones are prepared each time:
 /// there are hundreds of them, each prepared one takes tens of KB, they would push each
 /// other out of the cache, and their preparing is shared by many rows.
-fn multi_row<'q>(
-    sql: String,
-    rows: usize,
-) -> sqlx::query::Query<'q, Sqlite, <Sqlite as sqlx::Database>::Arguments> {
-    sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(rows <= CACHED_ROWS)
+fn multi_row<'q>(sql: String, rows: usize) -> sqlx::query::Query<'q, Any, AnyArguments> {
+    sqlx::query(sqlx::AssertSqlSafe(Dialect::current().sql_owned(sql)))
+        .persistent(rows <= CACHED_ROWS)
 }
 
 /// Variants of a multi-row statement up to this many rows stay in the statement cache
@@ -554,14 +709,102 @@ fn multi_row<'q>(
 const CACHED_ROWS: usize = 16;
 
 /// [`multi_row`] for a statement that returns rows, read as `O`.
-fn multi_row_as<'q, O>(
-    sql: String,
-    rows: usize,
-) -> sqlx::query::QueryAs<'q, Sqlite, O, <Sqlite as sqlx::Database>::Arguments>
+fn multi_row_as<'q, O>(sql: String, rows: usize) -> sqlx::query::QueryAs<'q, Any, O, AnyArguments>
 where
-    O: for<'r> sqlx::FromRow<'r, SqliteRow>,
+    O: for<'r> sqlx::FromRow<'r, AnyRow>,
 {
-    sqlx::query_as(sqlx::AssertSqlSafe(sql)).persistent(rows <= CACHED_ROWS)
+    sqlx::query_as(sqlx::AssertSqlSafe(Dialect::current().sql_owned(sql)))
+        .persistent(rows <= CACHED_ROWS)
+}
+
+/// A statement written for both dialects (see `dialect.rs`), as this process's reads it.
+fn query(sql: &'static str) -> sqlx::query::Query<'static, Any, AnyArguments> {
+    sqlx::query(Dialect::current().sql(sql))
+}
+
+/// [`query`], its rows read as `O`.
+fn query_as<O>(sql: &'static str) -> sqlx::query::QueryAs<'static, Any, O, AnyArguments>
+where
+    O: for<'r> sqlx::FromRow<'r, AnyRow>,
+{
+    sqlx::query_as(Dialect::current().sql(sql))
+}
+
+/// [`query`], its rows' one column read as `O`.
+fn query_scalar<O>(sql: &'static str) -> sqlx::query::QueryScalar<'static, Any, O, AnyArguments>
+where
+    (O,): for<'r> sqlx::FromRow<'r, AnyRow>,
+{
+    sqlx::query_scalar(Dialect::current().sql(sql))
+}
+
+/// Sets a SQLite connection's busy timeout: how long a statement waits for another
+/// writer before failing with SQLITE_BUSY.
+async fn set_busy_timeout(conn: &mut AnyConnection, busy: Duration) -> sqlx::Result<()> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "PRAGMA busy_timeout = {}",
+        busy.as_millis()
+    )))
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Stores an enum as its `as_str` text, the names the migrations' columns hold.
+macro_rules! text_column {
+    ($ty:ident { $($variant:ident),+ $(,)? }) => {
+        impl sqlx::Type<sqlx::Any> for $ty {
+            fn type_info() -> sqlx::any::AnyTypeInfo {
+                <str as sqlx::Type<sqlx::Any>>::type_info()
+            }
+            fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+                <str as sqlx::Type<sqlx::Any>>::compatible(ty)
+            }
+        }
+        impl<'q> sqlx::Encode<'q, sqlx::Any> for $ty {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <sqlx::Any as sqlx::Database>::ArgumentBuffer,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <&str as sqlx::Encode<'q, sqlx::Any>>::encode(self.as_str(), buf)
+            }
+        }
+        impl<'r> sqlx::Decode<'r, sqlx::Any> for $ty {
+            fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+                let text = <&str as sqlx::Decode<'r, sqlx::Any>>::decode(value)?;
+                [$($ty::$variant),+]
+                    .into_iter()
+                    .find(|known| known.as_str() == text)
+                    .ok_or_else(|| format!("unknown {} `{text}`", stringify!($ty)).into())
+            }
+        }
+    };
+}
+pub(crate) use text_column;
+
+/// A 0/1 column read as a `bool`, with `#[sqlx(try_from = "Flag")]`: both dialects
+/// store flags as integers.
+struct Flag(i64);
+
+impl sqlx::Type<Any> for Flag {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <i64 as sqlx::Type<Any>>::type_info()
+    }
+    fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+        <i64 as sqlx::Type<Any>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, Any> for Flag {
+    fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        <i64 as sqlx::Decode<'r, Any>>::decode(value).map(Flag)
+    }
+}
+
+impl From<Flag> for bool {
+    fn from(flag: Flag) -> bool {
+        flag.0 != 0
+    }
 }
 
 /// Rows per multi-row statement: SQLite binds at most 32,766 parameters, and smaller
@@ -572,17 +815,13 @@ impl StoreTx {
     async fn commit(mut self) -> Result<()> {
         sqlx::query("COMMIT").execute(&mut *self.conn).await?;
         self.open = false;
-        if self.busy_changed {
-            let reset = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "PRAGMA busy_timeout = {}",
-                BUSY_TIMEOUT.as_millis()
-            )))
-            .execute(&mut *self.conn)
-            .await;
-            if reset.is_err() {
-                // The commit stands; the connection, left with a short timeout, goes.
-                self.conn.close_on_drop();
-            }
+        // The commit stands; a connection left with a short busy timeout goes.
+        if self.busy_changed
+            && set_busy_timeout(&mut self.conn, BUSY_TIMEOUT)
+                .await
+                .is_err()
+        {
+            self.conn.close_on_drop();
         }
         Ok(())
     }

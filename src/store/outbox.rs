@@ -10,12 +10,12 @@
 //! leaves it to be sent again, never lost and never marked delivered.
 
 use super::{Result, Store};
+use super::{query, query_as, query_scalar};
 
 /// Where an outbox row stands, as stored in `outbox.status` (whose CHECK constraint
 /// allows these three) and serialized by `wirewatch deliveries --json`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-#[sqlx(rename_all = "snake_case")]
 pub enum OutboxStatus {
     /// Waiting for a first attempt or a retry.
     Pending,
@@ -24,6 +24,12 @@ pub enum OutboxStatus {
     /// Retries used up: dead-lettered until an operator re-queues it.
     Dead,
 }
+
+super::text_column!(OutboxStatus {
+    Pending,
+    Delivered,
+    Dead
+});
 
 impl OutboxStatus {
     /// The stored name.
@@ -143,14 +149,14 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Delivery>> {
         self.transaction(async |tx| {
-            Ok(sqlx::query_as(
-                "UPDATE outbox SET leased_until = ?3
+            Ok(query_as(
+                "UPDATE outbox SET leased_until = $3
                  WHERE id IN (SELECT id FROM outbox
-                              WHERE webhook = ?1 AND status = 'pending' AND next_attempt_at <= ?2
-                                AND (leased_until IS NULL OR leased_until <= ?2)
+                              WHERE webhook = $1 AND status = 'pending' AND next_attempt_at <= $2
+                                AND (leased_until IS NULL OR leased_until <= $2)
                                 AND NOT EXISTS (SELECT 1 FROM webhooks w
-                                                WHERE w.name = ?1 AND w.disabled_at IS NOT NULL)
-                              ORDER BY next_attempt_at, id LIMIT ?4)
+                                                WHERE w.name = $1 AND w.disabled_at IS NOT NULL)
+                              ORDER BY next_attempt_at, id LIMIT $4)
                  RETURNING id, webhook, body, attempts",
             )
             .bind(webhook)
@@ -165,10 +171,10 @@ impl Store {
 
     pub async fn mark_delivered(&self, id: &str, status: u16, at: i64) -> Result<()> {
         self.transaction(async |tx| {
-            sqlx::query(
-                "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, last_status = ?2,
-                    last_error = NULL, delivered_at = ?3, leased_until = NULL
-                 WHERE id = ?1 AND status = 'pending'",
+            query(
+                "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, last_status = $2,
+                    last_error = NULL, delivered_at = $3, leased_until = NULL
+                 WHERE id = $1 AND status = 'pending'",
             )
             .bind(id)
             .bind(i64::from(status))
@@ -189,11 +195,11 @@ impl Store {
         next_attempt_at: Option<i64>,
     ) -> Result<()> {
         self.transaction(async |tx| {
-            sqlx::query(
-                "UPDATE outbox SET attempts = attempts + 1, last_status = ?2, last_error = ?3,
-                    status = CASE WHEN ?4 IS NULL THEN 'dead' ELSE 'pending' END,
-                    next_attempt_at = COALESCE(?4, next_attempt_at), leased_until = NULL
-                 WHERE id = ?1 AND status = 'pending'",
+            query(
+                "UPDATE outbox SET attempts = attempts + 1, last_status = $2, last_error = $3,
+                    status = CASE WHEN $4 IS NULL THEN 'dead' ELSE 'pending' END,
+                    next_attempt_at = COALESCE($4, next_attempt_at), leased_until = NULL
+                 WHERE id = $1 AND status = 'pending'",
             )
             .bind(id)
             .bind(status.map(i64::from))
@@ -209,7 +215,7 @@ impl Store {
     /// Releases the lease of a claimed row that was not attempted after all.
     pub async fn release_lease(&self, id: &str) -> Result<()> {
         self.transaction(async |tx| {
-            sqlx::query("UPDATE outbox SET leased_until = NULL WHERE id = ?1")
+            query("UPDATE outbox SET leased_until = NULL WHERE id = $1")
                 .bind(id)
                 .execute(&mut *tx.conn)
                 .await?;
@@ -225,11 +231,11 @@ impl Store {
     pub async fn release_leases(&self) -> Result<u64> {
         let done = self
             .transaction(async |tx| {
-                Ok(sqlx::query(
-                    "UPDATE outbox SET leased_until = NULL WHERE leased_until IS NOT NULL",
+                Ok(
+                    query("UPDATE outbox SET leased_until = NULL WHERE leased_until IS NOT NULL")
+                        .execute(&mut *tx.conn)
+                        .await?,
                 )
-                .execute(&mut *tx.conn)
-                .await?)
             })
             .await?;
         Ok(done.rows_affected())
@@ -238,11 +244,11 @@ impl Store {
     /// When the next pending delivery of an enabled webhook is due, if any.
     pub async fn next_delivery_due(&self, webhook: &str) -> Result<Option<i64>> {
         self.pipeline_read(async |conn| {
-            sqlx::query_scalar(
+            query_scalar(
                 "SELECT MIN(MAX(next_attempt_at, COALESCE(leased_until, 0))) AS due FROM outbox
-                 WHERE webhook = ?1 AND status = 'pending'
+                 WHERE webhook = $1 AND status = 'pending'
                    AND NOT EXISTS (SELECT 1 FROM webhooks w
-                                   WHERE w.name = ?1 AND w.disabled_at IS NOT NULL)",
+                                   WHERE w.name = $1 AND w.disabled_at IS NOT NULL)",
             )
             .bind(webhook)
             .fetch_one(&mut *conn)
@@ -254,7 +260,7 @@ impl Store {
     /// How many deliveries wait for an attempt (pending, whatever their webhook).
     pub async fn pending_deliveries(&self) -> Result<i64> {
         self.look(async |conn| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
+            query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
                 .fetch_one(&mut *conn)
                 .await
         })
@@ -263,9 +269,9 @@ impl Store {
 
     pub async fn disable_webhook(&self, name: &str, reason: &str, at: i64) -> Result<()> {
         self.transaction(async |tx| {
-            sqlx::query(
-                "UPDATE webhooks SET disabled_at = ?2, disabled_reason = ?3
-                 WHERE name = ?1 AND disabled_at IS NULL",
+            query(
+                "UPDATE webhooks SET disabled_at = $2, disabled_reason = $3
+                 WHERE name = $1 AND disabled_at IS NULL",
             )
             .bind(name)
             .bind(at)
@@ -280,12 +286,10 @@ impl Store {
     /// Enables a webhook a 410 disabled (a no-op for an enabled one).
     pub async fn enable_webhook(&self, name: &str) -> Result<()> {
         self.transaction(async |tx| {
-            sqlx::query(
-                "UPDATE webhooks SET disabled_at = NULL, disabled_reason = NULL WHERE name = ?1",
-            )
-            .bind(name)
-            .execute(&mut *tx.conn)
-            .await?;
+            query("UPDATE webhooks SET disabled_at = NULL, disabled_reason = NULL WHERE name = $1")
+                .bind(name)
+                .execute(&mut *tx.conn)
+                .await?;
             Ok(())
         })
         .await
@@ -294,7 +298,7 @@ impl Store {
     /// The outbox rows of each webhook by state, webhooks by name.
     pub async fn delivery_counts(&self) -> Result<Vec<DeliveryCounts>> {
         self.look(async |conn| {
-            sqlx::query_as(
+            query_as(
                 "SELECT webhook,
                     SUM(status = 'pending' AND attempts = 0) AS pending,
                     SUM(status = 'pending' AND attempts > 0) AS failed,
@@ -311,7 +315,7 @@ impl Store {
     /// Webhooks disabled by a 410, with when and why.
     pub async fn disabled_webhooks(&self) -> Result<Vec<DisabledWebhook>> {
         self.look(async |conn| {
-            sqlx::query_as(
+            query_as(
                 "SELECT name, disabled_at, COALESCE(disabled_reason, '') AS reason FROM webhooks
                  WHERE disabled_at IS NOT NULL ORDER BY name",
             )
@@ -330,7 +334,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<DeliveryRow>> {
         self.look(async |conn| {
-            sqlx::query_as(
+            query_as(
                 "SELECT o.id, o.webhook, o.status, o.attempts, o.next_attempt_at, o.last_status,
                     o.last_error, o.created_at, o.delivered_at,
                     COALESCE(m.watchlist, d.watchlist, '') AS watchlist,
@@ -342,12 +346,12 @@ impl Store {
                  LEFT JOIN matches m ON m.id = o.match_id
                  LEFT JOIN items i ON i.id = m.item_id
                  LEFT JOIN digests d ON d.id = o.digest_id
-                 WHERE ?1 IS NULL
-                    OR (?1 = 'failed' AND o.status = 'pending' AND o.attempts > 0)
-                    OR (?1 = 'waiting' AND o.status = 'pending' AND o.attempts = 0)
-                    OR o.status = ?1
+                 WHERE $1 IS NULL
+                    OR ($1 = 'failed' AND o.status = 'pending' AND o.attempts > 0)
+                    OR ($1 = 'waiting' AND o.status = 'pending' AND o.attempts = 0)
+                    OR o.status = $1
                  ORDER BY o.created_at DESC, o.id DESC
-                 LIMIT ?2",
+                 LIMIT $2",
             )
             .bind(status.map(DeliveryFilter::as_str))
             .bind(limit)
@@ -362,10 +366,10 @@ impl Store {
     pub async fn requeue(&self, id: &str, now: i64) -> Result<bool> {
         let done = self
             .transaction(async |tx| {
-                Ok(sqlx::query(
-                    "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?2,
+                Ok(query(
+                    "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $2,
                         delivered_at = NULL, leased_until = NULL
-                     WHERE id = ?1",
+                     WHERE id = $1",
                 )
                 .bind(id)
                 .bind(now)
@@ -380,9 +384,9 @@ impl Store {
     pub async fn requeue_dead(&self, webhook: Option<&str>, now: i64) -> Result<u64> {
         let done = self
             .transaction(async |tx| {
-                Ok(sqlx::query(
-                    "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?2
-                     WHERE status = 'dead' AND (?1 IS NULL OR webhook = ?1)",
+                Ok(query(
+                    "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $2
+                     WHERE status = 'dead' AND ($1 IS NULL OR webhook = $1)",
                 )
                 .bind(webhook)
                 .bind(now)
@@ -957,7 +961,7 @@ mod tests {
             assert_eq!(serde_json::to_value(status).expect("json"), name);
             let (stored, read): (String, OutboxStatus) = store
                 .look(async |conn| {
-                    sqlx::query_as("SELECT ?1, ?2")
+                    query_as("SELECT $1, $2")
                         .bind(status)
                         .bind(name)
                         .fetch_one(&mut *conn)

@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::query;
 use super::{
     ErrorClass, Held, ROWS_PER_STATEMENT, Result, Store, StoreTx, multi_row, multi_row_as, values,
 };
@@ -116,10 +117,9 @@ impl Store {
         self.pipeline_read(async |conn| {
             let mut known = HashSet::new();
             for chunk in keys.chunks(CHUNK) {
-                let placeholders = vec!["?"; chunk.len()].join(", ");
-                // Only placeholders are spliced in; every value is bound.
                 let sql = format!(
-                    "SELECT item_key FROM items WHERE feed_id = ? AND item_key IN ({placeholders})"
+                    "SELECT item_key FROM items WHERE feed_id = $1 AND item_key IN {}",
+                    super::values_from(2, 1, chunk.len())
                 );
                 let mut query = multi_row_as::<(String,)>(sql, chunk.len()).bind(feed_id);
                 for key in chunk {
@@ -206,9 +206,9 @@ impl StoreTx {
                     .bind(m.terms_json.as_str())
                     .bind(m.highlights_json.as_str())
                     .bind(m.created_at)
-                    .bind(m.escalated)
+                    .bind(i64::from(m.escalated))
                     .bind(m.held)
-                    .bind(m.awaiting_digest);
+                    .bind(i64::from(m.awaiting_digest));
             }
             for (id,) in insert.fetch_all(&mut *self.conn).await? {
                 inserted.insert(id);
@@ -233,7 +233,7 @@ impl StoreTx {
                     .bind(row.id.as_str())
                     .bind(row.match_id)
                     .bind(row.webhook)
-                    .bind(row.stage)
+                    .bind(i64::from(row.stage))
                     .bind(row.body.as_str())
                     .bind(now)
                     .bind(now);
@@ -297,12 +297,12 @@ impl StoreTx {
     /// A failed fetch or parse: the error and its class are kept on the feed's row with
     /// the time. `disable` (a 410) stops polling the feed, with the error as the reason.
     pub async fn record_failure(&mut self, feed_id: i64, failure: &FeedFailure) -> Result<()> {
-        sqlx::query(
-            "UPDATE feeds SET last_fetch_at = ?4, last_error = ?2, last_error_class = ?3,
-                last_error_at = ?4, failure_count = failure_count + 1, next_due_at = ?5,
-                disabled_at = CASE WHEN ?6 THEN ?4 ELSE disabled_at END,
-                disabled_reason = CASE WHEN ?6 THEN ?2 ELSE disabled_reason END
-             WHERE id = ?1",
+        query(
+            "UPDATE feeds SET last_fetch_at = $4, last_error = $2, last_error_class = $3,
+                last_error_at = $4, failure_count = failure_count + 1, next_due_at = $5,
+                disabled_at = CASE WHEN $6 THEN $4 ELSE disabled_at END,
+                disabled_reason = CASE WHEN $6 THEN $2 ELSE disabled_reason END
+             WHERE id = $1",
         )
         .bind(feed_id)
         .bind(failure.error.as_str())
@@ -317,7 +317,7 @@ impl StoreTx {
 
     /// A permanent redirect moved the feed (its target already passed the network guard).
     pub async fn record_moved(&mut self, feed_id: i64, url: &str) -> Result<()> {
-        sqlx::query("UPDATE feeds SET moved_to = ?2 WHERE id = ?1")
+        query("UPDATE feeds SET moved_to = $2 WHERE id = $1")
             .bind(feed_id)
             .bind(url)
             .execute(&mut *self.conn)

@@ -9,10 +9,10 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{ROWS_PER_STATEMENT, Result, Store, StoreTx, multi_row, values};
+use super::{query, query_as, query_scalar};
 
 /// Why a stored match did not alert on its own (`matches.reason`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, serde::Serialize)]
-#[sqlx(type_name = "TEXT", rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Held {
     /// Stored on a feed's first fetch and older than `poll.backfill`.
@@ -24,6 +24,13 @@ pub enum Held {
     /// The watch-list sends digests only.
     Digest,
 }
+
+super::text_column!(Held {
+    Backfill,
+    Muted,
+    RateLimited,
+    Digest
+});
 
 impl Held {
     pub fn as_str(self) -> &'static str {
@@ -39,8 +46,7 @@ impl Held {
 /// Why an item whose terms hit a watch-list stored no match of it (`misses.reason`). The
 /// third reason, `same_story` (the item matched, its story had the match already), is not
 /// a row: `items.watchlists` and the story's match tell it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, serde::Serialize)]
-#[sqlx(type_name = "TEXT", rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MissReason {
     /// An exclude vetoed it.
@@ -48,6 +54,11 @@ pub enum MissReason {
     /// The watch-list's query was false.
     QueryFalse,
 }
+
+super::text_column!(MissReason {
+    Excluded,
+    QueryFalse
+});
 
 impl MissReason {
     pub fn as_str(self) -> &'static str {
@@ -129,9 +140,9 @@ impl StoreTx {
         if matches.is_empty() {
             return Ok(());
         }
-        sqlx::query(
-            "UPDATE matches SET reason = ?1, awaiting_digest = 1
-             WHERE id IN (SELECT value FROM json_each(?2))",
+        query(
+            "UPDATE matches SET reason = $1, awaiting_digest = 1
+             WHERE id IN (SELECT value FROM json_each($2))",
         )
         .bind(reason)
         .bind(serde_json::to_string(matches)?)
@@ -142,7 +153,7 @@ impl StoreTx {
 
     /// The watch-lists muted at `now`.
     pub async fn muted(&mut self, now: i64) -> Result<HashSet<String>> {
-        let rows: Vec<(String,)> = sqlx::query_as("SELECT watchlist FROM mutes WHERE until > ?1")
+        let rows: Vec<(String,)> = query_as("SELECT watchlist FROM mutes WHERE until > $1")
             .bind(now)
             .fetch_all(&mut *self.conn)
             .await?;
@@ -157,9 +168,9 @@ impl StoreTx {
     ) -> Result<HashMap<String, u64>> {
         let mut counts = HashMap::with_capacity(watchlists.len());
         for &(watchlist, since) in watchlists {
-            let count: i64 = sqlx::query_scalar(
+            let count: i64 = query_scalar(
                 "SELECT COUNT(*) FROM matches
-                 WHERE watchlist = ?1 AND created_at > ?2 AND reason IS NULL",
+                 WHERE watchlist = $1 AND created_at > $2 AND reason IS NULL",
             )
             .bind(watchlist)
             .bind(since)
@@ -173,7 +184,7 @@ impl StoreTx {
     /// Where the watch-list's next digest period starts: the end of its last digest.
     pub async fn last_digest_end(&mut self, watchlist: &str) -> Result<Option<i64>> {
         Ok(
-            sqlx::query_scalar("SELECT MAX(period_to) FROM digests WHERE watchlist = ?1")
+            query_scalar("SELECT MAX(period_to) FROM digests WHERE watchlist = $1")
                 .bind(watchlist)
                 .fetch_one(&mut *self.conn)
                 .await?,
@@ -183,10 +194,10 @@ impl StoreTx {
     /// The watch-list's matches waiting for a digest, stored at or before `until`, oldest
     /// first.
     pub async fn awaiting_digest(&mut self, watchlist: &str, until: i64) -> Result<Vec<HeldMatch>> {
-        Ok(sqlx::query_as(
+        Ok(query_as(
             "SELECT m.id AS match_id, m.story_id, m.terms, m.highlights, i.title, m.created_at
              FROM matches m JOIN items i ON i.id = m.item_id
-             WHERE m.watchlist = ?1 AND m.awaiting_digest = 1 AND m.created_at <= ?2
+             WHERE m.watchlist = $1 AND m.awaiting_digest = 1 AND m.created_at <= $2
              ORDER BY m.created_at, m.id",
         )
         .bind(watchlist)
@@ -197,9 +208,9 @@ impl StoreTx {
 
     /// Stores a digest, queues its outbox rows and marks its matches as carried by it.
     pub async fn insert_digest(&mut self, digest: &NewDigest<'_>, now: i64) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO digests (id, watchlist, period_from, period_to, stories, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(digest.id)
         .bind(digest.watchlist)
@@ -210,23 +221,23 @@ impl StoreTx {
         .execute(&mut *self.conn)
         .await?;
         for (id, webhook, part, body) in &digest.rows {
-            sqlx::query(
+            query(
                 "INSERT INTO outbox (id, digest_id, webhook, stage, body, next_attempt_at,
                                      created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $6)",
             )
             .bind(id.as_str())
             .bind(digest.id)
             .bind(*webhook)
-            .bind(*part)
+            .bind(i64::from(*part))
             .bind(body.as_str())
             .bind(now)
             .execute(&mut *self.conn)
             .await?;
         }
-        sqlx::query(
-            "UPDATE matches SET awaiting_digest = 0, digest_id = ?1
-             WHERE id IN (SELECT value FROM json_each(?2))",
+        query(
+            "UPDATE matches SET awaiting_digest = 0, digest_id = $1
+             WHERE id IN (SELECT value FROM json_each($2))",
         )
         .bind(digest.id)
         .bind(serde_json::to_string(digest.matches)?)
@@ -240,9 +251,9 @@ impl Store {
     /// Mutes `watchlist` until `until` (replacing an earlier mute of it).
     pub async fn mute(&self, watchlist: &str, until: i64, now: i64) -> Result<()> {
         self.transaction(async |tx| {
-            sqlx::query(
-                "INSERT INTO mutes (watchlist, until, created_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (watchlist) DO UPDATE SET until = ?2, created_at = ?3",
+            query(
+                "INSERT INTO mutes (watchlist, until, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (watchlist) DO UPDATE SET until = $2, created_at = $3",
             )
             .bind(watchlist)
             .bind(until)
@@ -258,7 +269,7 @@ impl Store {
     pub async fn unmute(&self, watchlist: &str, now: i64) -> Result<bool> {
         self.transaction(async |tx| {
             let ended: Option<i64> =
-                sqlx::query_scalar("DELETE FROM mutes WHERE watchlist = ?1 RETURNING until")
+                query_scalar("DELETE FROM mutes WHERE watchlist = $1 RETURNING until")
                     .bind(watchlist)
                     .fetch_optional(&mut *tx.conn)
                     .await?;
@@ -270,7 +281,7 @@ impl Store {
     /// The mutes in force at `now`, by watch-list name.
     pub async fn mutes(&self, now: i64) -> Result<Vec<Mute>> {
         self.look(async |conn| {
-            sqlx::query_as("SELECT watchlist, until FROM mutes WHERE until > ?1 ORDER BY watchlist")
+            query_as("SELECT watchlist, until FROM mutes WHERE until > $1 ORDER BY watchlist")
                 .bind(now)
                 .fetch_all(&mut *conn)
                 .await

@@ -16,8 +16,9 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::DateTime;
-use sqlx::{Connection as _, SqliteConnection};
+use sqlx::{AnyConnection, Connection as _};
 
+use super::query_as;
 use super::{Held, ROWS_PER_STATEMENT, Result, Store, multi_row_as, values};
 use crate::notify::body;
 
@@ -226,7 +227,7 @@ fn distinct(ids: impl IntoIterator<Item = i64>) -> Vec<i64> {
 /// Items and distinct feeds of each of `stories`, and its first-seen time; a story
 /// without items is left out.
 pub(super) async fn story_counts(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     stories: &[i64],
 ) -> sqlx::Result<HashMap<i64, StoryCounts>> {
     let mut counts = HashMap::with_capacity(stories.len());
@@ -258,7 +259,7 @@ pub(super) async fn story_counts(
 
 /// The first `cap` items of each of `stories`, in the order seen, with their feed's name.
 pub(super) async fn items_of_stories(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     stories: &[i64],
     cap: usize,
 ) -> sqlx::Result<HashMap<i64, Vec<StorySighting>>> {
@@ -271,8 +272,9 @@ pub(super) async fn items_of_stories(
                     ROW_NUMBER() OVER (PARTITION BY i.story_id ORDER BY i.id) AS n
                 FROM items i JOIN feeds f ON f.id = i.feed_id
                 WHERE i.story_id IN {})
-             WHERE n <= ? ORDER BY story_id, id",
-            values(1, chunk.len())
+             WHERE n <= ${} ORDER BY story_id, id",
+            values(1, chunk.len()),
+            chunk.len() + 1
         );
         let mut select = multi_row_as::<StoredSighting>(sql, chunk.len());
         for id in chunk {
@@ -303,18 +305,18 @@ impl Store {
         let (rows, counts) = self
             .look(async |conn| {
                 let mut snapshot = conn.begin().await?;
-                let rows: Vec<StoredMatch> = sqlx::query_as(
+                let rows: Vec<StoredMatch> = query_as(
                     "SELECT m.id, m.watchlist, m.terms, m.created_at, f.name AS feed, i.title,
                         i.url, i.published_at, m.story_id, m.reason
                      FROM matches m
                      JOIN items i ON i.id = m.item_id
                      JOIN feeds f ON f.id = i.feed_id
-                     WHERE (?1 IS NULL OR m.watchlist = ?1)
-                       AND m.created_at >= ?2
-                       AND (?3 IS NULL OR i.title LIKE ?3 ESCAPE '\\'
-                            OR i.summary LIKE ?3 ESCAPE '\\')
+                     WHERE ($1 IS NULL OR m.watchlist = $1)
+                       AND m.created_at >= $2
+                       AND ($3 IS NULL OR i.title LIKE $3 ESCAPE '\\'
+                            OR i.summary LIKE $3 ESCAPE '\\')
                      ORDER BY m.created_at DESC, m.id DESC
-                     LIMIT ?4",
+                     LIMIT $4",
                 )
                 .bind(query.watchlist.as_deref())
                 .bind(query.since.unwrap_or(i64::MIN))
@@ -346,15 +348,15 @@ impl Store {
             // The page walks `stories_by_activity` backwards (its entries end with the row
             // id, so the order is complete) and stops at `since`; the EXISTS is a look-up
             // in the (story_id, watchlist) unique index of matches.
-            let page: Vec<StoryPage> = sqlx::query_as(
+            let page: Vec<StoryPage> = query_as(
                 "SELECT s.id, s.first_seen_at, s.last_seen_at
                  FROM stories s
-                 WHERE s.last_seen_at >= ?2
-                   AND (?4 IS NULL OR s.last_seen_at < ?4 OR (s.last_seen_at = ?4 AND s.id < ?5))
+                 WHERE s.last_seen_at >= $2
+                   AND ($4 IS NULL OR s.last_seen_at < $4 OR (s.last_seen_at = $4 AND s.id < $5))
                    AND EXISTS (SELECT 1 FROM matches m
-                               WHERE m.story_id = s.id AND (?1 IS NULL OR m.watchlist = ?1))
+                               WHERE m.story_id = s.id AND ($1 IS NULL OR m.watchlist = $1))
                  ORDER BY s.last_seen_at DESC, s.id DESC
-                 LIMIT ?3",
+                 LIMIT $3",
             )
             .bind(query.watchlist.as_deref())
             .bind(query.since.unwrap_or(i64::MIN))
@@ -423,8 +425,9 @@ impl Store {
                 for chunk in stories.chunks(ROWS_PER_STATEMENT) {
                     let sql = format!(
                         "SELECT story_id, terms, highlights FROM matches
-                         WHERE story_id IN {} AND watchlist = ?",
-                        values(1, chunk.len())
+                         WHERE story_id IN {} AND watchlist = ${}",
+                        values(1, chunk.len()),
+                        chunk.len() + 1
                     );
                     let mut select = multi_row_as::<StoredWatchlistHit>(sql, chunk.len() + 1);
                     for id in chunk {
@@ -469,6 +472,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::{query, query_scalar};
     use serde_json::json;
 
     use super::*;
@@ -509,8 +513,8 @@ mod tests {
         let last = story.items.iter().map(|item| item.2).max().unwrap_or(first);
         store
             .transaction(async |tx| {
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO stories (first_seen_at, last_seen_at) VALUES (?1, ?2)
+                let id: i64 = query_scalar(
+                    "INSERT INTO stories (first_seen_at, last_seen_at) VALUES ($1, $2)
                      RETURNING id",
                 )
                 .bind(first)
@@ -519,10 +523,10 @@ mod tests {
                 .await?;
                 let mut items = Vec::new();
                 for (n, (feed, title, at)) in story.items.iter().enumerate() {
-                    let item: i64 = sqlx::query_scalar(
+                    let item: i64 = query_scalar(
                         "INSERT INTO items (feed_id, item_key, story_id, title, url, summary,
                                             authors, categories, first_seen_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, '', '[]', '[]', ?6) RETURNING id",
+                         VALUES ($1, $2, $3, $4, $5, '', '[]', '[]', $6) RETURNING id",
                     )
                     .bind(feed)
                     .bind(format!("{id}-{n}"))
@@ -536,10 +540,10 @@ mod tests {
                 }
                 for (watchlist, index) in story.matches {
                     let (item, at) = items[*index];
-                    sqlx::query(
+                    query(
                         "INSERT INTO matches (id, story_id, watchlist, item_id, terms,
                                               highlights, created_at)
-                         VALUES (?1, ?2, ?3, ?4, '[\"Iran\"]', '[]', ?5)",
+                         VALUES ($1, $2, $3, $4, '[\"Iran\"]', '[]', $5)",
                     )
                     .bind(format!("match-{id}-{watchlist}"))
                     .bind(id)

@@ -25,6 +25,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use super::{Result, Store, multi_row, multi_row_as, values};
+use super::{query_as, query_scalar};
 use crate::config::Retention;
 use sha2::{Digest as _, Sha256};
 
@@ -110,9 +111,9 @@ impl Store {
                 .delete_in_batches(
                     "DELETE FROM digests WHERE id IN (
                          SELECT d.id FROM digests d
-                         WHERE d.created_at < ?1
+                         WHERE d.created_at < $1
                            AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.digest_id = d.id)
-                         ORDER BY d.created_at LIMIT ?2)",
+                         ORDER BY d.created_at LIMIT $2)",
                     before(now, age),
                     pause,
                 )
@@ -132,7 +133,7 @@ impl Store {
         Ok(pruned)
     }
 
-    /// Runs `delete` (a statement deleting at most [`BATCH`] rows, binding `cutoff` as ?1)
+    /// Runs `delete` (a statement deleting at most [`BATCH`] rows, binding `cutoff` as $1)
     /// until a batch deletes fewer; returns the rows deleted.
     async fn delete_in_batches(
         &self,
@@ -164,8 +165,8 @@ impl Store {
         self.delete_in_batches(
             "DELETE FROM outbox WHERE id IN (
                  SELECT id FROM outbox
-                 WHERE status = 'delivered' AND delivered_at < ?1
-                 ORDER BY delivered_at LIMIT ?2)",
+                 WHERE status = 'delivered' AND delivered_at < $1
+                 ORDER BY delivered_at LIMIT $2)",
             cutoff,
             pause,
         )
@@ -176,9 +177,9 @@ impl Store {
         self.delete_in_batches(
             "DELETE FROM matches WHERE id IN (
                  SELECT m.id FROM matches m
-                 WHERE m.created_at < ?1 AND m.awaiting_digest = 0
+                 WHERE m.created_at < $1 AND m.awaiting_digest = 0
                    AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.match_id = m.id)
-                 ORDER BY m.created_at LIMIT ?2)",
+                 ORDER BY m.created_at LIMIT $2)",
             cutoff,
             pause,
         )
@@ -196,13 +197,13 @@ impl Store {
         loop {
             let candidates: Vec<Candidate> = self
                 .look(async |conn| {
-                    sqlx::query_as(
+                    query_as(
                         "SELECT i.id, i.feed_id, i.item_key, i.story_id, i.first_seen_at
                          FROM items i
-                         WHERE i.matched = ?1 AND i.first_seen_at < ?2
-                           AND (i.first_seen_at > ?3 OR (i.first_seen_at = ?3 AND i.id > ?4))
+                         WHERE i.matched = $1 AND i.first_seen_at < $2
+                           AND (i.first_seen_at > $3 OR (i.first_seen_at = $3 AND i.id > $4))
                            AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.item_id = i.id)
-                         ORDER BY i.first_seen_at, i.id LIMIT ?5",
+                         ORDER BY i.first_seen_at, i.id LIMIT $5",
                     )
                     .bind(matched)
                     .bind(cutoff)
@@ -261,13 +262,13 @@ impl Store {
         loop {
             let (mode, pages, free): (i64, i64, i64) = self
                 .pipeline_read(async |conn| {
-                    let mode = sqlx::query_scalar("PRAGMA auto_vacuum")
+                    let mode = query_scalar("PRAGMA auto_vacuum")
                         .fetch_one(&mut *conn)
                         .await?;
-                    let pages = sqlx::query_scalar("PRAGMA page_count")
+                    let pages = query_scalar("PRAGMA page_count")
                         .fetch_one(&mut *conn)
                         .await?;
-                    let free = sqlx::query_scalar("PRAGMA freelist_count")
+                    let free = query_scalar("PRAGMA freelist_count")
                         .fetch_one(&mut *conn)
                         .await?;
                     Ok((mode, pages, free))
@@ -296,7 +297,7 @@ impl Store {
 
 /// The latest document's key digests of each feed (`None`: none read yet).
 async fn documents(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     feeds: &HashSet<i64>,
 ) -> sqlx::Result<HashMap<i64, Option<Vec<u8>>>> {
     let ids: Vec<i64> = feeds.iter().copied().collect();
@@ -384,6 +385,7 @@ impl super::StoreTx {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::query;
     use std::collections::BTreeSet;
 
     use super::*;
@@ -456,7 +458,7 @@ mod tests {
                         at,
                     )
                     .await?;
-                    sqlx::query("UPDATE outbox SET status = ?2, delivered_at = ?3 WHERE id = ?1")
+                    query("UPDATE outbox SET status = $2, delivered_at = $3 WHERE id = $1")
                         .bind(format!("msg-{}", item.key))
                         .bind(status)
                         .bind((status == "delivered").then_some(at))
@@ -485,8 +487,8 @@ mod tests {
     async fn left(store: &Store) -> (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>, i64) {
         store
             .look(async |conn| {
-                let column = async |conn: &mut sqlx::SqliteConnection, sql: &'static str| {
-                    sqlx::query_scalar::<_, String>(sql)
+                let column = async |conn: &mut sqlx::AnyConnection, sql: &'static str| {
+                    query_scalar::<String>(sql)
                         .fetch_all(&mut *conn)
                         .await
                         .map(|rows| rows.into_iter().collect::<BTreeSet<String>>())
@@ -494,7 +496,7 @@ mod tests {
                 let items = column(conn, "SELECT item_key FROM items").await?;
                 let matches = column(conn, "SELECT id FROM matches").await?;
                 let outbox = column(conn, "SELECT id FROM outbox").await?;
-                let stories = sqlx::query_scalar("SELECT COUNT(*) FROM stories")
+                let stories = query_scalar("SELECT COUNT(*) FROM stories")
                     .fetch_one(&mut *conn)
                     .await?;
                 Ok((items, matches, outbox, stories))
@@ -672,7 +674,7 @@ mod tests {
             .transaction(async |tx| {
                 for (key, awaiting) in [("waiting", true), ("digested", false)] {
                     let (item, story): (i64, i64) =
-                        sqlx::query_as("SELECT id, story_id FROM items WHERE item_key = ?1")
+                        query_as("SELECT id, story_id FROM items WHERE item_key = $1")
                             .bind(key)
                             .fetch_one(&mut *tx.conn)
                             .await?;
@@ -703,14 +705,13 @@ mod tests {
                     T0,
                 )
                 .await?;
-                sqlx::query("UPDATE outbox SET status = 'delivered', delivered_at = ?1")
+                query("UPDATE outbox SET status = 'delivered', delivered_at = $1")
                     .bind(T0)
                     .execute(&mut *tx.conn)
                     .await?;
-                let vetoed: i64 =
-                    sqlx::query_scalar("SELECT id FROM items WHERE item_key = 'vetoed'")
-                        .fetch_one(&mut *tx.conn)
-                        .await?;
+                let vetoed: i64 = query_scalar("SELECT id FROM items WHERE item_key = 'vetoed'")
+                    .fetch_one(&mut *tx.conn)
+                    .await?;
                 tx.insert_misses(&[super::super::NewMiss {
                     item_id: vetoed,
                     watchlist: "daily",
@@ -734,7 +735,7 @@ mod tests {
         assert!(outbox.is_empty());
         let misses: i64 = store
             .look(async |conn| {
-                sqlx::query_scalar("SELECT COUNT(*) FROM misses")
+                query_scalar("SELECT COUNT(*) FROM misses")
                     .fetch_one(&mut *conn)
                     .await
             })
@@ -804,10 +805,10 @@ mod tests {
         let pages = async || -> (i64, i64) {
             store
                 .look(async |conn| {
-                    let pages = sqlx::query_scalar("PRAGMA page_count")
+                    let pages = query_scalar("PRAGMA page_count")
                         .fetch_one(&mut *conn)
                         .await?;
-                    let free = sqlx::query_scalar("PRAGMA freelist_count")
+                    let free = query_scalar("PRAGMA freelist_count")
                         .fetch_one(&mut *conn)
                         .await?;
                     Ok((pages, free))

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use super::queries::{StorySighting, items_of_stories, story_counts};
 use super::{Result, Store, StoreTx};
+use super::{query, query_as, query_scalar};
 
 /// A stored item that shares band keys with new items of the commit.
 #[derive(Debug)]
@@ -82,9 +83,9 @@ impl Store {
         }
         let urls = serde_json::to_string(urls)?;
         self.pipeline_read(async |conn| {
-            let found: Vec<(String,)> = sqlx::query_as(
+            let found: Vec<(String,)> = query_as(
                 "SELECT canonical_url FROM story_links
-                 WHERE canonical_url IN (SELECT value FROM json_each(?1))",
+                 WHERE canonical_url IN (SELECT value FROM json_each($1))",
             )
             .bind(&urls)
             .fetch_all(&mut *conn)
@@ -101,9 +102,9 @@ impl StoreTx {
         if urls.is_empty() {
             return Ok(HashMap::new());
         }
-        let links: Vec<Link> = sqlx::query_as(
+        let links: Vec<Link> = query_as(
             "SELECT canonical_url, story_id FROM story_links
-             WHERE canonical_url IN (SELECT value FROM json_each(?1))",
+             WHERE canonical_url IN (SELECT value FROM json_each($1))",
         )
         .bind(serde_json::to_string(urls)?)
         .fetch_all(&mut *self.conn)
@@ -118,12 +119,10 @@ impl StoreTx {
     /// transaction holds the write lock, so no other writer can take them meanwhile, and
     /// the commit knows every new item's story before a row is written.
     pub async fn last_story_id(&mut self) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM stories")
-                .fetch_one(&mut *self.conn)
-                .await?
-                .unwrap_or(0),
-        )
+        Ok(query_scalar::<Option<i64>>("SELECT MAX(id) FROM stories")
+            .fetch_one(&mut *self.conn)
+            .await?
+            .unwrap_or(0))
     }
 
     /// A new story of its own (tests build stories one at a time).
@@ -139,9 +138,9 @@ impl StoreTx {
         if ids.is_empty() {
             return Ok(());
         }
-        sqlx::query(
+        query(
             "INSERT INTO stories (id, first_seen_at, last_seen_at)
-             SELECT value, ?2, ?2 FROM json_each(?1)",
+             SELECT value, $2, $2 FROM json_each($1)",
         )
         .bind(serde_json::to_string(ids)?)
         .bind(now)
@@ -156,9 +155,9 @@ impl StoreTx {
         if links.is_empty() {
             return Ok(());
         }
-        sqlx::query(
+        query(
             "INSERT INTO story_links (canonical_url, story_id)
-             SELECT value ->> 0, value ->> 1 FROM json_each(?1) WHERE true
+             SELECT value ->> 0, value ->> 1 FROM json_each($1) WHERE true
              ON CONFLICT (canonical_url) DO NOTHING",
         )
         .bind(serde_json::to_string(links)?)
@@ -172,9 +171,9 @@ impl StoreTx {
         if ids.is_empty() {
             return Ok(());
         }
-        sqlx::query(
-            "UPDATE stories SET last_seen_at = ?2
-             WHERE id IN (SELECT value FROM json_each(?1))",
+        query(
+            "UPDATE stories SET last_seen_at = $2
+             WHERE id IN (SELECT value FROM json_each($1))",
         )
         .bind(serde_json::to_string(ids)?)
         .bind(now)
@@ -192,11 +191,11 @@ impl StoreTx {
         let mut unique = keys.to_vec();
         unique.sort_unstable();
         unique.dedup();
-        let rows: Vec<(i64, i64, i64, String, String, Option<String>)> = sqlx::query_as(
+        let rows: Vec<(i64, i64, i64, String, String, Option<String>)> = query_as(
             "SELECT b.band_key, i.id, i.story_id, i.title, i.summary,
-                substr(i.article, 1, ?3)
+                substr(i.article, 1, $3)
              FROM story_bands b JOIN items i ON i.id = b.item_id
-             WHERE b.band_key IN (SELECT value FROM json_each(?1)) AND i.first_seen_at >= ?2
+             WHERE b.band_key IN (SELECT value FROM json_each($1)) AND i.first_seen_at >= $2
              ORDER BY i.id",
         )
         .bind(serde_json::to_string(&unique)?)
@@ -234,9 +233,9 @@ impl StoreTx {
         if rows.is_empty() {
             return Ok(());
         }
-        sqlx::query(
+        query(
             "INSERT INTO story_bands (band_key, item_id)
-             SELECT value ->> 0, value ->> 1 FROM json_each(?1) WHERE true
+             SELECT value ->> 0, value ->> 1 FROM json_each($1) WHERE true
              ON CONFLICT DO NOTHING",
         )
         .bind(serde_json::to_string(&rows)?)
@@ -253,9 +252,9 @@ impl StoreTx {
         }
         for (item, blob) in items {
             // Point look-ups on the primary key (band_key, item_id), one per key.
-            sqlx::query(
+            query(
                 "DELETE FROM story_bands
-                 WHERE item_id = ?1 AND band_key IN (SELECT value FROM json_each(?2))",
+                 WHERE item_id = $1 AND band_key IN (SELECT value FROM json_each($2))",
             )
             .bind(*item)
             .bind(serde_json::to_string(&crate::stories::bands_of_blob(blob))?)
@@ -263,7 +262,7 @@ impl StoreTx {
             .await?;
         }
         let ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
-        sqlx::query("UPDATE items SET bands = NULL WHERE id IN (SELECT value FROM json_each(?1))")
+        query("UPDATE items SET bands = NULL WHERE id IN (SELECT value FROM json_each($1))")
             .bind(serde_json::to_string(&ids)?)
             .execute(&mut *self.conn)
             .await?;
@@ -306,15 +305,15 @@ impl StoreTx {
         if watchlists.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(sqlx::query_as(
+        Ok(query_as(
             "SELECT m.id AS match_id, m.story_id, m.watchlist, m.escalated, m.terms,
                 m.highlights, f.name AS feed, f.title AS feed_title, i.item_key, i.title,
                 i.url, i.published_at, i.summary, i.authors, i.categories, i.language
              FROM matches m
              JOIN items i ON i.id = m.item_id
              JOIN feeds f ON f.id = i.feed_id
-             WHERE m.story_id IN (SELECT value FROM json_each(?1))
-               AND m.watchlist IN (SELECT value FROM json_each(?2))
+             WHERE m.story_id IN (SELECT value FROM json_each($1))
+               AND m.watchlist IN (SELECT value FROM json_each($2))
                AND EXISTS (SELECT 1 FROM outbox o WHERE o.match_id = m.id)
              ORDER BY m.story_id, m.watchlist",
         )
@@ -326,9 +325,9 @@ impl StoreTx {
 
     /// Records that a match's story was announced at `threshold` feeds.
     pub async fn set_escalated(&mut self, match_id: &str, threshold: u32) -> Result<()> {
-        sqlx::query("UPDATE matches SET escalated = ?2 WHERE id = ?1 AND escalated < ?2")
+        query("UPDATE matches SET escalated = $2 WHERE id = $1 AND escalated < $2")
             .bind(match_id)
-            .bind(threshold)
+            .bind(i64::from(threshold))
             .execute(&mut *self.conn)
             .await?;
         Ok(())
@@ -346,10 +345,10 @@ impl Store {
         loop {
             let done = self
                 .transaction(async |tx| {
-                    let old: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+                    let old: Vec<(i64, Vec<u8>)> = query_as(
                         "SELECT id, bands FROM items
-                         WHERE bands IS NOT NULL AND first_seen_at < ?1
-                         ORDER BY first_seen_at, id LIMIT ?2",
+                         WHERE bands IS NOT NULL AND first_seen_at < $1
+                         ORDER BY first_seen_at, id LIMIT $2",
                     )
                     .bind(cutoff)
                     .bind(UNBAND_BATCH)
@@ -451,7 +450,7 @@ mod tests {
         );
         let rows: i64 = store
             .transaction(async |tx| {
-                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM story_bands")
+                Ok(query_scalar("SELECT COUNT(*) FROM story_bands")
                     .fetch_one(&mut *tx.conn)
                     .await?)
             })
@@ -461,7 +460,7 @@ mod tests {
         let banded: i64 = store
             .transaction(async |tx| {
                 Ok(
-                    sqlx::query_scalar("SELECT COUNT(*) FROM items WHERE bands IS NOT NULL")
+                    query_scalar("SELECT COUNT(*) FROM items WHERE bands IS NOT NULL")
                         .fetch_one(&mut *tx.conn)
                         .await?,
                 )
@@ -520,10 +519,10 @@ mod upgrade {
             .transaction(async |tx| {
                 let links = tx.linked_stories(&["https://wire.example/a"]).await?;
                 let last_seen: Option<i64> =
-                    sqlx::query_scalar("SELECT last_seen_at FROM stories WHERE id = 7")
+                    query_scalar("SELECT last_seen_at FROM stories WHERE id = 7")
                         .fetch_one(&mut *tx.conn)
                         .await?;
-                let outbox: (String, i64, String, i64, i64, Option<String>) = sqlx::query_as(
+                let outbox: (String, i64, String, i64, i64, Option<String>) = query_as(
                     "SELECT match_id, stage, status, attempts, next_attempt_at, last_error
                      FROM outbox WHERE id = 'msg_1'",
                 )
