@@ -265,7 +265,7 @@ fn announce(config: &Config, what: &str) {
         feeds = config.feeds.len(),
         watchlists = config.watchlists.len(),
         webhooks = config.webhooks.len(),
-        database = %config.daemon.database.display(),
+        database = %config.daemon.database,
         "{what}"
     );
 }

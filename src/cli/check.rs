@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::config::Config;
 use crate::redact;
+use crate::store::Database;
 
 use super::{CliError, print};
 
@@ -47,11 +48,15 @@ impl fmt::Display for Summary<'_> {
         let Summary { path, config } = *self;
         let terms = config.matcher.pattern_count();
         writeln!(out, "{}: ok", path.display())?;
-        writeln!(
-            out,
-            "database: SQLite, {}",
-            config.daemon.database.display()
-        )?;
+        writeln!(out, "database: {}", config.daemon.database)?;
+        if matches!(config.daemon.database, Database::Postgres(_)) {
+            writeln!(
+                out,
+                "cluster: node {}, lease {}s",
+                config.cluster.node,
+                config.cluster.lease.as_secs()
+            )?;
+        }
         let retention = &config.retention;
         writeln!(
             out,

@@ -82,6 +82,7 @@ fn assemble(source: &str, entries: &[Range<usize>], chunk_bytes: usize) -> Optio
         webhooks,
         retention,
         stories,
+        cluster,
     } = rest;
     Some(RawConfig {
         daemon,
@@ -92,6 +93,7 @@ fn assemble(source: &str, entries: &[Range<usize>], chunk_bytes: usize) -> Optio
         webhooks,
         retention,
         stories,
+        cluster,
     })
 }
 

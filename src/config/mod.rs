@@ -103,6 +103,7 @@ pub struct Config {
     pub webhooks: Vec<Webhook>,
     pub retention: Retention,
     pub stories: Stories,
+    pub cluster: Cluster,
     /// One automaton over the terms of every watch-list; watch-list `i` of the matcher is
     /// `watchlists[i]`.
     pub matcher: Arc<Matcher>,
@@ -117,8 +118,9 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct Daemon {
     pub state_dir: PathBuf,
-    /// The SQLite database file.
-    pub database: PathBuf,
+    /// The database: a SQLite file (the default, in the state directory) or a PostgreSQL
+    /// URL (`database`, `database_url_file` or `database_url_env`).
+    pub database: crate::store::Database,
     pub listen: Option<SocketAddr>,
     pub log_format: LogFormat,
     /// When set, `/api/*` and `/metrics` require `Authorization: Bearer <token>`.
@@ -202,6 +204,16 @@ pub struct Stories {
     /// The least [`crate::stories::Fingerprint::resemblance`] at which two texts with no
     /// conflict are one story.
     pub threshold: f64,
+}
+
+/// This daemon among several sharing one PostgreSQL database (`[cluster]`, SPEC §17).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    /// The name its leases carry (default: the host name).
+    pub node: String,
+    /// How long a lease on a feed or a delivery lasts unless renewed: how soon the other
+    /// nodes take over the work of a node that died.
+    pub lease: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -595,6 +607,7 @@ fn build(path: &Path, base: &Path, raw: RawConfig, p: &mut Problems<'_>) -> Opti
     let webhooks = webhooks::build_webhooks(base, raw.webhooks, poll.as_ref(), p);
     let retention = settings::build_retention(raw.retention, p);
     let stories = settings::build_stories(raw.stories, p);
+    let cluster = settings::build_cluster(raw.cluster, p);
     // Names are unique (duplicates were refused above), so each maps to its one feed.
     let feed_indexes = feeds
         .iter()
@@ -619,6 +632,7 @@ fn build(path: &Path, base: &Path, raw: RawConfig, p: &mut Problems<'_>) -> Opti
         webhooks,
         retention,
         stories,
+        cluster: cluster?,
         matcher: Arc::new(matcher?),
         warnings: Vec::new(),
     })

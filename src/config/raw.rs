@@ -32,6 +32,8 @@ pub(super) struct RawConfig<F = Vec<RawFeed>> {
     pub(super) retention: RawRetention,
     #[serde(default)]
     pub(super) stories: RawStories,
+    #[serde(default)]
+    pub(super) cluster: RawCluster,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -39,10 +41,20 @@ pub(super) struct RawConfig<F = Vec<RawFeed>> {
 pub(super) struct RawDaemon {
     pub(super) state_dir: Option<S<String>>,
     pub(super) database: Option<S<String>>,
+    pub(super) database_url_file: Option<S<String>>,
+    pub(super) database_url_env: Option<S<String>>,
     pub(super) listen: Option<S<String>>,
     pub(super) log_format: Option<S<String>>,
     pub(super) api_token_file: Option<S<String>>,
     pub(super) api_token_env: Option<S<String>>,
+}
+
+/// `[cluster]`: this daemon among several on one PostgreSQL database (SPEC §17).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCluster {
+    pub(super) node: Option<S<String>>,
+    pub(super) lease: Option<S<String>>,
 }
 
 /// `[retention]`: how long rows are kept (SPEC §14).

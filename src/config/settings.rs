@@ -1,6 +1,6 @@
-//! The tables of single settings, `[daemon]`, `[poll]`, `[retention]` and `[stories]`,
-//! into [`Daemon`], [`Poll`], [`Retention`] and [`Stories`]; a setting left out takes its
-//! default.
+//! The tables of single settings, `[daemon]`, `[poll]`, `[retention]`, `[stories]` and
+//! `[cluster]`, into [`Daemon`], [`Poll`], [`Retention`], [`Stories`] and [`Cluster`]; a
+//! setting left out takes its default.
 //! Defaults are typed constants rather than text parsed at load, so that none can turn
 //! into zero, or go missing, without a word.
 
@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use super::credentials::{Source, read_credential};
 use super::problems::{Problem, Problems};
-use super::raw::{RawDaemon, RawPoll, RawRetention, RawStories, S};
+use super::raw::{RawCluster, RawDaemon, RawPoll, RawRetention, RawStories, S};
 use super::values::{
     MAX_DURATION, duration_or, parse_schedule, parse_schedule_text, positive, refuse_zero,
     relative_to,
 };
-use super::{ApiToken, Backfill, Daemon, LogFormat, Poll, Retention, Schedule, Stories};
+use super::{ApiToken, Backfill, Cluster, Daemon, LogFormat, Poll, Retention, Schedule, Stories};
+use crate::store::Database;
 
 const MINUTE: u64 = 60;
 const HOUR: u64 = 60 * MINUTE;
@@ -101,33 +102,7 @@ pub(super) fn build_daemon(base: &Path, raw: RawDaemon, p: &mut Problems<'_>) ->
             _ => PathBuf::from(DEFAULT_STATE_DIR),
         },
     };
-    let database = match &raw.database {
-        None => state_dir.join(DEFAULT_DATABASE_FILE),
-        Some(db) if is_postgres_url(db.get_ref()) => {
-            // The URL is not repeated: it may hold a password.
-            p.at(
-                db.span(),
-                "database: a PostgreSQL URL, which this build cannot use yet (PostgreSQL support is \
-                 planned); name a SQLite file, e.g. sqlite:///var/lib/wirewatch/wirewatch.db"
-                    .to_string(),
-            );
-            state_dir.join(DEFAULT_DATABASE_FILE)
-        }
-        Some(db) => {
-            let text = db.get_ref().trim();
-            let file = text
-                .strip_prefix("sqlite://")
-                .or_else(|| text.strip_prefix("sqlite:"))
-                .unwrap_or(text);
-            if file.is_empty() || file.contains("memory") {
-                p.at(
-                    db.span(),
-                    format!("database `{text}` must name a SQLite file, e.g. sqlite:///var/lib/wirewatch/wirewatch.db"),
-                );
-            }
-            relative_to(base, file)
-        }
-    };
+    let database = build_database(base, &raw, &state_dir, p);
     let listen = match &raw.listen {
         None => Some(DEFAULT_LISTEN),
         Some(listen) if listen.get_ref().is_empty() => None,
@@ -206,6 +181,124 @@ pub(super) fn build_daemon(base: &Path, raw: RawDaemon, p: &mut Problems<'_>) ->
         api_token,
     })
 }
+
+/// `database`, `database_url_file` or `database_url_env`: a PostgreSQL URL from any of
+/// them, or a SQLite file from `database` (default: in the state directory). A URL is
+/// never repeated in a message: it may hold a password.
+fn build_database(
+    base: &Path,
+    raw: &RawDaemon,
+    state_dir: &Path,
+    p: &mut Problems<'_>,
+) -> Database {
+    let default = || Database::Sqlite(state_dir.join(DEFAULT_DATABASE_FILE));
+    let given = read_credential(
+        base,
+        "the database",
+        [
+            ("database", Source::Inline, raw.database.as_ref()),
+            (
+                "database_url_file",
+                Source::File,
+                raw.database_url_file.as_ref(),
+            ),
+            (
+                "database_url_env",
+                Source::Env,
+                raw.database_url_env.as_ref(),
+            ),
+        ],
+        p,
+    );
+    let Ok(Some((text, span))) = given else {
+        return default();
+    };
+    let text = text.trim();
+    if is_postgres_url(text) {
+        return match url::Url::parse(text) {
+            Ok(url) if url.host_str().is_some_and(|h| !h.is_empty()) => {
+                Database::Postgres(text.to_string())
+            }
+            _ => {
+                p.at(
+                    span,
+                    "the database URL is not a PostgreSQL URL with a host, e.g. \
+                     postgres://wirewatch@db.example/wirewatch",
+                );
+                default()
+            }
+        };
+    }
+    if raw.database.is_none() {
+        p.at(
+            span,
+            "database_url_file and database_url_env take a PostgreSQL URL \
+             (postgres://...); name a SQLite file with `database`",
+        );
+        return default();
+    }
+    let file = text
+        .strip_prefix("sqlite://")
+        .or_else(|| text.strip_prefix("sqlite:"))
+        .unwrap_or(text);
+    if file.is_empty() || file.contains("memory") {
+        p.at(
+            span,
+            format!("database `{text}` must name a SQLite file, e.g. sqlite:///var/lib/wirewatch/wirewatch.db, or a PostgreSQL URL"),
+        );
+    }
+    Database::Sqlite(relative_to(base, file))
+}
+
+/// `[cluster]`: the node's name (default: the host name) and the lease (default 60 s).
+pub(super) fn build_cluster(raw: RawCluster, p: &mut Problems<'_>) -> Option<Cluster> {
+    let node = match &raw.node {
+        Some(node) => {
+            let name = node.get_ref().trim();
+            if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+                p.at(
+                    node.span(),
+                    "node must be a name of 1 to 64 printable characters",
+                );
+                return None;
+            }
+            name.to_string()
+        }
+        None => host_name(),
+    };
+    let lease = duration_or(raw.lease.as_ref(), "lease", DEFAULT_LEASE, p);
+    if lease < MIN_LEASE
+        && let Some(raw_lease) = &raw.lease
+    {
+        p.at(
+            raw_lease.span(),
+            format!(
+                "lease must be at least {}s: a node renews its leases every third of it",
+                MIN_LEASE.as_secs()
+            ),
+        );
+        return None;
+    }
+    Some(Cluster { node, lease })
+}
+
+/// The host's name, or `wirewatch` if it has none.
+fn host_name() -> String {
+    let name = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    if name.is_empty() {
+        "wirewatch".to_string()
+    } else {
+        name
+    }
+}
+
+/// `[cluster] lease`: a minute.
+const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+/// The shortest lease: renewals every third of it must not crowd the database.
+const MIN_LEASE: Duration = Duration::from_secs(3);
 
 pub(super) fn build_poll(raw: RawPoll, p: &mut Problems<'_>) -> Option<Poll> {
     let schedule = match &raw.schedule {
@@ -527,16 +620,82 @@ mod tests {
     }
 
     #[test]
-    fn a_postgresql_url_is_refused_clearly_without_repeating_its_password() {
-        for url in [
-            "postgres://wire:s3cret-pw@db.example/wirewatch",
-            "PostgreSQL://wire:s3cret-pw@db.example/wirewatch",
+    fn a_postgresql_url_comes_inline_from_a_file_or_the_environment_and_never_shows_its_password() {
+        let url = "postgres://wire:s3cret-pw@db.example:5433/wirewatch?sslmode=require";
+        let inline = load(&format!("[daemon]\ndatabase = \"{url}\"\n")).unwrap();
+        assert_eq!(inline.daemon.database, Database::Postgres(url.to_string()));
+        let shown = inline.daemon.database.to_string();
+        assert_eq!(
+            shown,
+            "PostgreSQL, postgres://wire@db.example:5433/wirewatch"
+        );
+        assert_eq!(format!("{:?}", inline.daemon.database), shown);
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("database-url");
+        std::fs::write(&file, format!("{url}\n")).unwrap();
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let from_file = load(&format!(
+            "[daemon]\ndatabase_url_file = \"{}\"\n",
+            file.display()
+        ))
+        .unwrap();
+        assert_eq!(
+            from_file.daemon.database,
+            Database::Postgres(url.to_string())
+        );
+
+        // SAFETY: no other test reads this variable.
+        unsafe { std::env::set_var("WIREWATCH_TEST_DATABASE_URL", url) };
+        let from_env =
+            load("[daemon]\ndatabase_url_env = \"WIREWATCH_TEST_DATABASE_URL\"\n").unwrap();
+        assert_eq!(
+            from_env.daemon.database,
+            Database::Postgres(url.to_string())
+        );
+
+        for (source, expected) in [
+            (
+                format!("[daemon]\ndatabase = \"{url}\"\ndatabase_url_env = \"X\"\n"),
+                "`database` and `database_url_env` both give the database",
+            ),
+            (
+                "[daemon]\ndatabase = \"postgres://wire:s3cret-pw@/wirewatch\"\n".to_string(),
+                "not a PostgreSQL URL with a host",
+            ),
+            (
+                format!(
+                    "[daemon]\ndatabase_url_file = \"{}\"\n",
+                    dir.path().join("none").display()
+                ),
+                "database_url_file",
+            ),
         ] {
-            let problems = problem_messages(&format!("[daemon]\ndatabase = \"{url}\"\n"));
+            let problems = problem_messages(&source);
             assert_eq!(problems.len(), 1, "{problems:?}");
-            assert!(problems[0].contains("a PostgreSQL URL"), "{problems:?}");
+            assert!(problems[0].contains(expected), "{problems:?}");
             assert!(!problems[0].contains("s3cret"), "{problems:?}");
         }
+    }
+
+    #[test]
+    fn the_cluster_names_its_node_and_lease_and_defaults_to_the_host_name() {
+        let config = load("[cluster]\nnode = \"wire-2\"\nlease = \"30s\"\n").unwrap();
+        assert_eq!(config.cluster.node, "wire-2");
+        assert_eq!(config.cluster.lease, Duration::from_secs(30));
+        let default = load("").unwrap().cluster;
+        assert_eq!(default.node, host_name());
+        assert!(!default.node.is_empty());
+        assert_eq!(default.lease, Duration::from_secs(60));
+        let problems = problem_messages("[cluster]\nnode = \"\"\nlease = \"1s\"\n");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("node must be a name"), "{problems:?}");
+        let problems = problem_messages("[cluster]\nlease = \"1s\"\n");
+        assert!(
+            problems[0].contains("lease must be at least 3s"),
+            "{problems:?}"
+        );
     }
 
     #[test]
@@ -579,7 +738,7 @@ mod tests {
         );
         assert_eq!(
             config.daemon.database,
-            PathBuf::from("/etc/wirewatch/data/wirewatch.db")
+            Database::Sqlite(PathBuf::from("/etc/wirewatch/data/wirewatch.db"))
         );
     }
 }
