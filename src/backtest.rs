@@ -570,10 +570,7 @@ feeds = ["tag:asia"]
 
     impl Db {
         async fn new() -> Db {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let store = Store::open(&dir.path().join("wirewatch.db"))
-                .await
-                .expect("open");
+            let (dir, store) = crate::store::temp_store().await;
             let config =
                 Config::from_source(&dir.path().join("wirewatch.toml"), CONFIG).expect("config");
             let mut feeds: Vec<(&str, &str)> = config

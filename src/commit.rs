@@ -976,8 +976,7 @@ format = "slack"
     }
 
     async fn db_with(config: &str) -> Db {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("wirewatch.db")).await.unwrap();
+        let (dir, store) = crate::store::temp_store().await;
         let config =
             Arc::new(Config::from_source(&dir.path().join("wirewatch.toml"), config).unwrap());
         let pairs: Vec<(&str, &str)> = config
@@ -1048,11 +1047,7 @@ format = "slack"
     /// by story link and watch-list, outbox rows by story link, watch-list and webhook (a
     /// story of one link each, in these tests).
     async fn contents(db: &Db) -> [BTreeSet<String>; 3] {
-        let pool = sqlx::SqlitePool::connect_with(
-            sqlx::sqlite::SqliteConnectOptions::new().filename(db._dir.path().join("wirewatch.db")),
-        )
-        .await
-        .unwrap();
+        let pool = db.store.outside_pool().await;
         let column = |sql: &'static str| {
             let pool = pool.clone();
             async move {
@@ -1214,14 +1209,13 @@ format = "slack"
     /// One column of `sql` over the test database, read as another process would.
     async fn column<T>(db: &Db, sql: &'static str) -> Vec<T>
     where
-        T: Send + Unpin + for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+        T: Send + Unpin + for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
     {
-        let pool = sqlx::SqlitePool::connect_with(
-            sqlx::sqlite::SqliteConnectOptions::new().filename(db._dir.path().join("wirewatch.db")),
-        )
-        .await
-        .unwrap();
-        let rows = sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap();
+        let pool = db.store.outside_pool().await;
+        let rows = sqlx::query_scalar(crate::store::Dialect::current().sql(sql))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
         pool.close().await;
         rows
     }

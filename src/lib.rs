@@ -51,4 +51,9 @@ pub mod store;
 pub mod stories;
 pub mod systemd;
 pub mod telemetry;
+/// The throwaway PostgreSQL cluster of the tests, shared with the integration tests.
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../tests/support/postgres.rs"]
+pub(crate) mod test_postgres;
 pub mod upkeep;

@@ -4,6 +4,7 @@
 //! and the same named indexes. Runs on a throwaway PostgreSQL cluster
 //! (`tests/support/postgres.rs`) and an SQLite file in a temporary directory.
 
+#[allow(dead_code)]
 #[path = "support/postgres.rs"]
 mod postgres;
 

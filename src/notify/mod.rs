@@ -522,7 +522,7 @@ mod tests {
     /// A store holding one alert for webhook `siem` at `url`, retried after 1m, 10m, 1h.
     async fn one_alert(url: &str) -> (tempfile::TempDir, Store, Arc<Config>) {
         use crate::commit::{Candidate, FeedResult, Fetched};
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, store) = crate::store::temp_store().await;
         let text = format!(
             "[[feeds]]\nname = \"wire\"\nurl = \"https://wire.example/rss\"\n\n\
              [[watchlists]]\nname = \"iran\"\nterms = [\"Iran\"]\nwebhooks = [\"siem\"]\n\n\
@@ -530,7 +530,6 @@ mod tests {
              retry_schedule = [\"1m\", \"10m\", \"1h\"]\n"
         );
         let config = Arc::new(Config::from_source(&dir.path().join("w.toml"), &text).unwrap());
-        let store = Store::open(&dir.path().join("wirewatch.db")).await.unwrap();
         store
             .register(&[("wire", "https://wire.example/rss")], &[("siem", "x")])
             .await

@@ -115,7 +115,7 @@ impl Store {
                 "SELECT MIN(id) FROM (
                     SELECT MIN(id) AS id FROM items WHERE matched = 0 AND first_seen_at >= $1
                     UNION ALL
-                    SELECT MIN(id) FROM items WHERE matched = 1 AND first_seen_at >= $1)",
+                    SELECT MIN(id) FROM items WHERE matched = 1 AND first_seen_at >= $1) AS firsts",
             )
             .bind(since)
             .fetch_one(&mut *snapshot)

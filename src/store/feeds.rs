@@ -107,6 +107,22 @@ pub struct FeedStatus {
     pub items: i64,
 }
 
+/// Each name of `pairs` once, with the last value given for it, in the order of those
+/// last values.
+fn last_of_each<'a>(pairs: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let last: HashMap<&str, usize> = pairs
+        .iter()
+        .enumerate()
+        .map(|(index, (name, _))| (*name, index))
+        .collect();
+    pairs
+        .iter()
+        .enumerate()
+        .filter(|(index, (name, _))| last.get(name) == Some(index))
+        .map(|(_, pair)| *pair)
+        .collect()
+}
+
 impl Store {
     /// Records the configured feeds and webhooks, keyed by name, in one transaction: a
     /// configuration is registered whole or not at all, so a failed reload leaves the
@@ -116,9 +132,10 @@ impl Store {
     /// evidently fixed it. `webhooks` pairs a name with [`crate::config::Webhook::fingerprint`].
     ///
     /// Many rows per statement: a start or reload with 100,000 feeds runs 500 statements,
-    /// not 100,000. SQLite applies a multi-row upsert row by row, so a name given twice
-    /// ends as it would with one statement per row.
+    /// not 100,000. PostgreSQL refuses a multi-row upsert that names a row twice, so a
+    /// name given twice is written once, with the last value given for it.
     pub async fn register(&self, feeds: &[(&str, &str)], webhooks: &[(&str, &str)]) -> Result<()> {
+        let (feeds, webhooks) = (last_of_each(feeds), last_of_each(webhooks));
         self.transaction(async |tx| {
             for chunk in feeds.chunks(ROWS_PER_STATEMENT) {
                 let sql = format!(
@@ -256,7 +273,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::temp_store;
+    use crate::store::temp_store;
     use crate::store::{FeedFailure, FeedUpdate};
     use crate::store::{query, query_scalar};
 

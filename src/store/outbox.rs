@@ -245,7 +245,8 @@ impl Store {
     pub async fn next_delivery_due(&self, webhook: &str) -> Result<Option<i64>> {
         self.pipeline_read(async |conn| {
             query_scalar(
-                "SELECT MIN(MAX(next_attempt_at, COALESCE(leased_until, 0))) AS due FROM outbox
+                "SELECT MIN(CASE WHEN leased_until > next_attempt_at THEN leased_until
+                                 ELSE next_attempt_at END) AS due FROM outbox
                  WHERE webhook = $1 AND status = 'pending'
                    AND NOT EXISTS (SELECT 1 FROM webhooks w
                                    WHERE w.name = $1 AND w.disabled_at IS NOT NULL)",
@@ -300,10 +301,10 @@ impl Store {
         self.look(async |conn| {
             query_as(
                 "SELECT webhook,
-                    SUM(status = 'pending' AND attempts = 0) AS pending,
-                    SUM(status = 'pending' AND attempts > 0) AS failed,
-                    SUM(status = 'dead') AS dead,
-                    SUM(status = 'delivered') AS delivered
+                    COUNT(*) FILTER (WHERE status = 'pending' AND attempts = 0) AS pending,
+                    COUNT(*) FILTER (WHERE status = 'pending' AND attempts > 0) AS failed,
+                    COUNT(*) FILTER (WHERE status = 'dead') AS dead,
+                    COUNT(*) FILTER (WHERE status = 'delivered') AS delivered
                  FROM outbox GROUP BY webhook ORDER BY webhook",
             )
             .fetch_all(&mut *conn)
@@ -401,7 +402,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::temp_store;
+    use crate::store::temp_store;
     use crate::store::{ItemRow, NewItem, NewMatch, OutboxRow};
 
     /// A lease long enough not to run out during a test that does not mean it to.
@@ -608,11 +609,9 @@ mod tests {
             .iter()
             .map(|(id, webhook, at)| (id.as_str(), *webhook, *at))
             .collect();
-        let (dir, first) = queued(&borrowed).await;
+        let (_dir, first) = queued(&borrowed).await;
         // A second process: its own pools and its own writer queue on the same file.
-        let second = Store::open(&dir.path().join("wirewatch.db"))
-            .await
-            .expect("open again");
+        let second = first.reopen().await.expect("open again");
 
         let (mut a, mut b) = (Vec::new(), Vec::new());
         for _ in 0..10 {

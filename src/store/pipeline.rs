@@ -169,7 +169,7 @@ impl StoreTx {
                     .bind(serde_json::to_string(item.categories)?)
                     .bind(item.language)
                     .bind(now)
-                    .bind(row.matched)
+                    .bind(i64::from(row.matched))
                     .bind(row.bands.as_deref())
                     .bind(Some(item.content).filter(|c| !c.is_empty()))
                     .bind(row.watchlists.as_deref())

@@ -236,7 +236,7 @@ pub(super) async fn story_counts(
             "SELECT i.story_id, COUNT(*) AS items, COUNT(DISTINCT i.feed_id) AS feeds,
                 s.first_seen_at
              FROM items i JOIN stories s ON s.id = i.story_id
-             WHERE i.story_id IN {} GROUP BY i.story_id",
+             WHERE i.story_id IN {} GROUP BY i.story_id, s.first_seen_at",
             values(1, chunk.len())
         );
         let mut select = multi_row_as::<CountedStory>(sql, chunk.len());
@@ -271,7 +271,7 @@ pub(super) async fn items_of_stories(
                     i.first_seen_at AS seen_at, i.id,
                     ROW_NUMBER() OVER (PARTITION BY i.story_id ORDER BY i.id) AS n
                 FROM items i JOIN feeds f ON f.id = i.feed_id
-                WHERE i.story_id IN {})
+                WHERE i.story_id IN {}) AS numbered
              WHERE n <= ${} ORDER BY story_id, id",
             values(1, chunk.len()),
             chunk.len() + 1
@@ -476,7 +476,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::store::tests::temp_store;
+    use crate::store::temp_store;
 
     /// A store holding the feeds `wire`, `mirror` and `agency`, and their ids.
     async fn three_feeds() -> (tempfile::TempDir, Store, [i64; 3]) {

@@ -10,7 +10,31 @@
 //! directory handed to that user.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// `WIREWATCH_TEST_DATABASE=postgres` runs the tests that honour it (the store's unit
+/// tests, the main e2e tests) on PostgreSQL instead of SQLite: `scripts/test` runs them
+/// both ways.
+pub fn requested() -> bool {
+    std::env::var("WIREWATCH_TEST_DATABASE").is_ok_and(|v| v == "postgres")
+}
+
+/// A new, empty database on the test process's one shared cluster (started on first use,
+/// and stopped by a watcher once the process has exited, however it exited): its URL.
+pub fn fresh_database() -> String {
+    static SHARED: OnceLock<Postgres> = OnceLock::new();
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let cluster = SHARED.get_or_init(|| {
+        let cluster = Postgres::start();
+        cluster.stop_after_this_process();
+        cluster
+    });
+    let name = format!("test_{}", NEXT.fetch_add(1, Ordering::Relaxed));
+    cluster.create_database(&name);
+    cluster.url(&name)
+}
 
 pub struct Postgres {
     dir: tempfile::TempDir,
@@ -44,12 +68,11 @@ impl Postgres {
             port,
             run_as,
         };
-        let data = cluster.data();
         cluster.run(
             "initdb",
             &[
                 "-D",
-                &data,
+                &cluster.data(),
                 "-U",
                 "postgres",
                 "--auth=trust",
@@ -57,12 +80,74 @@ impl Postgres {
                 "--no-sync",
             ],
         );
-        let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off",
-            cluster.dir.path().display()
+        cluster.start_server();
+        cluster
+    }
+
+    /// Creates an empty database.
+    pub fn create_database(&self, name: &str) {
+        let port = self.port.to_string();
+        let socket = self.dir.path().to_string_lossy().into_owned();
+        self.run(
+            "createdb",
+            &["-h", &socket, "-p", &port, "-U", "postgres", name],
         );
-        let log = cluster.dir.path().join("server.log");
-        cluster.run(
+    }
+
+    /// Stops the server (as an abrupt crash would: `immediate`), keeping its files.
+    pub fn stop(&self) {
+        let data = self.data();
+        self.run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]);
+    }
+
+    /// Starts the server again on the same port, after [`Postgres::stop`].
+    pub fn restart(&self) {
+        self.start_server();
+    }
+
+    /// For a cluster that is never dropped (a `static`): a watcher, in a session of its
+    /// own, stops the server and removes its files once this process has exited.
+    fn stop_after_this_process(&self) {
+        let pg_ctl = self.command_line("pg_ctl");
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
+             {pg_ctl} -D '{data}' -m immediate -w stop; rm -rf '{dir}'",
+            pid = std::process::id(),
+            data = self.data(),
+            dir = self.dir.path().display(),
+        );
+        // `--fork`: setsid returns at once, leaving the watcher in its own session.
+        let started = Command::new("setsid")
+            .args(["--fork", "sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        assert!(
+            started.is_ok_and(|status| status.success()),
+            "setsid and sh, to stop the shared cluster after the tests"
+        );
+    }
+
+    /// How a shell runs `program` of the cluster (as its user when the tests are root).
+    fn command_line(&self, program: &str) -> String {
+        let path = self.bin.join(program);
+        match self.run_as {
+            Some(user) => format!("runuser -u {user} -- '{}'", path.display()),
+            None => format!("'{}'", path.display()),
+        }
+    }
+
+    fn start_server(&self) {
+        let data = self.data();
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
+             -c max_connections=300",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("server.log");
+        self.run(
             "pg_ctl",
             &[
                 "-D",
@@ -75,7 +160,6 @@ impl Postgres {
                 "start",
             ],
         );
-        cluster
     }
 
     /// The URL of `database` on this cluster, as the `postgres` superuser.
