@@ -169,7 +169,7 @@ pub async fn run(path: PathBuf, config: Arc<Config>) -> anyhow::Result<()> {
     let mut signals = Signals::register()?;
     let (store, pipeline, writer) = open(&config).await?;
     let released = store
-        .release_leases()
+        .release_leases(&config.cluster.node)
         .await
         .context("cannot release the outbox leases")?;
     if released > 0 {

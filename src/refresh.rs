@@ -51,6 +51,21 @@ pub enum Outcome {
     Disabled {
         reason: String,
     },
+    /// Another node holds the feed's lease (`holder`), or refreshed it this cycle
+    /// already (SPEC §17): nothing was fetched here.
+    Elsewhere {
+        holder: Option<String>,
+    },
+}
+
+impl Outcome {
+    /// How `poll` and the demo say that another node has the feed.
+    pub fn elsewhere(holder: &Option<String>) -> String {
+        match holder {
+            Some(node) => format!("being refreshed by node {node}"),
+            None => "refreshed by another node this cycle".to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -26,7 +26,7 @@ use crate::config::Poll;
 use crate::due::{self, MAX_HINTED_INTERVAL};
 use crate::metrics;
 use crate::refresh::{Outcome, Pipeline, Report};
-use crate::store::{Health, StoreError};
+use crate::store::{FeedClaim, Health, StoreError};
 use crate::telemetry::error_chain;
 
 /// Fetch slots: one semaphore for all feeds and one per host, and per-host pauses after
@@ -114,12 +114,39 @@ impl Limits {
             .unwrap_or_default()
             .to_string();
         let _slots = self.acquire(&host).await;
+        // Several daemons on one database: refresh the feed only under its lease (a
+        // scheduled refresh only if it is still due: another node may have refreshed it
+        // this cycle), renewed while the refresh runs and given back after its commit.
+        let feed = &pipeline.config.feeds[index].name;
+        let cluster = &pipeline.config.cluster;
+        let lease = i64::try_from(cluster.lease.as_secs()).unwrap_or(i64::MAX);
+        let now = clock::unix();
+        let due_by = due.map(|_| now);
+        let claim = pipeline
+            .store
+            .claim_feed(feed, &cluster.node, now, now.saturating_add(lease), due_by)
+            .await?;
+        if let FeedClaim::Later { at, holder } = claim {
+            return Ok(Report {
+                feed: feed.clone(),
+                outcome: Outcome::Elsewhere { holder },
+                next_due: DateTime::from_timestamp(at, 0),
+            });
+        }
         if let Some(due) = due {
             metrics::schedule_lateness((clock::now() - due).to_std().unwrap_or_default());
         }
         // Boxed: until here a task only waits for slots, and a cold start of 100,000 feeds
         // keeps that many waiting; the refresh's own state is allocated once it runs.
-        let report = Box::pin(pipeline.refresh(index)).await?;
+        let refreshed = tokio::select! {
+            refreshed = Box::pin(pipeline.refresh(index)) => refreshed,
+            never = renew_lease(pipeline, feed, cluster.lease) => match never {},
+        };
+        if let Err(err) = pipeline.store.release_feed_lease(feed, &cluster.node).await {
+            // It runs out by itself within the lease.
+            tracing::warn!(feed, error = %error_chain(&err), "cannot give the feed's lease back");
+        }
+        let report = refreshed?;
         if let Outcome::Failed {
             retry_after: Some(wait),
             ..
@@ -129,6 +156,31 @@ impl Limits {
             self.pause(&host, *wait);
         }
         Ok(report)
+    }
+}
+
+/// Renews this node's lease on `feed` every third of `lease`, for as long as it is polled
+/// (a refresh runs beside it). A renewal that fails is logged: the lease may then run out
+/// and another node refresh the feed as well, which the database's constraints make
+/// harmless (each item and alert is stored once).
+async fn renew_lease(pipeline: &Pipeline, feed: &str, lease: Duration) -> std::convert::Infallible {
+    let node = &pipeline.config.cluster.node;
+    let every = lease / 3;
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let lease = i64::try_from(lease.as_secs()).unwrap_or(i64::MAX);
+    loop {
+        ticks.tick().await;
+        match pipeline
+            .store
+            .renew_feed_lease(feed, node, clock::unix().saturating_add(lease))
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(feed, "the feed's lease was taken over by another node"),
+            Err(err) => {
+                tracing::warn!(feed, error = %error_chain(&err), "cannot renew the feed's lease")
+            }
+        }
     }
 }
 

@@ -174,6 +174,7 @@ impl fmt::Display for PollReport<'_> {
                 }
                 Outcome::Failed { class, error, .. } => format!("failed ({class}): {error}"),
                 Outcome::Disabled { reason } => format!("disabled: {reason}"),
+                Outcome::Elsewhere { holder } => Outcome::elsewhere(holder),
             };
             writeln!(out, "{}: {line}", report.feed)?;
         }

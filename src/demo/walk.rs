@@ -286,7 +286,7 @@ impl Cycle {
                     totals.matches += matches;
                 }
                 Outcome::NotModified => totals.not_modified += 1,
-                Outcome::Failed { .. } | Outcome::Disabled { .. } => {}
+                Outcome::Failed { .. } | Outcome::Disabled { .. } | Outcome::Elsewhere { .. } => {}
             }
         }
         totals
@@ -297,7 +297,7 @@ impl Cycle {
         self.0.iter().filter_map(|report| match &report.outcome {
             Outcome::Failed { error, .. } => Some(format!("{} failed: {error}", report.feed)),
             Outcome::Disabled { reason } => Some(format!("{} disabled: {reason}", report.feed)),
-            Outcome::Updated { .. } | Outcome::NotModified => None,
+            Outcome::Updated { .. } | Outcome::NotModified | Outcome::Elsewhere { .. } => None,
         })
     }
 }
@@ -323,6 +323,7 @@ impl fmt::Display for Cycle {
                 Outcome::NotModified => "not modified (304 to a conditional GET)".to_string(),
                 Outcome::Failed { class, error, .. } => format!("FAILED ({class}): {error}"),
                 Outcome::Disabled { reason } => format!("DISABLED: {reason}"),
+                Outcome::Elsewhere { holder } => Outcome::elsewhere(holder),
             };
             writeln!(out, "  {:<11} {kind:<10} {line}", report.feed)?;
         }

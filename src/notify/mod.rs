@@ -189,6 +189,7 @@ impl Notifier {
                 .store
                 .claim_deliveries(
                     &webhook.name,
+                    &self.config.cluster.node,
                     due_by.unwrap_or(now),
                     now + lease,
                     CLAIM_BATCH,
@@ -625,7 +626,7 @@ mod tests {
         let lease = (config.webhooks[0].timeout + Duration::from_secs(10)).as_secs() as i64;
         let now = clock::unix();
         let claimed = store
-            .claim_deliveries("siem", now, now + lease, 4)
+            .claim_deliveries("siem", "node-a", now, now + lease, 4)
             .await
             .unwrap();
         assert_eq!(claimed.len(), 1);

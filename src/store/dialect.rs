@@ -9,6 +9,9 @@
 //!   statement reads pairs with `value ->> K`). [`Dialect::sql`] rewrites the first into
 //!   the second.
 //! - **`LIKE`** ignores ASCII case in SQLite; PostgreSQL's is `ILIKE`.
+//! - **Row locks.** A claim's subquery ends in `/* FOR UPDATE SKIP LOCKED */`: a comment
+//!   to SQLite (whose one writer claims alone), the clause itself to PostgreSQL, so that
+//!   several nodes claiming at once each take other rows.
 //! - **Write transactions.** SQLite's `BEGIN IMMEDIATE` takes its one write lock;
 //!   PostgreSQL's `BEGIN` then takes [`WRITE_LOCK`], an advisory lock held to the commit,
 //!   so that the commit stage's read-then-write steps (stories, rate limits, digests) run
@@ -153,7 +156,7 @@ fn sqlstate(db: &dyn sqlx::error::DatabaseError) -> Option<Cow<'_, str>> {
 /// A statement written for both, rewritten where PostgreSQL reads it otherwise (see the
 /// module's list).
 fn postgres(sql: &str) -> Cow<'_, str> {
-    if !sql.contains("json_each(") && !sql.contains(" LIKE ") {
+    if !sql.contains("json_each(") && !sql.contains(" LIKE ") && !sql.contains(SKIP_LOCKED) {
         return Cow::Borrowed(sql);
     }
     let elements = if sql.contains("value ->>") {
@@ -174,8 +177,14 @@ fn postgres(sql: &str) -> Cow<'_, str> {
         rest = &after[close + 1..];
     }
     out.push_str(rest);
-    Cow::Owned(out.replace(" LIKE ", " ILIKE "))
+    Cow::Owned(
+        out.replace(" LIKE ", " ILIKE ")
+            .replace(SKIP_LOCKED, "FOR UPDATE SKIP LOCKED"),
+    )
 }
+
+/// Where a claim locks the rows it takes, on PostgreSQL.
+const SKIP_LOCKED: &str = "/* FOR UPDATE SKIP LOCKED */";
 
 #[cfg(test)]
 mod tests {
@@ -195,6 +204,10 @@ mod tests {
             "SELECT value ->> 0, value ->> 1 FROM jsonb_array_elements(CAST($2 AS jsonb)) AS value WHERE true"
         );
         assert_eq!(postgres("WHERE title LIKE $3"), "WHERE title ILIKE $3");
+        assert_eq!(
+            postgres("WHERE id IN (SELECT id FROM outbox LIMIT 3 /* FOR UPDATE SKIP LOCKED */)"),
+            "WHERE id IN (SELECT id FROM outbox LIMIT 3 FOR UPDATE SKIP LOCKED)"
+        );
         assert!(matches!(postgres("SELECT 1"), Cow::Borrowed(_)));
     }
 

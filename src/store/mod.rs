@@ -25,7 +25,8 @@
 //! (registering feeds and webhooks, poll state, schedules, statuses), `pipeline.rs` (what
 //! a refresh reads and the commit stage writes), `stories.rs` (story links, the
 //! near-duplicate band index, story summaries and escalations), `outbox.rs` (claiming,
-//! leasing, marking and re-queueing deliveries), `policy.rs` (misses, mutes, rate-limit
+//! leasing, marking and re-queueing deliveries), `leases.rs` (feed leases of several
+//! daemons on one PostgreSQL database), `policy.rs` (misses, mutes, rate-limit
 //! counts and digests of the alert policy), `explain.rs` (what `explain` reads of one
 //! item), `queries.rs` (stored matches and stories,
 //! for people), `backtest.rs` (the snapshot of stored item texts a backtest scans),
@@ -38,6 +39,7 @@ mod dialect;
 mod explain;
 mod feeds;
 pub mod health;
+mod leases;
 mod outbox;
 mod pipeline;
 mod policy;
@@ -61,6 +63,7 @@ pub use backtest::{SCAN_PAGE, ScanSink, ScannedItem, StoredFeed};
 pub use explain::{ExplainedItem, MAX_EXPLAINED, StoredItem, StoredMiss, StoryMatch};
 pub use feeds::{ErrorClass, FeedState, FeedStatus};
 pub use health::{Failing, Health};
+pub use leases::{FeedClaim, LeaseCount};
 pub use outbox::{
     Delivery, DeliveryCounts, DeliveryFilter, DeliveryRow, DisabledWebhook, OutboxStatus,
 };
@@ -471,17 +474,32 @@ impl Store {
         &self,
         work: impl AsyncFnOnce(&mut StoreTx) -> Result<T>,
     ) -> Result<T> {
-        self.transaction_waiting(BUSY_TIMEOUT, work).await
+        self.transaction_waiting(BUSY_TIMEOUT, Lock::Writes, work)
+            .await
+    }
+
+    /// A write transaction of leases and single-row updates (claiming feeds and
+    /// deliveries, marking a delivery's outcome). On PostgreSQL it takes neither this
+    /// process's writer queue nor the cluster-wide write lock: row locks (`FOR UPDATE
+    /// SKIP LOCKED`) keep two nodes apart, and a claim need not wait for a commit stage.
+    /// On SQLite it is [`Store::transaction`].
+    async fn row_transaction<T>(
+        &self,
+        work: impl AsyncFnOnce(&mut StoreTx) -> Result<T>,
+    ) -> Result<T> {
+        self.transaction_waiting(BUSY_TIMEOUT, Lock::Rows, work)
+            .await
     }
 
     /// [`Store::transaction`], waiting at most `busy` for another process's write lock.
     async fn transaction_waiting<T>(
         &self,
         busy: Duration,
+        lock: Lock,
         work: impl AsyncFnOnce(&mut StoreTx) -> Result<T>,
     ) -> Result<T> {
         let outcome: Result<T> = async {
-            let mut tx = self.begin(busy).await?;
+            let mut tx = self.begin(busy, lock).await?;
             let value = work(&mut tx).await?;
             tx.commit().await?;
             Ok(value)
@@ -501,10 +519,14 @@ impl Store {
         outcome
     }
 
-    async fn begin(&self, busy: Duration) -> Result<StoreTx> {
-        let writer = self.writer.clone().lock_owned().await;
-        let conn = self.pool.acquire().await?;
+    async fn begin(&self, busy: Duration, lock: Lock) -> Result<StoreTx> {
         let dialect = self.database.dialect();
+        let serialized = dialect == Dialect::Sqlite || lock == Lock::Writes;
+        let writer = match serialized {
+            true => Some(self.writer.clone().lock_owned().await),
+            false => None,
+        };
+        let conn = self.pool.acquire().await?;
         let mut tx = StoreTx {
             conn,
             open: true,
@@ -519,7 +541,7 @@ impl Store {
         sqlx::query(dialect.begin_write())
             .execute(&mut *tx.conn)
             .await?;
-        if dialect == Dialect::Postgres {
+        if dialect == Dialect::Postgres && lock == Lock::Writes {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(dialect::WRITE_LOCK)
                 .execute(&mut *tx.conn)
@@ -574,7 +596,7 @@ impl Store {
         } else {
             PROBE_BUSY_TIMEOUT
         };
-        self.transaction_waiting(busy, async |tx| {
+        self.transaction_waiting(busy, Lock::Writes, async |tx| {
             query(
                 "INSERT INTO health_probe (id, at) VALUES (1, $1)
                    ON CONFLICT (id) DO UPDATE SET at = excluded.at",
@@ -655,7 +677,17 @@ pub struct StoreTx {
     /// Whether the connection's busy timeout was changed for this transaction, to be put
     /// back after it.
     busy_changed: bool,
-    _writer: tokio::sync::OwnedMutexGuard<()>,
+    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+/// What a write transaction waits for (see [`Store::row_transaction`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lock {
+    /// Every other write: this process's writer queue and, on PostgreSQL, the
+    /// cluster-wide write lock ([`dialect::WRITE_LOCK`]).
+    Writes,
+    /// Only the rows it touches.
+    Rows,
 }
 
 impl Drop for StoreTx {

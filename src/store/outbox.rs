@@ -137,32 +137,37 @@ pub struct DeliveryCounts {
 
 impl Store {
     /// Claims up to `limit` pending deliveries of one webhook due at `now`, leasing them
-    /// until `lease_until`: a process that dies mid-send leaves the row to be retried once
-    /// the lease runs out, never lost and never marked delivered. A disabled webhook's
-    /// rows are not claimed. The rows claimed are the oldest due; they come back in the
-    /// order SQLite updated them, which is not promised to be oldest first.
+    /// to `node` until `lease_until`: a process that dies mid-send leaves the row to be
+    /// retried once the lease runs out, never lost and never marked delivered. A disabled
+    /// webhook's rows are not claimed. The rows claimed are the oldest due; they come back
+    /// in the order the database updated them, which is not promised to be oldest first.
+    /// On PostgreSQL rows another node is claiming at that moment are skipped, not waited
+    /// for: each row is in flight on one node at a time.
     pub async fn claim_deliveries(
         &self,
         webhook: &str,
+        node: &str,
         now: i64,
         lease_until: i64,
         limit: i64,
     ) -> Result<Vec<Delivery>> {
-        self.transaction(async |tx| {
+        self.row_transaction(async |tx| {
             Ok(query_as(
-                "UPDATE outbox SET leased_until = $3
+                "UPDATE outbox SET leased_until = $3, leased_by = $5
                  WHERE id IN (SELECT id FROM outbox
                               WHERE webhook = $1 AND status = 'pending' AND next_attempt_at <= $2
                                 AND (leased_until IS NULL OR leased_until <= $2)
                                 AND NOT EXISTS (SELECT 1 FROM webhooks w
                                                 WHERE w.name = $1 AND w.disabled_at IS NOT NULL)
-                              ORDER BY next_attempt_at, id LIMIT $4)
+                              ORDER BY next_attempt_at, id LIMIT $4
+                              /* FOR UPDATE SKIP LOCKED */)
                  RETURNING id, webhook, body, attempts",
             )
             .bind(webhook)
             .bind(now)
             .bind(lease_until)
             .bind(limit)
+            .bind(node)
             .fetch_all(&mut *tx.conn)
             .await?)
         })
@@ -170,10 +175,10 @@ impl Store {
     }
 
     pub async fn mark_delivered(&self, id: &str, status: u16, at: i64) -> Result<()> {
-        self.transaction(async |tx| {
+        self.row_transaction(async |tx| {
             query(
                 "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, last_status = $2,
-                    last_error = NULL, delivered_at = $3, leased_until = NULL
+                    last_error = NULL, delivered_at = $3, leased_until = NULL, leased_by = NULL
                  WHERE id = $1 AND status = 'pending'",
             )
             .bind(id)
@@ -194,11 +199,12 @@ impl Store {
         error: &str,
         next_attempt_at: Option<i64>,
     ) -> Result<()> {
-        self.transaction(async |tx| {
+        self.row_transaction(async |tx| {
             query(
                 "UPDATE outbox SET attempts = attempts + 1, last_status = $2, last_error = $3,
                     status = CASE WHEN $4 IS NULL THEN 'dead' ELSE 'pending' END,
-                    next_attempt_at = COALESCE($4, next_attempt_at), leased_until = NULL
+                    next_attempt_at = COALESCE($4, next_attempt_at), leased_until = NULL,
+                    leased_by = NULL
                  WHERE id = $1 AND status = 'pending'",
             )
             .bind(id)
@@ -214,8 +220,8 @@ impl Store {
 
     /// Releases the lease of a claimed row that was not attempted after all.
     pub async fn release_lease(&self, id: &str) -> Result<()> {
-        self.transaction(async |tx| {
-            query("UPDATE outbox SET leased_until = NULL WHERE id = $1")
+        self.row_transaction(async |tx| {
+            query("UPDATE outbox SET leased_until = NULL, leased_by = NULL WHERE id = $1")
                 .bind(id)
                 .execute(&mut *tx.conn)
                 .await?;
@@ -224,18 +230,22 @@ impl Store {
         .await
     }
 
-    /// Releases every lease: run once by the daemon at start, when no send of its own can
-    /// be in flight, so rows a killed process had claimed go out at once instead of after
-    /// their lease. (A `wirewatch poll` sending at that very moment could send a row
-    /// twice, which at-least-once delivery allows and `webhook-id` lets receivers drop.)
-    pub async fn release_leases(&self) -> Result<u64> {
+    /// Releases the leases of `node` (and of builds before leases named their node): run
+    /// once by the daemon at start, when no send of its own can be in flight, so rows it
+    /// had claimed before it was killed go out at once instead of after their lease.
+    /// Other nodes' leases stand. (A `wirewatch poll` of the same node sending at that
+    /// very moment could send a row twice, which at-least-once delivery allows and
+    /// `webhook-id` lets receivers drop.)
+    pub async fn release_leases(&self, node: &str) -> Result<u64> {
         let done = self
-            .transaction(async |tx| {
-                Ok(
-                    query("UPDATE outbox SET leased_until = NULL WHERE leased_until IS NOT NULL")
-                        .execute(&mut *tx.conn)
-                        .await?,
+            .row_transaction(async |tx| {
+                Ok(query(
+                    "UPDATE outbox SET leased_until = NULL, leased_by = NULL
+                     WHERE leased_until IS NOT NULL AND (leased_by = $1 OR leased_by IS NULL)",
                 )
+                .bind(node)
+                .execute(&mut *tx.conn)
+                .await?)
             })
             .await?;
         Ok(done.rows_affected())
@@ -415,7 +425,7 @@ mod tests {
         store
             .register(
                 &[("wire", "https://wire.example/rss")],
-                &[("siem", "siem-v1"), ("chat", "chat-v1")],
+                &[("siem", "siem-v1"), ("chat", "chat-v1"), ("ops", "ops-v1")],
             )
             .await
             .expect("register");
@@ -481,7 +491,7 @@ mod tests {
     /// but they come back in no promised order.
     async fn claim(store: &Store, webhook: &str, now: i64, limit: i64) -> Vec<String> {
         let mut ids: Vec<String> = store
-            .claim_deliveries(webhook, now, now + LEASE, limit)
+            .claim_deliveries(webhook, "node-a", now, now + LEASE, limit)
             .await
             .expect("claim")
             .into_iter()
@@ -525,7 +535,7 @@ mod tests {
         assert_eq!(claim(&store, "siem", 99, 10).await, Vec::<String>::new());
         assert_eq!(claim(&store, "siem", 250, 10).await, ["first", "second"]);
         let claimed = store
-            .claim_deliveries("siem", 300, 300 + LEASE, 10)
+            .claim_deliveries("siem", "node-a", 300, 300 + LEASE, 10)
             .await
             .expect("claim");
         assert_eq!(claimed.len(), 1);
@@ -584,7 +594,7 @@ mod tests {
         let (_dir, store) = queued(&[("a", "siem", 100)]).await;
         assert_eq!(
             store
-                .claim_deliveries("siem", 100, 130, 10)
+                .claim_deliveries("siem", "node-a", 100, 130, 10)
                 .await
                 .expect("claim")
                 .len(),
@@ -616,8 +626,8 @@ mod tests {
         let (mut a, mut b) = (Vec::new(), Vec::new());
         for _ in 0..10 {
             let (x, y) = tokio::join!(
-                first.claim_deliveries("siem", 1_000, 1_000 + LEASE, 3),
-                second.claim_deliveries("siem", 1_000, 1_000 + LEASE, 3),
+                first.claim_deliveries("siem", "node-a", 1_000, 1_000 + LEASE, 3),
+                second.claim_deliveries("siem", "node-b", 1_000, 1_000 + LEASE, 3),
             );
             a.extend(x.expect("first claims").into_iter().map(|d| d.id));
             b.extend(y.expect("second claims").into_iter().map(|d| d.id));
@@ -640,7 +650,7 @@ mod tests {
         let start = crate::clock::unix();
         let (_dir, store) = queued(&[("a", "siem", start)]).await;
         let claimed = store
-            .claim_deliveries("siem", start, start + lease, 10)
+            .claim_deliveries("siem", "node-a", start, start + lease, 10)
             .await
             .expect("claim");
         assert_eq!(claimed.len(), 1);
@@ -668,18 +678,33 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn releasing_every_lease_at_start_frees_the_rows_a_killed_process_had_claimed() {
-        let (_dir, store) =
-            queued(&[("a", "siem", 100), ("b", "chat", 100), ("c", "siem", 500)]).await;
+    async fn releasing_a_nodes_leases_at_start_frees_what_it_had_claimed_and_not_the_others() {
+        let (_dir, store) = queued(&[
+            ("a", "siem", 100),
+            ("b", "chat", 100),
+            ("c", "siem", 500),
+            ("d", "ops", 100),
+        ])
+        .await;
         assert_eq!(claim(&store, "siem", 100, 10).await, ["a"]);
         assert_eq!(claim(&store, "chat", 100, 10).await, ["b"]);
+        let elsewhere = store
+            .claim_deliveries("ops", "node-b", 100, 100 + LEASE, 10)
+            .await
+            .expect("node-b claims");
+        assert_eq!(elsewhere.len(), 1);
 
-        assert_eq!(store.release_leases().await.expect("release"), 2);
+        assert_eq!(store.release_leases("node-a").await.expect("release"), 2);
 
         assert_eq!(claim(&store, "siem", 101, 10).await, ["a"]);
         assert_eq!(claim(&store, "chat", 101, 10).await, ["b"]);
-        assert_eq!(store.release_leases().await.expect("release"), 2);
-        assert_eq!(store.release_leases().await.expect("release"), 0);
+        assert!(
+            claim(&store, "ops", 101, 10).await.is_empty(),
+            "node-b's send is still in flight"
+        );
+        assert_eq!(store.release_leases("node-a").await.expect("release"), 2);
+        assert_eq!(store.release_leases("node-a").await.expect("release"), 0);
+        assert_eq!(store.release_leases("node-b").await.expect("release"), 1);
     }
 
     #[tokio::test]
@@ -707,7 +732,7 @@ mod tests {
     async fn a_failed_attempt_is_retried_at_its_next_attempt_time() {
         let (_dir, store) = queued(&[("a", "siem", 100)]).await;
         store
-            .claim_deliveries("siem", 100, 10_000, 10)
+            .claim_deliveries("siem", "node-a", 100, 10_000, 10)
             .await
             .expect("claim");
 
@@ -833,7 +858,7 @@ mod tests {
         let (_dir, store) = queued(&[("a", "siem", 100)]).await;
         assert_eq!(
             store
-                .claim_deliveries("siem", 100, 10_000, 10)
+                .claim_deliveries("siem", "node-a", 100, 10_000, 10)
                 .await
                 .expect("claim")
                 .len(),
