@@ -617,6 +617,18 @@ async fn render_metrics(State(app): State<App>) -> Result<impl IntoResponse, Api
     let pending = app.store.pending_deliveries().await.map_err(unavailable)?;
     metrics::gauge!("wirewatch_outbox_pending").set(pending as f64);
     let now = clock::unix();
+    // Which node this is, and the leases it holds (several daemons on one database).
+    let node = config.cluster.node.clone();
+    metrics::gauge!("wirewatch_node_info", "node" => node.clone()).set(1.0);
+    let leases = app.store.lease_counts(now).await.map_err(unavailable)?;
+    let held = leases.iter().find(|count| count.node == node);
+    for (kind, count) in [
+        ("feed", held.map_or(0, |c| c.feeds)),
+        ("delivery", held.map_or(0, |c| c.deliveries)),
+    ] {
+        metrics::gauge!("wirewatch_leases", "node" => node.clone(), "kind" => kind)
+            .set(count as f64);
+    }
     for (feed, at) in app.store.last_successes().await.map_err(unavailable)? {
         if config.feed_index(&feed).is_some() {
             metrics::gauge!("wirewatch_feed_last_success_age_seconds", "feed" => feed)

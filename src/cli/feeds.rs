@@ -48,16 +48,23 @@ pub(super) async fn feeds(config: &Config, args: &FeedsArgs) -> Result<(), CliEr
     if args.json {
         return print_json(&statuses);
     }
-    print(FeedList(&statuses))
+    print(FeedList {
+        statuses: &statuses,
+        now: crate::clock::unix(),
+    })
 }
 
 /// Each feed's state (ok, failing and why, disabled, never fetched), its items, its last
 /// fetch and next due time, and where it moved; "no feeds" for none.
-struct FeedList<'a>(&'a [FeedStatus]);
+struct FeedList<'a> {
+    statuses: &'a [FeedStatus],
+    /// A lease that ran out before now is not shown: its node died.
+    now: i64,
+}
 
 impl fmt::Display for FeedList<'_> {
     fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let statuses = self.0;
+        let statuses = self.statuses;
         for feed in statuses {
             let state = if let Some(reason) = &feed.disabled_reason {
                 format!("DISABLED: {reason}")
@@ -83,6 +90,15 @@ impl fmt::Display for FeedList<'_> {
             )?;
             if let Some(moved) = &feed.moved_to {
                 writeln!(out, "    moved permanently to {moved}")?;
+            }
+            if let (Some(node), Some(until)) = (&feed.lease_node, feed.lease_until)
+                && until > self.now
+            {
+                writeln!(
+                    out,
+                    "    being refreshed by node {node} (lease until {})",
+                    time(until)
+                )?;
             }
         }
         if statuses.is_empty() {

@@ -594,6 +594,8 @@ mod tests {
             disabled_reason: None,
             moved_to: None,
             items: 0,
+            lease_node: None,
+            lease_until: None,
         }
     }
 

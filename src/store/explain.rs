@@ -85,7 +85,7 @@ impl Store {
                     i.content, i.article, i.categories, i.first_seen_at, i.watchlists
                  FROM items i JOIN feeds f ON f.id = i.feed_id
                  WHERE i.id = $1 OR i.item_key = $2 OR i.url = $2 OR i.url = $3
-                 ORDER BY (i.id IS $1 OR i.item_key = $2 OR i.url = $2) DESC, i.first_seen_at, i.id
+                 ORDER BY (COALESCE(i.id = $1, false) OR i.item_key = $2 OR i.url = $2) DESC, i.first_seen_at, i.id
                  LIMIT $4",
             )
             .bind(id)

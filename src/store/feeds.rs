@@ -105,6 +105,10 @@ pub struct FeedStatus {
     pub moved_to: Option<String>,
     /// Items stored from this feed.
     pub items: i64,
+    /// The node refreshing it now, and until when its lease runs (several daemons on one
+    /// PostgreSQL database; on SQLite never set).
+    pub lease_node: Option<String>,
+    pub lease_until: Option<i64>,
 }
 
 /// Each name of `pairs` once, with the last value given for it, in the order of those
@@ -260,7 +264,8 @@ impl Store {
                 "SELECT name, url, title, last_fetch_at, last_success_at, next_due_at,
                     failure_count, last_error, last_error_class, last_error_at,
                     disabled_at, disabled_reason, moved_to,
-                    (SELECT COUNT(*) FROM items WHERE items.feed_id = feeds.id) AS items
+                    (SELECT COUNT(*) FROM items WHERE items.feed_id = feeds.id) AS items,
+                    lease_node, lease_until
                  FROM feeds ORDER BY name",
             )
             .fetch_all(&mut *conn)

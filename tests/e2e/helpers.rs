@@ -27,6 +27,9 @@ pub struct FeedHit {
     pub at: Instant,
     /// Requests being answered by this server when this one arrived, itself included.
     pub concurrent: usize,
+    /// The request's `User-Agent` (`poll.user_agent`: which node fetched, in the
+    /// cluster tests).
+    pub agent: String,
 }
 
 #[derive(Default)]
@@ -133,11 +136,17 @@ async fn serve_feed(
     let mut state = state.lock().unwrap();
     let concurrent = state.active;
     state.active -= 1;
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     let hit = |status| FeedHit {
         feed: name.clone(),
         status,
         at,
         concurrent,
+        agent: agent.clone(),
     };
     if let Some(reply) = reply {
         state.hits.push(hit(reply.status));
@@ -387,15 +396,29 @@ impl Hook {
     }
 }
 
-/// A temp dir holding the config and the state dir.
+/// A temp dir holding the config and the state dir, and the test's database: a SQLite
+/// file in the state dir, or with `WIREWATCH_TEST_DATABASE=postgres` a new database on
+/// the tests' PostgreSQL cluster, which every config written here names.
 pub struct TestDir {
     pub dir: tempfile::TempDir,
+    /// The PostgreSQL database's URL; `None` on SQLite.
+    pub postgres: Option<String>,
 }
 
 impl TestDir {
     pub fn new() -> TestDir {
         TestDir {
             dir: tempfile::tempdir().unwrap(),
+            postgres: crate::postgres::requested().then(crate::postgres::fresh_database),
+        }
+    }
+
+    /// A test dir whose daemons use `url`, a PostgreSQL database (several nodes share
+    /// one, each with a test dir of its own).
+    pub fn on_postgres(url: &str) -> TestDir {
+        TestDir {
+            dir: tempfile::tempdir().unwrap(),
+            postgres: Some(url.to_string()),
         }
     }
 
@@ -404,13 +427,18 @@ impl TestDir {
     }
 
     /// A connection of the test's own to the daemon's database, as another process
-    /// (a CLI command, an operator's `sqlite3`) would open it.
-    pub async fn database(&self) -> sqlx::SqliteConnection {
+    /// (a CLI command, an operator's `sqlite3` or `psql`) would open it.
+    pub async fn database(&self) -> sqlx::AnyConnection {
         use sqlx::Connection as _;
-        let db = self.dir.path().join("state").join("wirewatch.db");
-        sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-            .await
-            .unwrap()
+        sqlx::any::install_default_drivers();
+        let url = match &self.postgres {
+            Some(url) => url.clone(),
+            None => {
+                let db = self.dir.path().join("state").join("wirewatch.db");
+                format!("sqlite://{}", db.display())
+            }
+        };
+        sqlx::AnyConnection::connect(&url).await.unwrap()
     }
 
     /// Rewrites the config file through `edit`.
@@ -438,8 +466,18 @@ impl TestDir {
         self.edit_config(|text| text.replacen("[poll]\n", &format!("[poll]\n{lines}\n"), 1));
     }
 
+    /// Writes the config; on PostgreSQL with the test's database added to `[daemon]`.
     pub fn write_config(&self, text: &str) -> PathBuf {
         let path = self.config_path();
+        let text = match &self.postgres {
+            Some(url) if text.contains("[daemon]\n") => text.replacen(
+                "[daemon]\n",
+                &format!("[daemon]\ndatabase = \"{url}\"\n"),
+                1,
+            ),
+            Some(url) => format!("[daemon]\ndatabase = \"{url}\"\n\n{text}"),
+            None => text.to_string(),
+        };
         std::fs::write(&path, text).unwrap();
         path
     }
@@ -769,14 +807,14 @@ pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
 /// `timeout`; returns the last value.
 pub async fn wait_for_rows(
     dir: &TestDir,
-    query: &'static str,
+    query: &str,
     timeout: Duration,
     done: impl Fn(i64) -> bool,
 ) -> i64 {
     let last = std::cell::Cell::new(-1);
     let read = || async {
         let mut db = dir.database().await;
-        let value: i64 = sqlx::query_scalar(query)
+        let value: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_string()))
             .fetch_one(&mut db)
             .await
             .unwrap_or(-1);
@@ -788,12 +826,22 @@ pub async fn wait_for_rows(
 
 /// Waits until every pending delivery is due (its retry time has come), for at most 10 s.
 pub async fn wait_until_retries_are_due(dir: &TestDir) {
-    let value = wait_for_rows(
-        dir,
-        "SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND next_attempt_at > unixepoch()",
-        Duration::from_secs(10),
-        |not_due| not_due == 0,
-    )
-    .await;
+    // The latest retry time, read once: the clock then passes it.
+    let mut db = dir.database().await;
+    let latest: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(next_attempt_at) FROM outbox WHERE status = 'pending'")
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    };
+    let value = poll(Duration::from_secs(10), || async {
+        (latest.is_none_or(|at| now() >= at)).then_some(0)
+    })
+    .await
+    .unwrap_or(1);
     assert_eq!(value, 0, "pending deliveries still not due after 10 s");
 }
