@@ -41,7 +41,7 @@ impl Cluster {
             server.delay(name, Duration::from_millis(200));
         }
         Cluster {
-            postgres: postgres,
+            postgres,
             url,
             feeds: server,
             names,
