@@ -202,17 +202,20 @@ pub async fn run(path: PathBuf, config: Arc<Config>) -> anyhow::Result<()> {
                 systemd::reloading();
                 tracing::info!(path = %path.display(), "SIGHUP: reloading the configuration");
                 match Config::load(&path) {
-                    Ok(new) => {
+                    Ok(mut new) => {
                         new.log_warnings();
-                        let new = Arc::new(new);
                         let old = current.borrow().clone();
                         if new.daemon.listen != old.daemon.listen
                             || new.daemon.database != old.daemon.database
+                            || new.cluster != old.cluster
                         {
                             tracing::warn!(
-                                "daemon.listen and daemon.database take effect at the next restart"
+                                "daemon.listen, daemon.database and [cluster] take effect at the next restart"
                             );
                         }
+                        // The node keeps the name its leases carry until it restarts.
+                        new.cluster = old.cluster.clone();
+                        let new = Arc::new(new);
                         // Stop the old generation before the store learns the new feeds
                         // and webhooks, so no refresh of the old config writes onto a
                         // feed whose URL just changed.

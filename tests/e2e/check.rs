@@ -51,6 +51,42 @@ async fn a_valid_config_prints_a_summary_and_exits_0() {
     assert!(!text.contains("whsec_"), "the secret is never printed");
 }
 
+#[tokio::test]
+async fn check_names_a_postgresql_database_and_the_node_without_the_password() {
+    let dir = TestDir::new();
+    let url_file = dir.dir.path().join("database-url");
+    std::fs::write(
+        &url_file,
+        "postgres://wire:s3cret-pw@db.example:5433/wirewatch\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &url_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let config = GOOD.replacen(
+        "[daemon]\n",
+        &format!("[daemon]\ndatabase_url_file = \"{}\"\n", url_file.display()),
+        1,
+    );
+    dir.write_config(&format!(
+        "{config}\n[cluster]\nnode = \"wire-2\"\nlease = \"30s\"\n"
+    ));
+    let out = dir.wirewatch(&["check"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("database: PostgreSQL, postgres://wire@db.example:5433/wirewatch\n"),
+        "{text}"
+    );
+    assert!(text.contains("cluster: node wire-2, lease 30s"), "{text}");
+    assert!(
+        !text.contains("s3cret"),
+        "the password is never printed: {text}"
+    );
+}
+
 /// Each case: what is broken, the replacement applied to GOOD, and the expected
 /// `line:column` and message fragment. Each broken value must give exactly one error:
 /// a bad webhook must not also make the watch-lists naming it fail.
