@@ -35,11 +35,18 @@
 //! its text, as wire copy in different outlets does. Every feed is on
 //! 127.0.0.1, so `per_host` is raised to `concurrency` here: a real deployment spreads
 //! feeds over many hosts.
+//!
+//! With `LOAD_POSTGRES` set in the environment, the database is PostgreSQL instead of a
+//! SQLite file: a throwaway cluster started here (`tests/support/postgres.rs`, with
+//! `synchronous_commit = off`, as durable as the SQLite store), whose CPU is reported
+//! beside wirewatch's. `LOAD_NODES=N` (default 1) then runs N nodes on it: N pipelines in
+//! this process for the cycles, N daemons for `steady`, each with its own `[cluster]
+//! node`, all polling every feed, so that the leases decide who fetches what.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -55,6 +62,54 @@ use wirewatch::refresh::Outcome;
 
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[allow(dead_code)]
+#[path = "../tests/support/postgres.rs"]
+mod postgres;
+
+/// The PostgreSQL database of this run (`LOAD_POSTGRES`), started on first use; `None`:
+/// SQLite.
+fn postgres_url() -> Option<&'static str> {
+    static DATABASE: OnceLock<Option<(postgres::Postgres, String)>> = OnceLock::new();
+    DATABASE
+        .get_or_init(|| {
+            std::env::var_os("LOAD_POSTGRES")?;
+            let cluster = postgres::Postgres::start_durable();
+            cluster.stop_after_this_process();
+            cluster.create_database("load");
+            let url = cluster.url("load");
+            Some((cluster, url))
+        })
+        .as_ref()
+        .map(|(_, url)| url.as_str())
+}
+
+/// How many nodes share the database (`LOAD_NODES`, PostgreSQL only).
+fn nodes() -> usize {
+    match postgres_url() {
+        Some(_) => std::env::var("LOAD_NODES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1)
+            .max(1),
+        None => 1,
+    }
+}
+
+/// CPU seconds of every PostgreSQL server process on the machine (this run's cluster).
+fn postgres_cpu_seconds() -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim() == "postgres")
+        })
+        .map(cpu_seconds)
+        .sum()
+}
 
 /// The documents served, by feed number: (ETag, body).
 type Docs = Arc<RwLock<HashMap<usize, (String, Arc<Vec<u8>>)>>>;
@@ -201,24 +256,38 @@ async fn cycles(args: &[String]) -> anyhow::Result<()> {
     let (addr, served, total_bytes) = serve_feeds(feeds).await?;
 
     let dir = tempfile::tempdir()?;
-    let config_path = write_config(
-        dir.path(),
-        feeds,
-        &addr.to_string(),
-        "listen = \"\"",
-        "backfill = \"all\"",
-        "",
-    )?;
-    let config = Arc::new(Config::load(&config_path)?);
-    let (store, pipeline, _writer) = wirewatch::daemon::open(&config).await?;
+    let mut pipelines = Vec::new();
+    let mut writers = Vec::new();
+    let mut store = None;
+    for node in 1..=nodes() {
+        let config_path = write_config(
+            dir.path(),
+            feeds,
+            &addr.to_string(),
+            "listen = \"\"",
+            "backfill = \"all\"",
+            &format!("[cluster]\nnode = \"node-{node}\"\n"),
+        )?;
+        let config = Arc::new(Config::load(&config_path)?);
+        let (opened, pipeline, writer) = wirewatch::daemon::open(&config).await?;
+        store.get_or_insert(opened);
+        pipelines.push(pipeline);
+        writers.push(writer);
+    }
+    let store = store.context("no node")?;
+    println!(
+        "database: {}, {} node(s)",
+        store.database(),
+        pipelines.len()
+    );
     let all: Vec<usize> = (0..feeds).collect();
 
-    let cold = cycle("cold (all new)", &pipeline, &all, total_bytes).await;
-    let warm = cycle("warm (all 304)", &pipeline, &all, 0).await;
+    let cold = cycle("cold (all new)", &pipelines, &all, total_bytes).await;
+    let warm = cycle("warm (all 304)", &pipelines, &all, 0).await;
     let changed = ((feeds as f64) * changed_percent / 100.0).ceil() as usize;
     change(&served.docs, 0..changed, 1)?;
     let label = format!("{changed_percent}% changed ({changed} feeds)");
-    let some = cycle(&label, &pipeline, &all, 0).await;
+    let some = cycle(&label, &pipelines, &all, 0).await;
     println!(
         "peak RSS {:.1} MiB; new items {} / {} / {}",
         peak_rss_kib(std::process::id()) as f64 / 1024.0,
@@ -226,7 +295,8 @@ async fn cycles(args: &[String]) -> anyhow::Result<()> {
         warm,
         some
     );
-    drop(pipeline);
+    drop(pipelines);
+    drop(writers);
     store.close().await;
     Ok(())
 }
@@ -636,28 +706,59 @@ fn buckets(metrics: &str, family: &str) -> Vec<(f64, f64)> {
 }
 
 /// One poll cycle over `feeds`; prints its numbers and returns the new items.
+/// Makes every feed due now (`next_due_at` cleared), on the nodes' database.
+async fn all_due(pipelines: &[wirewatch::refresh::Pipeline]) -> anyhow::Result<()> {
+    let Some(pipeline) = pipelines.first() else {
+        return Ok(());
+    };
+    let url = match pipeline.store.database() {
+        wirewatch::store::Database::Sqlite(path) => format!("sqlite://{}", path.display()),
+        wirewatch::store::Database::Postgres(url) => url.clone(),
+    };
+    let mut conn = sqlx::AnyConnection::connect(&url).await?;
+    sqlx::query("UPDATE feeds SET next_due_at = NULL")
+        .execute(&mut conn)
+        .await?;
+    Ok(())
+}
+
+/// One poll of every feed by each of `pipelines` (the nodes) at once: with several, each
+/// feed is fetched by whichever node claims its lease first, and the others find it
+/// refreshed.
 async fn cycle(
     label: &str,
-    pipeline: &wirewatch::refresh::Pipeline,
+    pipelines: &[wirewatch::refresh::Pipeline],
     feeds: &[usize],
     bytes: usize,
 ) -> usize {
+    // Every feed falls due now, as at a cycle's start.
+    if let Err(err) = all_due(pipelines).await {
+        eprintln!("cannot make every feed due: {err}");
+    }
     let cpu_before = cpu_seconds(std::process::id());
+    let pg_before = postgres_cpu_seconds();
     let started = Instant::now();
-    let reports = wirewatch::scheduler::poll_once(pipeline, feeds).await;
+    let mut polls = tokio::task::JoinSet::new();
+    for pipeline in pipelines {
+        let (pipeline, feeds) = (pipeline.clone(), feeds.to_vec());
+        polls.spawn(async move { wirewatch::scheduler::poll_due(&pipeline, &feeds).await });
+    }
+    let reports = polls.join_all().await;
     let wall = started.elapsed();
     let cpu = cpu_seconds(std::process::id()) - cpu_before;
-    let (mut new_items, mut failed, mut not_modified) = (0, 0, 0);
-    for report in reports.iter().flatten() {
+    let pg = postgres_cpu_seconds() - pg_before;
+    let (mut new_items, mut failed, mut not_modified, mut elsewhere) = (0, 0, 0, 0);
+    for report in reports.iter().flatten().flatten() {
         match &report.outcome {
             Outcome::Updated { new_items: n, .. } => new_items += n,
             Outcome::NotModified => not_modified += 1,
+            Outcome::Elsewhere { .. } => elsewhere += 1,
             _ => failed += 1,
         }
     }
     let secs = wall.as_secs_f64().max(f64::EPSILON);
     println!(
-        "{label}: {:.2}s wall, {:.0} feeds/s, {:.0} new items/s, {:.1} MB/s, {:.2} CPU s ({:.0}% of 2 cores), {not_modified} not modified, {failed} failed",
+        "{label}: {:.2}s wall, {:.0} feeds/s, {:.0} new items/s, {:.1} MB/s, {:.2} CPU s ({:.0}% of 2 cores), PostgreSQL {pg:.2} CPU s, {not_modified} not modified, {failed} failed, {elsewhere} left to another node",
         secs,
         feeds.len() as f64 / secs,
         new_items as f64 / secs,
@@ -726,8 +827,9 @@ fn write_config(
     }
     opml.push_str("</body></opml>\n");
     std::fs::write(dir.join("feeds.opml"), opml)?;
+    let database = postgres_url().map_or(String::new(), |url| format!("database = \"{url}\"\n"));
     let text = format!(
-        "[daemon]\nstate_dir = \"state\"\n{daemon}\n\n[poll]\nallow_private_networks = true\nconcurrency = 64\nper_host = 64\n{poll}\n\n[[opml]]\npath = \"feeds.opml\"\n\n[[watchlists]]\nname = \"iran-china\"\nterms = [\"Iran\", \"China\", \"SCO\", \"JCPOA\", \"Russia\", \"Ukraine\", \"Trump\", \"Biden\"]\nwebhooks = [\"sink\"]\n\n[[webhooks]]\nname = \"sink\"\nurl = \"http://{addr}/hook\"\n\n{extra}"
+        "[daemon]\nstate_dir = \"state\"\n{database}{daemon}\n\n[poll]\nallow_private_networks = true\nconcurrency = 64\nper_host = 64\n{poll}\n\n[[opml]]\npath = \"feeds.opml\"\n\n[[watchlists]]\nname = \"iran-china\"\nterms = [\"Iran\", \"China\", \"SCO\", \"JCPOA\", \"Russia\", \"Ukraine\", \"Trump\", \"Biden\"]\nwebhooks = [\"sink\"]\n\n[[webhooks]]\nname = \"sink\"\nurl = \"http://{addr}/hook\"\n\n{extra}"
     );
     let path = dir.join("load.toml");
     std::fs::write(&path, text)?;

@@ -194,11 +194,32 @@ pub async fn poll_once(pipeline: &Pipeline, feeds: &[usize]) -> Vec<Result<Repor
         .collect()
 }
 
+/// As [`poll_once`], but each feed as the schedule starts it when due: on a database that
+/// several nodes share, a feed another node holds or refreshed already this cycle is left
+/// to it ([`Outcome::Elsewhere`]). For the load tool, whose nodes run in one process.
+pub async fn poll_due(pipeline: &Pipeline, feeds: &[usize]) -> Vec<Result<Report, StoreError>> {
+    poll_feeds(pipeline, feeds, Some(clock::now()), |_| {})
+        .await
+        .into_iter()
+        .map(|(_, report)| report)
+        .collect()
+}
+
 /// As [`poll_once`], calling `done` as each feed finishes (for a progress bar), and
 /// pairing each report with its feed's index.
 pub async fn poll_once_observed(
     pipeline: &Pipeline,
     feeds: &[usize],
+    done: impl Fn(&str),
+) -> Vec<(usize, Result<Report, StoreError>)> {
+    poll_feeds(pipeline, feeds, None, done).await
+}
+
+/// Refreshes `feeds` once, concurrently within the limits; `due`: as the schedule does.
+async fn poll_feeds(
+    pipeline: &Pipeline,
+    feeds: &[usize],
+    due: Option<DateTime<Utc>>,
     done: impl Fn(&str),
 ) -> Vec<(usize, Result<Report, StoreError>)> {
     let limits = Arc::new(Limits::new(
@@ -208,7 +229,7 @@ pub async fn poll_once_observed(
     let mut tasks = JoinSet::new();
     for &index in feeds {
         let (limits, pipeline) = (limits.clone(), pipeline.clone());
-        tasks.spawn(async move { (index, limits.refresh(&pipeline, index, None).await) });
+        tasks.spawn(async move { (index, limits.refresh(&pipeline, index, due).await) });
     }
     let mut reports: Vec<(usize, Result<Report, StoreError>)> = Vec::with_capacity(feeds.len());
     while let Some(finished) = tasks.join_next().await {

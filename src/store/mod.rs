@@ -698,15 +698,14 @@ impl Drop for StoreTx {
     }
 }
 
-/// `rows` groups of `columns` numbered placeholders, `($1, $2), ($3, $4)`, for a
-/// multi-row statement whose values are its first parameters. Only placeholders are ever
-/// spliced into SQL; every value is bound. Numbered placeholders read the same in both
-/// dialects, SQLite's and PostgreSQL's.
+/// `rows` groups of `columns` placeholders, `($1, $2), ($3, $4)`, for a multi-row
+/// statement whose values are its first parameters. Only placeholders are ever spliced
+/// into SQL; every value is bound.
 fn values(rows: usize, columns: usize) -> String {
     values_from(1, rows, columns)
 }
 
-/// [`values`] numbered from `first`, for a statement with parameters before them.
+/// [`values`] from parameter `first` on, for a statement with parameters before them.
 fn values_from(first: usize, rows: usize, columns: usize) -> String {
     let mut sql = String::with_capacity(rows * (columns * 5 + 4));
     for row in 0..rows {
@@ -718,12 +717,18 @@ fn values_from(first: usize, rows: usize, columns: usize) -> String {
             if column > 0 {
                 sql.push_str(", ");
             }
-            sql.push('$');
-            sql.push_str(&(first + row * columns + column).to_string());
+            sql.push_str(&placeholder(first + row * columns + column));
         }
         sql.push(')');
     }
     sql
+}
+
+/// Parameter `n` of a statement built at run time, in the process's dialect (see
+/// [`Dialect::placeholder`]): every parameter of such a statement is written with it, in
+/// order.
+fn placeholder(n: usize) -> String {
+    Dialect::current().placeholder(n)
 }
 
 /// A statement whose text depends on how many rows or keys it carries. Only the small

@@ -118,7 +118,8 @@ impl Store {
             let mut known = HashSet::new();
             for chunk in keys.chunks(CHUNK) {
                 let sql = format!(
-                    "SELECT item_key FROM items WHERE feed_id = $1 AND item_key IN {}",
+                    "SELECT item_key FROM items WHERE feed_id = {} AND item_key IN {}",
+                    super::placeholder(1),
                     super::values_from(2, 1, chunk.len())
                 );
                 let mut query = multi_row_as::<(String,)>(sql, chunk.len()).bind(feed_id);

@@ -19,7 +19,7 @@ use chrono::DateTime;
 use sqlx::{AnyConnection, Connection as _};
 
 use super::query_as;
-use super::{Held, ROWS_PER_STATEMENT, Result, Store, multi_row_as, values};
+use super::{Held, ROWS_PER_STATEMENT, Result, Store, multi_row_as, placeholder, values};
 use crate::notify::body;
 
 /// One stored match, as `wirewatch matches` shows it.
@@ -272,9 +272,9 @@ pub(super) async fn items_of_stories(
                     ROW_NUMBER() OVER (PARTITION BY i.story_id ORDER BY i.id) AS n
                 FROM items i JOIN feeds f ON f.id = i.feed_id
                 WHERE i.story_id IN {}) AS numbered
-             WHERE n <= ${} ORDER BY story_id, id",
+             WHERE n <= {} ORDER BY story_id, id",
             values(1, chunk.len()),
-            chunk.len() + 1
+            placeholder(chunk.len() + 1)
         );
         let mut select = multi_row_as::<StoredSighting>(sql, chunk.len());
         for id in chunk {
@@ -425,9 +425,9 @@ impl Store {
                 for chunk in stories.chunks(ROWS_PER_STATEMENT) {
                     let sql = format!(
                         "SELECT story_id, terms, highlights FROM matches
-                         WHERE story_id IN {} AND watchlist = ${}",
+                         WHERE story_id IN {} AND watchlist = {}",
                         values(1, chunk.len()),
-                        chunk.len() + 1
+                        placeholder(chunk.len() + 1)
                     );
                     let mut select = multi_row_as::<StoredWatchlistHit>(sql, chunk.len() + 1);
                     for id in chunk {

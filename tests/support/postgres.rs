@@ -40,13 +40,26 @@ pub struct Postgres {
     dir: tempfile::TempDir,
     bin: PathBuf,
     port: u16,
+    /// `-c` settings of the server: tests trade durability for speed (`fsync=off`).
+    settings: &'static str,
     /// `Some(user)` when the commands run as that user (the tests run as root).
     run_as: Option<&'static str>,
 }
 
 impl Postgres {
-    /// A new cluster, running. Panics, saying what to install, when PostgreSQL is missing.
+    /// A new cluster for tests, running, with `fsync` off. Panics, saying what to install,
+    /// when PostgreSQL is missing.
     pub fn start() -> Postgres {
+        Postgres::start_with("-c fsync=off -c synchronous_commit=off")
+    }
+
+    /// A new cluster as durable as wirewatch's SQLite store (`synchronous = NORMAL` in WAL
+    /// mode): a commit survives the process, not necessarily the machine. For benchmarks.
+    pub fn start_durable() -> Postgres {
+        Postgres::start_with("-c synchronous_commit=off")
+    }
+
+    fn start_with(settings: &'static str) -> Postgres {
         let bin = binaries().unwrap_or_else(|| {
             panic!(
                 "these tests need PostgreSQL's initdb and pg_ctl: none in /usr/lib/postgresql/*/bin \
@@ -66,6 +79,7 @@ impl Postgres {
             dir,
             bin,
             port,
+            settings,
             run_as,
         };
         cluster.run(
@@ -107,7 +121,7 @@ impl Postgres {
 
     /// For a cluster that is never dropped (a `static`): a watcher, in a session of its
     /// own, stops the server and removes its files once this process has exited.
-    fn stop_after_this_process(&self) {
+    pub fn stop_after_this_process(&self) {
         let pg_ctl = self.command_line("pg_ctl");
         let script = format!(
             "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
@@ -141,10 +155,10 @@ impl Postgres {
     fn start_server(&self) {
         let data = self.data();
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-             -c max_connections=300",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300 {}",
             self.port,
-            self.dir.path().display()
+            self.dir.path().display(),
+            self.settings
         );
         let log = self.dir.path().join("server.log");
         self.run(
