@@ -302,6 +302,8 @@ async fn cycles(args: &[String]) -> anyhow::Result<()> {
 }
 
 /// The real daemon on a five-minute schedule: cold start, then MINUTES of steady state.
+/// With `LOAD_NODES=N` on PostgreSQL, N daemons share the feeds; their CPU, fetches and
+/// lateness are summed.
 async fn steady(args: &[String]) -> anyhow::Result<()> {
     let feeds: usize = arg(args, 0, 100_000)?;
     let minutes: u64 = arg(args, 1, 15)?;
@@ -310,49 +312,63 @@ async fn steady(args: &[String]) -> anyhow::Result<()> {
     let (addr, served, _) = serve_feeds(feeds).await?;
 
     let dir = tempfile::tempdir()?;
-    let listen = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
-        probe.local_addr()?
-    };
-    let config_path = write_config(
-        dir.path(),
-        feeds,
-        &addr.to_string(),
-        &format!("listen = \"{listen}\""),
-        "schedule = \"*/5 * * * *\"\njitter = \"4m\"",
-        "",
-    )?;
-    let (mut child, pid) = start_daemon(&daemon, dir.path(), &config_path)?;
-    // Interrupted, this tool would otherwise leave the daemon polling a dead server.
+    let mut children = Vec::new();
+    let (mut pids, mut listens) = (Vec::new(), Vec::new());
+    for node in 1..=nodes() {
+        let node_dir = dir.path().join(format!("node-{node}"));
+        std::fs::create_dir_all(&node_dir)?;
+        let listen = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let config_path = write_config(
+            &node_dir,
+            feeds,
+            &addr.to_string(),
+            &format!("listen = \"{listen}\""),
+            "schedule = \"*/5 * * * *\"\njitter = \"4m\"",
+            &format!("[cluster]\nnode = \"node-{node}\"\n"),
+        )?;
+        let (child, pid) = start_daemon(&daemon, &node_dir, &config_path)?;
+        println!(
+            "daemon pid {pid}, log {}",
+            node_dir.join("daemon.log").display()
+        );
+        children.push(child);
+        pids.push(pid);
+        listens.push(listen);
+    }
+    // Interrupted, this tool would otherwise leave the daemons polling a dead server.
+    let killable = pids.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = std::process::Command::new("kill")
-                .arg(pid.to_string())
-                .status();
+            for pid in killable {
+                let _ = std::process::Command::new("kill")
+                    .arg(pid.to_string())
+                    .status();
+            }
             std::process::exit(130);
         }
     });
-    println!(
-        "daemon pid {pid}, log {}",
-        dir.path().join("daemon.log").display()
-    );
+    let cpu = |pids: &[u32]| pids.iter().copied().map(cpu_seconds).sum::<f64>();
+    let rss = |pids: &[u32]| pids.iter().copied().map(rss_kib).max().unwrap_or(0);
+    let peak = |pids: &[u32]| pids.iter().copied().map(peak_rss_kib).max().unwrap_or(0);
 
     // Cold start: until every feed has been fetched once.
     let started = Instant::now();
     loop {
         // Not too often: each scrape renders a gauge per feed.
         tokio::time::sleep(Duration::from_secs(15)).await;
-        if let Some(status) = child.try_wait()? {
-            anyhow::bail!("the daemon exited during the cold start: {status}");
+        for child in &mut children {
+            if let Some(status) = child.try_wait()? {
+                anyhow::bail!("a daemon exited during the cold start: {status}");
+            }
         }
-        let Ok(metrics) = scrape(listen).await else {
+        let Ok(metrics) = scrape_all(&listens).await else {
             continue;
         };
         let fetched = sum(&metrics, "wirewatch_fetches_total");
         println!(
             "cold start: {fetched:.0} of {feeds} feeds after {:.0} s, RSS {:.0} MiB",
             started.elapsed().as_secs_f64(),
-            rss_kib(pid) as f64 / 1024.0
+            rss(&pids) as f64 / 1024.0
         );
         if fetched >= feeds as f64 {
             break;
@@ -360,10 +376,11 @@ async fn steady(args: &[String]) -> anyhow::Result<()> {
     }
     let cold = started.elapsed().as_secs_f64();
     println!(
-        "cold start done: {cold:.0} s, {:.0} feeds/s, {:.0} CPU s, peak RSS {:.0} MiB",
+        "cold start done: {cold:.0} s, {:.0} feeds/s, {:.0} CPU s, PostgreSQL {:.0} CPU s, peak RSS {:.0} MiB",
         feeds as f64 / cold,
-        cpu_seconds(pid),
-        peak_rss_kib(pid) as f64 / 1024.0
+        cpu(&pids),
+        postgres_cpu_seconds(),
+        peak(&pids) as f64 / 1024.0
     );
 
     // Steady state, measured from the next five-minute boundary, when the feeds that the
@@ -376,7 +393,7 @@ async fn steady(args: &[String]) -> anyhow::Result<()> {
         let boundary = Instant::now() + next_five_minutes();
         // Change this cycle's share just before its feeds fall due.
         let change_at = boundary - Duration::from_secs(2);
-        sample_until(pid, change_at, &mut peak_steady_rss, before.is_some()).await;
+        sample_until(&pids, change_at, &mut peak_steady_rss, before.is_some()).await;
         if cycle < cycles {
             let first = (cycle as usize * changed) % feeds.max(1);
             change(
@@ -385,13 +402,13 @@ async fn steady(args: &[String]) -> anyhow::Result<()> {
                 cycle as usize + 1,
             )?;
         }
-        sample_until(pid, boundary, &mut peak_steady_rss, before.is_some()).await;
-        let metrics = scrape(listen).await?;
+        sample_until(&pids, boundary, &mut peak_steady_rss, before.is_some()).await;
+        let metrics = scrape_all(&listens).await?;
         if before.is_some() {
             // Rendering a gauge per feed is the largest transient allocation: count it.
-            peak_steady_rss = peak_steady_rss.max(rss_kib(pid));
+            peak_steady_rss = peak_steady_rss.max(rss(&pids));
         }
-        let now = (Instant::now(), cpu_seconds(pid), metrics);
+        let now = (Instant::now(), cpu(&pids), postgres_cpu_seconds(), metrics);
         match &before {
             None => {
                 println!("steady state: measuring {cycles} × 5 minutes from now");
@@ -399,40 +416,64 @@ async fn steady(args: &[String]) -> anyhow::Result<()> {
             }
             Some(_) if cycle < cycles => println!(
                 "cycle {cycle} done; RSS {:.0} MiB",
-                rss_kib(pid) as f64 / 1024.0
+                rss(&pids) as f64 / 1024.0
             ),
-            Some((at, cpu, metrics)) => {
+            Some((at, cpu, pg, metrics)) => {
                 let wall = now.0.duration_since(*at).as_secs_f64();
-                let cpu = now.1 - cpu;
                 report_steady(
                     changed,
                     wall,
-                    cpu,
+                    now.1 - cpu,
                     metrics,
-                    &now.2,
+                    &now.3,
                     peak_steady_rss,
-                    peak_rss_kib(pid),
+                    peak(&pids),
                     served.alerts.load(Ordering::Relaxed),
                 );
+                let pg = now.2 - pg;
+                if postgres_url().is_some() {
+                    println!(
+                        "  PostgreSQL CPU {pg:.1} s = {:.1}% of the machine, {} node(s)",
+                        pg / wall / 2.0 * 100.0,
+                        pids.len()
+                    );
+                }
             }
         }
     }
-    child.start_kill()?;
-    child.wait().await?;
+    for child in &mut children {
+        child.start_kill()?;
+        child.wait().await?;
+    }
 
-    let db = dir.path().join("state").join("wirewatch.db");
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=ro", db.display()))
+    let db = dir.path().join("node-1").join("state").join("wirewatch.db");
+    let url = match postgres_url() {
+        Some(url) => url.to_string(),
+        None => format!("sqlite://{}?mode=ro", db.display()),
+    };
+    let mut conn = sqlx::AnyConnection::connect(&url)
         .await
-        .context("cannot open the daemon's database")?;
+        .context("cannot open the daemons' database")?;
     let items: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM items")
         .fetch_one(&mut conn)
         .await?;
     let bytes = std::fs::metadata(&db).map_or(0, |m| m.len());
-    println!("database: {items} items, {:.0} MB", bytes as f64 / 1e6);
+    println!("database: {items} items, {:.0} MB (SQLite file)", bytes as f64 / 1e6);
     if std::env::var_os("LOAD_KEEP").is_some() {
         println!("kept (LOAD_KEEP): {}", dir.keep().display());
     }
     Ok(())
+}
+
+/// The `/metrics` of every node, one after the other: counters sum across them, and
+/// [`buckets`] adds up each bucket.
+async fn scrape_all(listens: &[std::net::SocketAddr]) -> anyhow::Result<String> {
+    let mut all = String::new();
+    for listen in listens {
+        all.push_str(&scrape(*listen).await?);
+        all.push('\n');
+    }
+    Ok(all)
 }
 
 /// Items each rolling document carries beyond its real-world ones.
@@ -617,15 +658,17 @@ fn report_steady(
     println!("  buckets (le, starts): {lateness:?}");
 }
 
-/// Samples the daemon's RSS each second until `end`, keeping the peak when `measuring`.
-async fn sample_until(pid: u32, end: Instant, peak: &mut u64, measuring: bool) {
+/// Samples the daemons' RSS each second until `end`, keeping the peak when `measuring`.
+async fn sample_until(pids: &[u32], end: Instant, peak: &mut u64, measuring: bool) {
     while Instant::now() < end {
         tokio::time::sleep(
             Duration::from_secs(1).min(end.saturating_duration_since(Instant::now())),
         )
         .await;
         if measuring {
-            *peak = (*peak).max(rss_kib(pid));
+            for pid in pids {
+                *peak = (*peak).max(rss_kib(*pid));
+            }
         }
     }
 }
@@ -690,22 +733,27 @@ fn sum(metrics: &str, family: &str) -> f64 {
 /// A histogram's cumulative buckets: (upper bound, count), `+Inf` last.
 fn buckets(metrics: &str, family: &str) -> Vec<(f64, f64)> {
     let prefix = format!("{family}_bucket{{le=\"");
-    metrics
-        .lines()
-        .filter_map(|line| {
-            let rest = line.strip_prefix(&prefix)?;
-            let (le, count) = rest.split_once("\"} ")?;
-            let le = if le == "+Inf" {
-                f64::INFINITY
-            } else {
-                le.parse().ok()?
-            };
-            Some((le, count.trim().parse().ok()?))
-        })
-        .collect()
+    let mut buckets: Vec<(f64, f64)> = Vec::new();
+    let parsed = metrics.lines().filter_map(|line| {
+        let rest = line.strip_prefix(&prefix)?;
+        let (le, count) = rest.split_once("\"} ")?;
+        let le = if le == "+Inf" {
+            f64::INFINITY
+        } else {
+            le.parse().ok()?
+        };
+        Some((le, count.trim().parse::<f64>().ok()?))
+    });
+    // Several nodes' histograms (`scrape_all`) add up bucket by bucket.
+    for (le, count) in parsed {
+        match buckets.iter_mut().find(|(bound, _)| *bound == le) {
+            Some((_, total)) => *total += count,
+            None => buckets.push((le, count)),
+        }
+    }
+    buckets
 }
 
-/// One poll cycle over `feeds`; prints its numbers and returns the new items.
 /// Makes every feed due now (`next_due_at` cleared), on the nodes' database.
 async fn all_due(pipelines: &[wirewatch::refresh::Pipeline]) -> anyhow::Result<()> {
     let Some(pipeline) = pipelines.first() else {
@@ -724,7 +772,7 @@ async fn all_due(pipelines: &[wirewatch::refresh::Pipeline]) -> anyhow::Result<(
 
 /// One poll of every feed by each of `pipelines` (the nodes) at once: with several, each
 /// feed is fetched by whichever node claims its lease first, and the others find it
-/// refreshed.
+/// refreshed. Prints its numbers and returns the new items.
 async fn cycle(
     label: &str,
     pipelines: &[wirewatch::refresh::Pipeline],
