@@ -38,8 +38,9 @@
 //!
 //! With `LOAD_POSTGRES` set in the environment, the database is PostgreSQL instead of a
 //! SQLite file: a throwaway cluster started here (`tests/support/postgres.rs`, with
-//! `synchronous_commit = off`, as durable as the SQLite store), whose CPU is reported
-//! beside wirewatch's. `LOAD_NODES=N` (default 1) then runs N nodes on it: N pipelines in
+//! PostgreSQL's default settings, so every commit is flushed to disk; SQLite's WAL with
+//! `synchronous = NORMAL` flushes at checkpoints only), whose CPU is reported beside
+//! wirewatch's. `LOAD_NODES=N` (default 1) then runs N nodes on it: N pipelines in
 //! this process for the cycles, N daemons for `steady`, each with its own `[cluster]
 //! node`, all polling every feed, so that the leases decide who fetches what.
 
@@ -458,7 +459,10 @@ async fn steady(args: &[String]) -> anyhow::Result<()> {
         .fetch_one(&mut conn)
         .await?;
     let bytes = std::fs::metadata(&db).map_or(0, |m| m.len());
-    println!("database: {items} items, {:.0} MB (SQLite file)", bytes as f64 / 1e6);
+    println!(
+        "database: {items} items, {:.0} MB (SQLite file)",
+        bytes as f64 / 1e6
+    );
     if std::env::var_os("LOAD_KEEP").is_some() {
         println!("kept (LOAD_KEEP): {}", dir.keep().display());
     }

@@ -237,6 +237,18 @@ pub struct Store {
     database: Arc<Database>,
 }
 
+/// Whether a PostgreSQL server could not be reached or went away: no connection, or one
+/// that broke.
+fn out_of_reach(err: &sqlx::Error) -> bool {
+    matches!(
+        err,
+        sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+    ) || matches!(err, sqlx::Error::Database(db) if Dialect::Postgres.poisons(db.as_ref()))
+}
+
 /// Whether a failed statement may have left its connection unfit for reuse: an I/O
 /// error, no memory, no space, a corrupt or vanished file, or a connection that broke.
 fn poisons(err: &sqlx::Error) -> bool {
@@ -651,10 +663,22 @@ impl Store {
     /// process's writers, for the systemd watchdog. A database that refuses writes (disk
     /// full, I/O errors) still answers, and heals without a restart (readiness reports
     /// it); a store that hangs — a wedged writer, a file system that stopped — does not.
+    /// A PostgreSQL server that is down or out of reach counts as answering: this
+    /// process is not wedged, a restart would not bring the server back, and readiness
+    /// reports the outage until the pool reconnects.
     pub async fn answers(&self) -> Result<()> {
         let _writer = self.writer.lock().await;
-        self.pipeline_read(async |conn| sqlx::query("SELECT 1").execute(&mut *conn).await.map(drop))
-            .await
+        let answered = self
+            .pipeline_read(async |conn| sqlx::query("SELECT 1").execute(&mut *conn).await.map(drop))
+            .await;
+        match answered {
+            Err(StoreError::Sql(err))
+                if self.database.dialect() == Dialect::Postgres && out_of_reach(&err) =>
+            {
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     pub async fn close(&self) {
@@ -1104,6 +1128,46 @@ mod tests {
         register_feeds(&store, 2, 4000)
             .await
             .expect("the large write now fits");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn while_postgresql_is_down_writes_fail_the_store_still_answers_and_it_reconnects() {
+        if !crate::test_postgres::requested() {
+            eprintln!("on PostgreSQL only (WIREWATCH_TEST_DATABASE=postgres)");
+            return;
+        }
+        let server = crate::test_postgres::Postgres::start();
+        server.create_database("outage");
+        let store = Store::open(Database::Postgres(server.url("outage")))
+            .await
+            .expect("open");
+        register_feeds(&store, 0, 2).await.expect("a write");
+
+        server.stop();
+        let err = register_feeds(&store, 1, 2)
+            .await
+            .expect_err("no write while the server is down");
+        assert!(!err.is_about_the_data(), "{err}");
+        assert!(!store.health().writable());
+        store
+            .answers()
+            .await
+            .expect("the watchdog's ping: this process is not wedged");
+
+        server.restart();
+        let mut written = false;
+        for _ in 0..50 {
+            if register_feeds(&store, 2, 2).await.is_ok() {
+                written = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(written, "writes resume once the server is back");
+        assert!(store.health().writable());
+        let names = store.feed_schedules().await.expect("read");
+        assert!(names.contains_key("feed-0-1") && names.contains_key("feed-2-1"));
+        assert!(!names.contains_key("feed-1-0"));
     }
 
     #[tokio::test(flavor = "multi_thread")]

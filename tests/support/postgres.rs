@@ -47,16 +47,18 @@ pub struct Postgres {
 }
 
 impl Postgres {
-    /// A new cluster for tests, running, with `fsync` off. Panics, saying what to install,
-    /// when PostgreSQL is missing.
+    /// A new cluster for tests, running, with `fsync` off: a commit is written to the
+    /// server's WAL before it returns, so it survives the server's crash (the restart
+    /// tests stop it abruptly), not the machine's. Panics, saying what to install, when
+    /// PostgreSQL is missing.
     pub fn start() -> Postgres {
-        Postgres::start_with("-c fsync=off -c synchronous_commit=off")
+        Postgres::start_with("-c fsync=off")
     }
 
-    /// A new cluster as durable as wirewatch's SQLite store (`synchronous = NORMAL` in WAL
-    /// mode): a commit survives the process, not necessarily the machine. For benchmarks.
+    /// A new cluster with PostgreSQL's own defaults (a commit is flushed to disk before it
+    /// returns), for benchmarks.
     pub fn start_durable() -> Postgres {
-        Postgres::start_with("-c synchronous_commit=off")
+        Postgres::start_with("")
     }
 
     fn start_with(settings: &'static str) -> Postgres {
