@@ -452,6 +452,7 @@ async fn steady(args: &[String]) -> anyhow::Result<()> {
         Some(url) => url.to_string(),
         None => format!("sqlite://{}?mode=ro", db.display()),
     };
+    sqlx::any::install_default_drivers();
     let mut conn = sqlx::AnyConnection::connect(&url)
         .await
         .context("cannot open the daemons' database")?;
@@ -714,12 +715,13 @@ async fn scrape(listen: std::net::SocketAddr) -> anyhow::Result<String> {
     Ok(response)
 }
 
-/// The value of the sample named exactly `series` (labels included).
+/// The value of the sample named exactly `series` (labels included), summed over nodes.
 fn value(metrics: &str, series: &str) -> f64 {
+    // Summed: several nodes' metrics (`scrape_all`) each have the series.
     metrics
         .lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
+        .filter_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok())
+        .sum()
 }
 
 /// The sum of every sample of `family` (all label sets).

@@ -313,6 +313,33 @@ async fn a_postgresql_restart_is_survived_readiness_reports_it_and_nothing_is_lo
     }
     every_story_alerted_once(&cluster, &published).await;
 
+    // Each node names itself and counts its leases; `feeds` shows who refreshes what.
+    let (_, metrics) = http_get(&format!("{base_a}/metrics")).await.unwrap();
+    assert!(
+        metrics.contains("wirewatch_node_info{node=\"node-a\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("wirewatch_leases{node=\"node-a\",kind=\"feed\"}"),
+        "{metrics}"
+    );
+    cluster
+        .feeds
+        .delay(&cluster.names[0], Duration::from_secs(4));
+    let leased = poll(Duration::from_secs(30), || async {
+        let listed = crate::helpers::stdout(&a.wirewatch(&["feeds"]).await);
+        listed.contains("being refreshed by node").then_some(listed)
+    })
+    .await;
+    let listed = leased.expect("a feed being refreshed, in `wirewatch feeds`");
+    assert!(
+        listed.contains("by node node-a") || listed.contains("by node node-b"),
+        "{listed}"
+    );
+    cluster
+        .feeds
+        .delay(&cluster.names[0], Duration::from_millis(200));
+
     cluster.postgres.stop();
     // Stories published while the database is down wait for it.
     for n in 10..20 {
