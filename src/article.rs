@@ -136,6 +136,7 @@ impl Articles {
                         metrics::article("ok");
                         if let Some(item) = items.get_mut(index) {
                             item.article = extracted.text;
+                            item.drop_nul();
                         }
                     }
                     Err(err) => {

@@ -290,7 +290,7 @@ fn normalize(feed: Feed, base: Option<&Url>) -> ParsedFeed {
             .as_deref()
             .and_then(normalize_language)
             .or_else(|| feed_language.clone());
-        items.push(Item {
+        let mut item = Item {
             guid,
             title,
             link,
@@ -301,13 +301,35 @@ fn normalize(feed: Feed, base: Option<&Url>) -> ParsedFeed {
             categories,
             language,
             article: String::new(),
-        });
+        };
+        item.drop_nul();
+        items.push(item);
     }
     ParsedFeed {
-        title,
+        title: title.map(|t| t.replace('\0', "")),
         items,
         ttl: feed.ttl,
         ..ParsedFeed::default()
+    }
+}
+
+impl Item {
+    /// Removes NUL characters from its text. A feed may carry them (a JSON Feed's
+    /// `"\u0000"`, a broken encoding); they mean nothing in news text, and PostgreSQL
+    /// refuses them in a `TEXT` column, which would fail the feed's every commit.
+    pub fn drop_nul(&mut self) {
+        let fields = [
+            &mut self.title,
+            &mut self.summary,
+            &mut self.content,
+            &mut self.article,
+        ];
+        let lists = self.authors.iter_mut().chain(self.categories.iter_mut());
+        for text in fields.into_iter().chain(lists).chain(self.guid.as_mut()) {
+            if text.contains('\0') {
+                text.retain(|c| c != '\0');
+            }
+        }
     }
 }
 
@@ -519,6 +541,23 @@ mod tests {
   </item>
 </channel>
 </rss>"#;
+
+    #[test]
+    fn nul_characters_are_dropped_from_every_text_an_item_stores() {
+        let doc = br#"{"version": "https://jsonfeed.org/version/1.1", "title": "wire\u0000",
+            "items": [{"id": "a\u0000b", "title": "Iran\u0000 talks",
+                       "summary": "in\u0000 Vienna", "content_text": "x\u0000y",
+                       "tags": ["poli\u0000tics"], "authors": [{"name": "A\u0000B"}]}]}"#;
+        let parsed = parse_feed(doc, None).expect("a JSON Feed");
+        assert_eq!(parsed.title.as_deref(), Some("wire"));
+        let item = &parsed.items[0];
+        assert_eq!(item.guid.as_deref(), Some("ab"));
+        assert_eq!(item.title, "Iran talks");
+        assert_eq!(item.summary, "in Vienna");
+        assert_eq!(item.content, "xy");
+        assert_eq!(item.categories, ["politics"]);
+        assert_eq!(item.authors, ["AB"]);
+    }
 
     #[test]
     fn rss2_items_are_normalized_in_document_order() {

@@ -43,9 +43,13 @@ struct FeedLease {
 }
 
 impl Store {
-    /// Leases feed `name` to `node` until `until`, if no other node holds an unexpired
-    /// lease on it and (with `due_by`) it is due by then: another node may have refreshed
-    /// it already this cycle. `None` claims it whenever it is due (`wirewatch poll`).
+    /// Leases feed `name` to `node` until `until`, if nobody holds an unexpired lease on
+    /// it and (with `due_by`) it is due by then: another node may have refreshed it
+    /// already this cycle. `None` claims it whenever it is due (`wirewatch poll`). Not
+    /// even `node` itself claims a lease it holds: a `wirewatch poll` on a daemon's host
+    /// has the daemon's node name, and must neither refresh a feed the daemon is
+    /// refreshing nor give the daemon's lease back; a node restarted after a crash
+    /// waits for its old leases like everyone else.
     pub async fn claim_feed(
         &self,
         name: &str,
@@ -63,7 +67,7 @@ impl Store {
                     "UPDATE feeds SET lease_node = $2, lease_until = $3
                      WHERE id = (SELECT id FROM feeds
                                  WHERE name = $1
-                                   AND (lease_until IS NULL OR lease_until <= $4 OR lease_node = $2)
+                                   AND (lease_until IS NULL OR lease_until <= $4)
                                    AND ($5 IS NULL OR next_due_at IS NULL OR next_due_at <= $5)
                                  /* FOR UPDATE SKIP LOCKED */)",
                 )
@@ -93,7 +97,7 @@ impl Store {
                 lease_node: Some(holder),
                 lease_until: Some(until),
                 ..
-            }) if until > now && holder != node => FeedClaim::Later {
+            }) if until > now => FeedClaim::Later {
                 at: until,
                 holder: Some(holder),
             },
@@ -207,6 +211,14 @@ mod tests {
                 feeds: 1,
                 deliveries: 0
             }]
+        );
+        // Not even its holder claims it again (a `wirewatch poll` of the same node name).
+        assert_eq!(
+            claim("a", 102).await.expect("claim"),
+            FeedClaim::Later {
+                at: 160,
+                holder: Some("a".into())
+            }
         );
         // Renewed while the refresh runs; a node that no longer holds it cannot renew.
         assert!(

@@ -439,6 +439,16 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(PIPELINE_CONNECTIONS)
             .acquire_timeout(BUSY_TIMEOUT)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // A node that stops in the middle of a transaction (hung, cut off)
+                    // lets go of its locks within a minute, whatever TCP notices.
+                    sqlx::raw_sql("SET idle_in_transaction_session_timeout = '60s'")
+                        .execute(&mut *conn)
+                        .await
+                        .map(drop)
+                })
+            })
             .connect_with(options.clone())
             .await
             .map_err(opening)?;
@@ -454,10 +464,15 @@ impl Store {
             .acquire_timeout(BUSY_TIMEOUT)
             .after_connect(|conn, _| {
                 Box::pin(async move {
-                    sqlx::raw_sql("SET default_transaction_read_only = on")
-                        .execute(&mut *conn)
-                        .await
-                        .map(drop)
+                    // A reader's transaction is one snapshot (`explain`, the listings),
+                    // as on SQLite: READ COMMITTED would take one per statement.
+                    sqlx::raw_sql(
+                        "SET default_transaction_read_only = on;
+                         SET default_transaction_isolation = 'repeatable read'",
+                    )
+                    .execute(&mut *conn)
+                    .await
+                    .map(drop)
                 })
             })
             .connect_with(options)
@@ -554,6 +569,14 @@ impl Store {
             .execute(&mut *tx.conn)
             .await?;
         if dialect == Dialect::Postgres && lock == Lock::Writes {
+            // Waits for another node's commit at most `busy`, as SQLite's busy timeout
+            // does: a node that hangs mid-commit must not stop every other node's writes.
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SET LOCAL lock_timeout = {}",
+                busy.as_millis()
+            )))
+            .execute(&mut *tx.conn)
+            .await?;
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(dialect::WRITE_LOCK)
                 .execute(&mut *tx.conn)
@@ -1168,6 +1191,43 @@ mod tests {
         let names = store.feed_schedules().await.expect("read");
         assert!(names.contains_key("feed-0-1") && names.contains_key("feed-2-1"));
         assert!(!names.contains_key("feed-1-0"));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_write_waits_for_another_processs_transaction_only_so_long() {
+        let (_dir, store) = temp_store().await;
+        // Another daemon (another node on PostgreSQL) that hangs in the middle of a write.
+        let other = store.reopen().await.expect("open again");
+        let (inside, entered) = tokio::sync::oneshot::channel::<()>();
+        let (finish, finished) = tokio::sync::oneshot::channel::<()>();
+        let hung = tokio::spawn(async move {
+            other
+                .transaction(async |_| {
+                    let _ = inside.send(());
+                    let _ = finished.await;
+                    Ok(())
+                })
+                .await
+        });
+        entered.await.expect("inside the other transaction");
+        let waited = std::time::Instant::now();
+        let write = tokio::time::timeout(
+            BUSY_TIMEOUT + Duration::from_secs(10),
+            register_feeds(&store, 0, 1),
+        )
+        .await
+        .expect("the write gives up instead of waiting for ever");
+        assert!(write.is_err(), "no write while another holds the lock");
+        assert!(
+            waited.elapsed() >= BUSY_TIMEOUT / 2,
+            "{:?}",
+            waited.elapsed()
+        );
+        let _ = finish.send(());
+        hung.await
+            .expect("task")
+            .expect("the other transaction commits");
+        register_feeds(&store, 1, 1).await.expect("writes go on");
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -202,11 +202,16 @@ async fn three_nodes_lose_nothing_when_one_is_killed_and_the_others_take_its_fee
     let mut nodes: Vec<Daemon> = vec![a.spawn_daemon(), b.spawn_daemon(), c.spawn_daemon()];
     let names = &cluster.names;
 
-    // Every node fetches, stories keep coming.
+    // Every node fetches, stories keep coming; a third of them on two feeds at once, so
+    // that two nodes may commit one story at the same moment: it still alerts once.
     let mut publish_some = |count: usize, rng: &mut Rng| {
         for _ in 0..count {
             let feed = rng.below(names.len() as u64) as usize;
             cluster.publish(&mut published, feed, story);
+            if rng.below(3) == 0 {
+                let other = (feed + 1 + rng.below(names.len() as u64 - 1) as usize) % names.len();
+                cluster.publish(&mut published, other, story);
+            }
             story += 1;
         }
     };
@@ -323,9 +328,11 @@ async fn a_postgresql_restart_is_survived_readiness_reports_it_and_nothing_is_lo
         metrics.contains("wirewatch_leases{node=\"node-a\",kind=\"feed\"}"),
         "{metrics}"
     );
-    cluster
-        .feeds
-        .delay(&cluster.names[0], Duration::from_secs(4));
+    // A refresh that outlasts the lease keeps it by renewing it: no other node fetches
+    // the feed meanwhile. (Within the fetch timeout of 5 s.)
+    let slow = LEASE + Duration::from_secs(1);
+    cluster.feeds.delay(&cluster.names[0], slow);
+    let slowed = Instant::now();
     let leased = poll(Duration::from_secs(30), || async {
         let listed = crate::helpers::stdout(&a.wirewatch(&["feeds"]).await);
         listed.contains("being refreshed by node").then_some(listed)
@@ -336,6 +343,29 @@ async fn a_postgresql_restart_is_survived_readiness_reports_it_and_nothing_is_lo
         listed.contains("by node node-a") || listed.contains("by node node-b"),
         "{listed}"
     );
+    let slow_fetches = || -> Vec<FeedHit> {
+        cluster
+            .feeds
+            .hits(&cluster.names[0])
+            .into_iter()
+            .filter(|h| h.at >= slowed)
+            .collect()
+    };
+    eventually(
+        "two slow refreshes of one feed",
+        Duration::from_secs(40),
+        || async { (slow_fetches().len() >= 3).then_some(()) },
+    )
+    .await;
+    for pair in slow_fetches().windows(2) {
+        assert!(
+            pair[1].at - pair[0].at >= slow,
+            "{} fetched by {} while {} still held it (seed {seed})",
+            pair[1].feed,
+            node_of(&pair[1]),
+            node_of(&pair[0])
+        );
+    }
     cluster
         .feeds
         .delay(&cluster.names[0], Duration::from_millis(200));
