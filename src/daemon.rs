@@ -178,6 +178,16 @@ pub async fn run(path: PathBuf, config: Arc<Config>) -> anyhow::Result<()> {
             "resuming deliveries interrupted by the last stop"
         );
     }
+    let released = store
+        .release_feed_leases(&config.cluster.node)
+        .await
+        .context("cannot release the feed leases")?;
+    if released > 0 {
+        tracing::info!(
+            feeds = released,
+            "resuming refreshes interrupted by the last stop"
+        );
+    }
 
     let shutdown = CancellationToken::new();
     let watchdog = systemd::spawn_watchdog(store.clone(), shutdown.clone());

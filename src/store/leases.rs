@@ -156,6 +156,27 @@ impl Store {
         .await
     }
 
+    /// Releases every feed lease of `node`: run once by the daemon at start, when no
+    /// refresh of its own can be in flight, so the feeds it was refreshing when it was
+    /// killed are refreshed at once rather than after their lease. (A `wirewatch poll` of
+    /// the same node refreshing at that very moment could see its feed refreshed twice,
+    /// which the unique constraints make harmless.)
+    pub async fn release_feed_leases(&self, node: &str) -> Result<u64> {
+        if self.database().dialect() == Dialect::Sqlite {
+            return Ok(0);
+        }
+        self.row_transaction(async |tx| {
+            Ok(query(
+                "UPDATE feeds SET lease_node = NULL, lease_until = NULL WHERE lease_node = $1",
+            )
+            .bind(node)
+            .execute(&mut *tx.conn)
+            .await?
+            .rows_affected())
+        })
+        .await
+    }
+
     /// The unexpired leases on feeds and deliveries at `now`, per node.
     pub async fn lease_counts(&self, now: i64) -> Result<Vec<LeaseCount>> {
         self.look(async |conn| {
@@ -256,6 +277,12 @@ mod tests {
             .await
             .expect("release");
         assert!(store.lease_counts(191).await.expect("counts").is_empty());
+
+        // A node restarted after a crash gives back what it held, and only that.
+        assert_eq!(claim("b", 200).await.expect("claim"), FeedClaim::Claimed);
+        assert_eq!(store.release_feed_leases("a").await.expect("release"), 0);
+        assert_eq!(store.release_feed_leases("b").await.expect("release"), 1);
+        assert_eq!(claim("a", 201).await.expect("claim"), FeedClaim::Claimed);
     }
 
     #[tokio::test]
