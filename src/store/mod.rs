@@ -1177,16 +1177,12 @@ mod tests {
             .await
             .expect("the watchdog's ping: this process is not wedged");
 
+        // `restart` returns once the server takes connections; the pool drops the broken
+        // ones (it tests each before handing it out), so the first write goes through.
         server.restart();
-        let mut written = false;
-        for _ in 0..50 {
-            if register_feeds(&store, 2, 2).await.is_ok() {
-                written = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(written, "writes resume once the server is back");
+        register_feeds(&store, 2, 2)
+            .await
+            .expect("writes resume once the server is back");
         assert!(store.health().writable());
         let names = store.feed_schedules().await.expect("read");
         assert!(names.contains_key("feed-0-1") && names.contains_key("feed-2-1"));

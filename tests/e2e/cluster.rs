@@ -19,6 +19,20 @@ use crate::postgres::Postgres;
 /// How long a node's lease on a feed lasts unless renewed (the shortest allowed).
 const LEASE: Duration = Duration::from_secs(3);
 
+/// Rounds of publishing in each phase of the kill test.
+const ROUNDS: usize = 12;
+
+/// Waits until the nodes have fetched 30 feeds more than now (an eighth of a cycle).
+async fn fetched_more(feeds: &FeedServer) {
+    let before = feeds.all_hits().len();
+    eventually(
+        "the nodes to fetch more",
+        Duration::from_secs(30),
+        || async { (feeds.all_hits().len() >= before + 30).then_some(()) },
+    )
+    .await;
+}
+
 /// A cluster's shared database and the feeds every node follows.
 struct Cluster {
     postgres: Postgres,
@@ -215,21 +229,25 @@ async fn three_nodes_lose_nothing_when_one_is_killed_and_the_others_take_its_fee
             story += 1;
         }
     };
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(4) {
+    // The stories come at the nodes' pace, not the clock's: a round publishes a few, then
+    // waits for the nodes to fetch some more. At least ROUNDS, until all three fetched.
+    for round in 1.. {
         publish_some(3, &mut rng);
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        fetched_more(&cluster.feeds).await;
+        let fetchers: HashSet<String> = cluster
+            .feeds
+            .all_hits()
+            .iter()
+            .map(|h| node_of(h).to_string())
+            .collect();
+        if round >= ROUNDS && fetchers.len() == 3 {
+            break;
+        }
+        assert!(
+            round < 10 * ROUNDS,
+            "not every node fetched: {fetchers:?} (seed {seed})"
+        );
     }
-    eventually(
-        "all three nodes to fetch",
-        Duration::from_secs(30),
-        || async {
-            let hits = cluster.feeds.all_hits();
-            let nodes: HashSet<&str> = hits.iter().map(node_of).collect();
-            (nodes.len() == 3).then_some(())
-        },
-    )
-    .await;
 
     // Kill node b while it holds leases: its refreshes are under way.
     let held = poll(Duration::from_secs(30), || async {
@@ -249,9 +267,24 @@ async fn three_nodes_lose_nothing_when_one_is_killed_and_the_others_take_its_fee
         "node-b held no lease when killed (seed {seed})"
     );
 
-    while killed.elapsed() < Duration::from_secs(6) {
+    // More stories, at least ROUNDS rounds, until the survivors fetched every feed the
+    // killed node held.
+    let taken_over = |hits: &[FeedHit]| {
+        orphaned.iter().all(|feed| {
+            hits.iter()
+                .any(|h| &h.feed == feed && h.at > killed && node_of(h) != "node-b")
+        })
+    };
+    for round in 1.. {
         publish_some(3, &mut rng);
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        fetched_more(&cluster.feeds).await;
+        if round >= ROUNDS && taken_over(&cluster.feeds.all_hits()) {
+            break;
+        }
+        assert!(
+            round < 10 * ROUNDS,
+            "the killed node's feeds were not taken over (seed {seed})"
+        );
     }
     every_story_alerted_once(&cluster, &published).await;
 
