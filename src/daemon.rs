@@ -171,21 +171,12 @@ pub async fn run(path: PathBuf, config: Arc<Config>) -> anyhow::Result<()> {
     let released = store
         .release_leases(&config.cluster.node)
         .await
-        .context("cannot release the outbox leases")?;
-    if released > 0 {
+        .context("cannot release the leases of the last run")?;
+    if released.feeds + released.deliveries > 0 {
         tracing::info!(
-            deliveries = released,
-            "resuming deliveries interrupted by the last stop"
-        );
-    }
-    let released = store
-        .release_feed_leases(&config.cluster.node)
-        .await
-        .context("cannot release the feed leases")?;
-    if released > 0 {
-        tracing::info!(
-            feeds = released,
-            "resuming refreshes interrupted by the last stop"
+            feeds = released.feeds,
+            deliveries = released.deliveries,
+            "resuming refreshes and deliveries interrupted by the last stop"
         );
     }
 

@@ -23,6 +23,13 @@ pub enum FeedClaim {
     Later { at: i64, holder: Option<String> },
 }
 
+/// The leases a node gave back at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Released {
+    pub feeds: u64,
+    pub deliveries: u64,
+}
+
 /// How many leases one node holds.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct LeaseCount {
@@ -156,23 +163,31 @@ impl Store {
         .await
     }
 
-    /// Releases every feed lease of `node`: run once by the daemon at start, when no
-    /// refresh of its own can be in flight, so the feeds it was refreshing when it was
-    /// killed are refreshed at once rather than after their lease. (A `wirewatch poll` of
-    /// the same node refreshing at that very moment could see its feed refreshed twice,
-    /// which the unique constraints make harmless.)
-    pub async fn release_feed_leases(&self, node: &str) -> Result<u64> {
-        if self.database().dialect() == Dialect::Sqlite {
-            return Ok(0);
-        }
+    /// Releases every lease of `node`, on feeds and on deliveries (and the delivery
+    /// leases of builds before leases named their node): run once by the daemon at start,
+    /// when nothing of its own can be in flight, so the feeds it was refreshing and the
+    /// alerts it was sending when it was killed are taken up at once rather than after
+    /// their lease. Other nodes' leases stand. (A `wirewatch poll` of the same node at
+    /// that very moment could see a feed refreshed or an alert sent twice, which the
+    /// unique constraints and `webhook-id` make harmless.)
+    pub async fn release_leases(&self, node: &str) -> Result<Released> {
         self.row_transaction(async |tx| {
-            Ok(query(
+            let feeds = query(
                 "UPDATE feeds SET lease_node = NULL, lease_until = NULL WHERE lease_node = $1",
             )
             .bind(node)
             .execute(&mut *tx.conn)
             .await?
-            .rows_affected())
+            .rows_affected();
+            let deliveries = query(
+                "UPDATE outbox SET leased_until = NULL, leased_by = NULL
+                 WHERE leased_until IS NOT NULL AND (leased_by = $1 OR leased_by IS NULL)",
+            )
+            .bind(node)
+            .execute(&mut *tx.conn)
+            .await?
+            .rows_affected();
+            Ok(Released { feeds, deliveries })
         })
         .await
     }
@@ -280,8 +295,8 @@ mod tests {
 
         // A node restarted after a crash gives back what it held, and only that.
         assert_eq!(claim("b", 200).await.expect("claim"), FeedClaim::Claimed);
-        assert_eq!(store.release_feed_leases("a").await.expect("release"), 0);
-        assert_eq!(store.release_feed_leases("b").await.expect("release"), 1);
+        assert_eq!(store.release_leases("a").await.expect("release").feeds, 0);
+        assert_eq!(store.release_leases("b").await.expect("release").feeds, 1);
         assert_eq!(claim("a", 201).await.expect("claim"), FeedClaim::Claimed);
     }
 

@@ -63,7 +63,7 @@ pub use backtest::{SCAN_PAGE, ScanSink, ScannedItem, StoredFeed};
 pub use explain::{ExplainedItem, MAX_EXPLAINED, StoredItem, StoredMiss, StoryMatch};
 pub use feeds::{ErrorClass, FeedState, FeedStatus};
 pub use health::{Failing, Health};
-pub use leases::{FeedClaim, LeaseCount};
+pub use leases::{FeedClaim, LeaseCount, Released};
 pub use outbox::{
     Delivery, DeliveryCounts, DeliveryFilter, DeliveryRow, DisabledWebhook, OutboxStatus,
 };

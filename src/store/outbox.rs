@@ -230,27 +230,6 @@ impl Store {
         .await
     }
 
-    /// Releases the leases of `node` (and of builds before leases named their node): run
-    /// once by the daemon at start, when no send of its own can be in flight, so rows it
-    /// had claimed before it was killed go out at once instead of after their lease.
-    /// Other nodes' leases stand. (A `wirewatch poll` of the same node sending at that
-    /// very moment could send a row twice, which at-least-once delivery allows and
-    /// `webhook-id` lets receivers drop.)
-    pub async fn release_leases(&self, node: &str) -> Result<u64> {
-        let done = self
-            .row_transaction(async |tx| {
-                Ok(query(
-                    "UPDATE outbox SET leased_until = NULL, leased_by = NULL
-                     WHERE leased_until IS NOT NULL AND (leased_by = $1 OR leased_by IS NULL)",
-                )
-                .bind(node)
-                .execute(&mut *tx.conn)
-                .await?)
-            })
-            .await?;
-        Ok(done.rows_affected())
-    }
-
     /// When the next pending delivery of an enabled webhook is due, if any.
     pub async fn next_delivery_due(&self, webhook: &str) -> Result<Option<i64>> {
         self.pipeline_read(async |conn| {
@@ -694,7 +673,14 @@ mod tests {
             .expect("node-b claims");
         assert_eq!(elsewhere.len(), 1);
 
-        assert_eq!(store.release_leases("node-a").await.expect("release"), 2);
+        assert_eq!(
+            store
+                .release_leases("node-a")
+                .await
+                .expect("release")
+                .deliveries,
+            2
+        );
 
         assert_eq!(claim(&store, "siem", 101, 10).await, ["a"]);
         assert_eq!(claim(&store, "chat", 101, 10).await, ["b"]);
@@ -702,9 +688,30 @@ mod tests {
             claim(&store, "ops", 101, 10).await.is_empty(),
             "node-b's send is still in flight"
         );
-        assert_eq!(store.release_leases("node-a").await.expect("release"), 2);
-        assert_eq!(store.release_leases("node-a").await.expect("release"), 0);
-        assert_eq!(store.release_leases("node-b").await.expect("release"), 1);
+        assert_eq!(
+            store
+                .release_leases("node-a")
+                .await
+                .expect("release")
+                .deliveries,
+            2
+        );
+        assert_eq!(
+            store
+                .release_leases("node-a")
+                .await
+                .expect("release")
+                .deliveries,
+            0
+        );
+        assert_eq!(
+            store
+                .release_leases("node-b")
+                .await
+                .expect("release")
+                .deliveries,
+            1
+        );
     }
 
     #[tokio::test]

@@ -187,8 +187,9 @@ impl Postgres {
         self.dir.path().join("data").to_string_lossy().into_owned()
     }
 
-    /// Runs one of the cluster's binaries; panics with its output when it fails.
-    fn run(&self, program: &str, args: &[&str]) -> Output {
+    /// One of the cluster's binaries, as its user when the tests are root, in its
+    /// directory.
+    fn command(&self, program: &str) -> Command {
         let path = self.bin.join(program);
         let mut command = match self.run_as {
             Some(user) => {
@@ -198,11 +199,17 @@ impl Postgres {
             }
             None => Command::new(&path),
         };
-        let output = command
+        command.current_dir(self.dir.path());
+        command
+    }
+
+    /// Runs one of the cluster's binaries; panics with its output when it fails.
+    fn run(&self, program: &str, args: &[&str]) -> Output {
+        let output = self
+            .command(program)
             .args(args)
-            .current_dir(self.dir.path())
             .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
+            .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
         assert!(
             output.status.success(),
             "{program} {args:?} failed: {}{}",
@@ -216,18 +223,9 @@ impl Postgres {
 impl Drop for Postgres {
     fn drop(&mut self) {
         let data = self.data();
-        let path = self.bin.join("pg_ctl");
-        let mut command = match self.run_as {
-            Some(user) => {
-                let mut c = Command::new("runuser");
-                c.args(["-u", user, "--"]).arg(&path);
-                c
-            }
-            None => Command::new(&path),
-        };
-        let _ = command
+        let _ = self
+            .command("pg_ctl")
             .args(["-D", &data, "-m", "immediate", "-w", "stop"])
-            .current_dir(self.dir.path())
             .output();
     }
 }
